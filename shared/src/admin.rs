@@ -1,0 +1,347 @@
+//! Admin operations on clients and values. Every operation asks the policy first.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::clients::{SettingItem, list_client_names, load_client, seal_value};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::events::{Actor, AuditEvent, EventKind};
+use crate::http::Caller;
+use crate::model::{SettingDefinition, SettingName};
+use crate::policy::{Action, Principal, Resource, authorize};
+use crate::store::{client_pk, setting_sk, to_item};
+
+/// Most values changed in one request (each change writes a value and a history row, and a
+/// transaction holds at most 100 items).
+pub const MAX_VALUES_PER_CHANGE: usize = 40;
+const MAX_CHANGE_MESSAGE: usize = 1_000;
+
+/// Asks the policy; a refusal is audited (fail closed) and returned.
+pub async fn require(
+    app: &App,
+    principal: &Principal,
+    action: Action,
+    resource: Resource<'_>,
+    caller: &Caller,
+) -> Result<()> {
+    match authorize(principal, action, resource) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let event = AuditEvent::new(
+                EventKind::AccessDenied {
+                    action: action.name().to_owned(),
+                },
+                Actor::User {
+                    name: principal.username.clone(),
+                },
+                caller.source(),
+                clock::now(),
+            );
+            app.store.record(&event).await?;
+            Err(err)
+        }
+    }
+}
+
+/// A setting as the web client sees it: a secret setting shows `isSet`/`lastChanged`, never
+/// its value.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminSetting {
+    /// The definition.
+    #[serde(flatten)]
+    pub definition: SettingDefinition,
+    /// The current value (non-secret settings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// Whether an admin has set a value.
+    pub is_set: bool,
+    /// When the value last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed: Option<String>,
+    /// Who changed it last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_by: Option<String>,
+}
+
+/// A client as the web client sees it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminClient {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Version.
+    pub version: u64,
+    /// Settings, in display order.
+    pub settings: Vec<AdminSetting>,
+}
+
+/// `GET /api/admin/clients`.
+#[derive(Debug, Serialize)]
+pub struct ClientList {
+    /// Clients, by name.
+    pub clients: Vec<AdminClient>,
+}
+
+/// Lists clients with definitions and values; secret values never leave this function.
+pub async fn list_clients(
+    app: &Arc<App>,
+    principal: &Principal,
+    caller: &Caller,
+) -> Result<ClientList> {
+    require(app, principal, Action::ReadClients, Resource::None, caller).await?;
+    let mut clients = Vec::new();
+    for name in list_client_names(app).await? {
+        let Some(state) = load_client(app, &name).await? else {
+            continue;
+        };
+        let key = state.data_key(app, state.meta.dek_version).await?;
+        let mut definitions = state.definitions(&key)?;
+        definitions.sort_by_key(|d| (d.display_order.unwrap_or(i32::MAX), d.name.clone()));
+        let mut settings = Vec::with_capacity(definitions.len());
+        for definition in definitions {
+            let item = state.values.get(definition.name.as_str());
+            let value = if definition.secret {
+                None
+            } else {
+                Some(
+                    state
+                        .value(app, definition.name.as_str())
+                        .await?
+                        .or_else(|| definition.default_value.clone())
+                        .unwrap_or(Value::Null),
+                )
+            };
+            settings.push(AdminSetting {
+                value,
+                is_set: item.is_some(),
+                last_changed: item.map(|i| i.last_changed.clone()),
+                last_changed_by: item.map(|i| i.last_changed_by.clone()),
+                definition,
+            });
+        }
+        clients.push(AdminClient {
+            name: state.meta.name.clone(),
+            description: state.meta.description.clone(),
+            version: state.meta.version,
+            settings,
+        });
+    }
+    Ok(ClientList { clients })
+}
+
+/// One value to set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewValue {
+    /// Setting name.
+    pub name: SettingName,
+    /// The new value (`null` clears it).
+    pub value: Value,
+}
+
+/// `PUT /api/admin/clients/{name}/settings` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValueChange {
+    /// Why (kept in history and the audit trail).
+    #[serde(default)]
+    pub change_message: String,
+    /// The values.
+    pub values: Vec<NewValue>,
+}
+
+/// The answer to a value change.
+#[derive(Debug, Serialize)]
+pub struct ValueChangeResult {
+    /// The client's version after the change.
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryItem {
+    client: String,
+    setting: String,
+    time: String,
+    user: String,
+    message: String,
+    value_version: u64,
+    /// The new value, sealed like the setting's own (base64).
+    value: String,
+    dek_version: u32,
+}
+
+/// Sets several values in one all-or-nothing transaction: each value is validated against its
+/// definition, sealed under the client's data key, written with its history row, the client's
+/// version bump and one `SettingValueChanged` event (names only, never values).
+pub async fn update_values(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    change: ValueChange,
+    caller: &Caller,
+) -> Result<ValueChangeResult> {
+    require(
+        app,
+        principal,
+        Action::EditSettings,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    if change.values.is_empty() || change.values.len() > MAX_VALUES_PER_CHANGE {
+        return Err(Error::bad_request(
+            "INVALID_CHANGE",
+            format!("Send between 1 and {MAX_VALUES_PER_CHANGE} values."),
+        ));
+    }
+    if change.change_message.chars().count() > MAX_CHANGE_MESSAGE {
+        return Err(Error::bad_request(
+            "INVALID_CHANGE",
+            "The change message is longer than 1000 characters.",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !change.values.iter().all(|v| seen.insert(v.name.as_str())) {
+        return Err(Error::bad_request(
+            "INVALID_CHANGE",
+            "A setting appears twice in the change.",
+        ));
+    }
+    let state = load_client(app, client).await?.ok_or(Error::NotFound {
+        code: "CLIENT_NOT_FOUND",
+        message: "There is no client with that name.",
+    })?;
+    let name = state.meta.name.clone();
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let definitions = state.definitions(&key)?;
+    let now = clock::now_rfc3339();
+    let pk = client_pk(&name);
+    let mut items = Vec::with_capacity(change.values.len() * 2 + 1);
+    for new in &change.values {
+        let definition = definitions
+            .iter()
+            .find(|d| d.name == new.name)
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "UNKNOWN_SETTING",
+                    format!("Client '{name}' has no setting '{}'.", new.name),
+                )
+            })?;
+        definition.check_value(&new.value)?;
+        let previous = state.values.get(new.name.as_str());
+        let version = previous.map_or(1, |p| p.value_version + 1);
+        let sealed = seal_value(
+            &name,
+            new.name.as_str(),
+            &new.value,
+            version,
+            state.meta.dek_version,
+            &key,
+        )?;
+        let item = SettingItem {
+            name: new.name.to_string(),
+            value: sealed.clone(),
+            value_version: version,
+            dek_version: state.meta.dek_version,
+            last_changed: now.clone(),
+            last_changed_by: principal.username.clone(),
+        };
+        let condition = match previous {
+            Some(p) => (Some("valueVersion = :prev"), Some(p.value_version)),
+            None => (Some("attribute_not_exists(PK)"), None),
+        };
+        let mut put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(app.store.table())
+            .set_item(Some(to_item(&pk, &setting_sk(new.name.as_str()), &item)?))
+            .set_condition_expression(condition.0.map(str::to_owned));
+        if let Some(prev) = condition.1 {
+            put = put.expression_attribute_values(":prev", AttributeValue::N(prev.to_string()));
+        }
+        let put = put
+            .build()
+            .map_err(|e| Error::internal(format!("put builder: {e}")))?;
+        items.push(TransactWriteItem::builder().put(put).build());
+        let history = HistoryItem {
+            client: name.clone(),
+            setting: new.name.to_string(),
+            time: now.clone(),
+            user: principal.username.clone(),
+            message: change.change_message.clone(),
+            value_version: version,
+            value: seal_value(
+                &name,
+                &format!("#history#{}", new.name),
+                &new.value,
+                version,
+                state.meta.dek_version,
+                &key,
+            )?,
+            dek_version: state.meta.dek_version,
+        };
+        items.push(
+            TransactWriteItem::builder()
+                .put(app.store.put(
+                    to_item(
+                        &format!("HISTORY#{name}"),
+                        &format!("{}#{now}#{version:010}", new.name),
+                        &history,
+                    )?,
+                    None,
+                )?)
+                .build(),
+        );
+    }
+    let bump = app.store.update(
+        &pk,
+        "META",
+        "SET version = :next, updated = :t",
+        Some("version = :v"),
+        vec![
+            (
+                ":next",
+                AttributeValue::N((state.meta.version + 1).to_string()),
+            ),
+            (":v", AttributeValue::N(state.meta.version.to_string())),
+            (":t", AttributeValue::S(now)),
+        ],
+    )?;
+    items.push(TransactWriteItem::builder().update(bump).build());
+    let event = AuditEvent::new(
+        EventKind::SettingValueChanged {
+            client: name.clone(),
+            settings: change.values.iter().map(|v| v.name.to_string()).collect(),
+            change_message: change
+                .change_message
+                .chars()
+                .take(MAX_CHANGE_MESSAGE)
+                .collect(),
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CONFLICT",
+                "The settings changed at the same time. Reload and try again.",
+            ),
+        )
+        .await?;
+    Ok(ValueChangeResult {
+        version: state.meta.version + 1,
+    })
+}

@@ -1,0 +1,91 @@
+//! The state a function builds once at start and passes to every handler.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::aws::AwsClients;
+use crate::config::Config;
+use crate::crypto::{DataKeyCache, Kms, PasswordHasher};
+use crate::error::Result;
+use crate::keys::ServiceKeys;
+use crate::secret::SecretBytes;
+use crate::server_config::ServerConfig;
+use crate::store::Store;
+
+/// Everything a handler needs: configuration, AWS access, caches and keys.
+#[derive(Debug)]
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// The table.
+    pub store: Store,
+    /// KMS, counted.
+    pub kms: Kms,
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// Plaintext data keys of this warm instance.
+    pub data_keys: DataKeyCache,
+    /// Password hashing.
+    pub passwords: PasswordHasher,
+    /// Token signing keys and the client-secret pepper.
+    pub keys: ServiceKeys,
+    /// This instance's copy of the server configuration, and when it was read.
+    pub server_config: Mutex<Option<(Instant, ServerConfig)>>,
+}
+
+impl App {
+    /// Builds the state from a configuration and clients.
+    pub fn new(config: Config, clients: AwsClients) -> Result<Arc<Self>> {
+        let store = Store::new(clients.dynamodb, &config.table, config.event_ttl_days);
+        let kms = Kms::new(clients.kms, &config.kms_key_id);
+        Ok(Arc::new(Self {
+            data_keys: DataKeyCache::new(
+                config.data_key_max_age,
+                config.data_key_max_uses,
+                config.data_key_cache_entries,
+            ),
+            passwords: PasswordHasher::new()?,
+            keys: ServiceKeys::new(store.clone(), kms.clone(), &config.app),
+            server_config: Mutex::new(None),
+            store,
+            kms,
+            s3: clients.s3,
+            config,
+        }))
+    }
+
+    /// The plaintext data key `version` of `client`, from the cache or unwrapped by KMS with
+    /// the encryption context `{app, client}`.
+    pub async fn client_data_key(
+        &self,
+        client: &str,
+        version: u32,
+        wrapped: &[u8],
+    ) -> Result<SecretBytes> {
+        if let Some(key) = self.data_keys.get(client, version, Instant::now()) {
+            return Ok(key);
+        }
+        let key = self
+            .kms
+            .decrypt(wrapped, &[("app", &self.config.app), ("client", client)])
+            .await?;
+        self.data_keys
+            .insert(client, version, key.clone(), Instant::now());
+        Ok(key)
+    }
+
+    /// A new data key for `client`: the plaintext (cached) and the wrapped blob to store.
+    pub async fn new_client_data_key(
+        &self,
+        client: &str,
+        version: u32,
+    ) -> Result<(SecretBytes, Vec<u8>)> {
+        let (key, wrapped) = self
+            .kms
+            .generate_data_key(&[("app", &self.config.app), ("client", client)])
+            .await?;
+        self.data_keys
+            .insert(client, version, key.clone(), Instant::now());
+        Ok((key, wrapped))
+    }
+}

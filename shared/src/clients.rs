@@ -1,0 +1,694 @@
+//! Setting clients: registration, authentication by client secret, and the settings fetch.
+//!
+//! A client's partition holds its `META` item (secret hash, versions, and its definitions
+//! sealed with its data key), its wrapped data keys (`DEK#…`) and one `SETTING#…` item per
+//! value an admin has set. A fetch is one `Query` on that partition.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::clock;
+use crate::crypto::{self, ValueBinding, estimated_secret_bits};
+use crate::error::{Error, Result};
+use crate::events::{Actor, AuditEvent, EventKind};
+use crate::http::Caller;
+use crate::model::{ClientName, Registration, SettingDefinition};
+use crate::secret::{SecretBytes, SecretString};
+use crate::server_config;
+use crate::store::{client_pk, dek_sk, from_item, setting_sk, sort_key, to_item};
+
+/// Shortest client secret accepted.
+pub const MIN_SECRET_CHARS: usize = 32;
+/// Least estimated randomness of a client secret, in bits.
+pub const MIN_SECRET_BITS: f64 = 128.0;
+/// Binding name of the sealed definitions (not a valid setting name, so it cannot collide).
+const DEFINITIONS: &str = "#definitions";
+
+/// The client's `META` item.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientMeta {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Keyed hash of the current secret (base64).
+    pub secret_hash: String,
+    /// Keyed hash of the previous secret, during a rotation's grace period.
+    #[serde(default)]
+    pub previous_secret_hash: Option<String>,
+    /// When the previous secret stops working (epoch seconds).
+    #[serde(default)]
+    pub previous_secret_expires: Option<i64>,
+    /// Increments whenever a value or a definition changes (the ETag).
+    pub version: u64,
+    /// Increments whenever the definitions change.
+    pub definitions_version: u64,
+    /// Definitions, JSON sealed with the data key (base64).
+    pub definitions: String,
+    /// The data key that sealed the definitions and new values.
+    pub dek_version: u32,
+    /// Creation time.
+    pub created: String,
+    /// Last change.
+    pub updated: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DekItem {
+    version: u32,
+    wrapped: String,
+    created: String,
+}
+
+/// A `SETTING#…` item: a value set by an admin.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingItem {
+    /// Setting name.
+    pub name: String,
+    /// The JSON value, sealed (base64).
+    pub value: String,
+    /// Version of the value (part of the binding).
+    pub value_version: u64,
+    /// Data key that sealed it.
+    pub dek_version: u32,
+    /// When it last changed.
+    pub last_changed: String,
+    /// Who changed it.
+    pub last_changed_by: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexItem {
+    name: String,
+}
+
+/// Everything in a client's partition, with its data keys still wrapped.
+#[derive(Debug)]
+pub struct ClientState {
+    /// The `META` item.
+    pub meta: ClientMeta,
+    deks: HashMap<u32, Vec<u8>>,
+    /// Values set by admins, by setting name.
+    pub values: HashMap<String, SettingItem>,
+}
+
+impl ClientState {
+    /// The plaintext data key `version` (cache, else one KMS call).
+    pub async fn data_key(&self, app: &App, version: u32) -> Result<SecretBytes> {
+        let wrapped = self
+            .deks
+            .get(&version)
+            .ok_or_else(|| Error::internal("data key version missing"))?;
+        app.client_data_key(&self.meta.name, version, wrapped).await
+    }
+
+    /// Opens the sealed definitions.
+    pub fn definitions(&self, key: &SecretBytes) -> Result<Vec<SettingDefinition>> {
+        open_definitions(&self.meta, key)
+    }
+
+    /// Opens the value of `name`, if an admin set one.
+    pub async fn value(&self, app: &App, name: &str) -> Result<Option<Value>> {
+        let Some(item) = self.values.get(name) else {
+            return Ok(None);
+        };
+        let key = self.data_key(app, item.dek_version).await?;
+        open_value(&self.meta.name, item, &key).map(Some)
+    }
+}
+
+fn open_definitions(meta: &ClientMeta, key: &SecretBytes) -> Result<Vec<SettingDefinition>> {
+    let sealed = B64
+        .decode(&meta.definitions)
+        .map_err(|_| Error::internal("definitions are not base64"))?;
+    let binding = ValueBinding {
+        client: &meta.name,
+        setting: DEFINITIONS,
+        value_version: meta.definitions_version,
+        key_version: meta.dek_version,
+    };
+    let plain = crypto::open(key, &binding, &sealed)?;
+    serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("definitions: {e}")))
+}
+
+fn seal_definitions(
+    client: &str,
+    defs: &[SettingDefinition],
+    version: u64,
+    dek_version: u32,
+    key: &SecretBytes,
+) -> Result<String> {
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(defs).map_err(|e| Error::internal(format!("definitions: {e}")))?,
+    );
+    let binding = ValueBinding {
+        client,
+        setting: DEFINITIONS,
+        value_version: version,
+        key_version: dek_version,
+    };
+    Ok(B64.encode(crypto::seal(key, &binding, &plain)?))
+}
+
+/// Opens one value item.
+pub fn open_value(client: &str, item: &SettingItem, key: &SecretBytes) -> Result<Value> {
+    let sealed = B64
+        .decode(&item.value)
+        .map_err(|_| Error::internal("value is not base64"))?;
+    let binding = ValueBinding {
+        client,
+        setting: &item.name,
+        value_version: item.value_version,
+        key_version: item.dek_version,
+    };
+    let plain = crypto::open(key, &binding, &sealed)?;
+    serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("value: {e}")))
+}
+
+/// Seals one value for `client`/`setting` at `value_version`.
+pub fn seal_value(
+    client: &str,
+    setting: &str,
+    value: &Value,
+    value_version: u64,
+    dek_version: u32,
+    key: &SecretBytes,
+) -> Result<String> {
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(value).map_err(|e| Error::internal(format!("value: {e}")))?,
+    );
+    let binding = ValueBinding {
+        client,
+        setting,
+        value_version,
+        key_version: dek_version,
+    };
+    Ok(B64.encode(crypto::seal(key, &binding, &plain)?))
+}
+
+/// Reads a client's partition with one `Query`. `None` when the client does not exist.
+pub async fn load_client(app: &App, name: &str) -> Result<Option<ClientState>> {
+    let items = app.store.query_partition(&client_pk(name)).await?;
+    let mut meta = None;
+    let mut deks = HashMap::new();
+    let mut values = HashMap::new();
+    for item in items {
+        let sk = sort_key(&item).to_owned();
+        if sk == "META" {
+            meta = Some(from_item::<ClientMeta>(item)?);
+        } else if sk.starts_with("DEK#") {
+            let dek: DekItem = from_item(item)?;
+            let wrapped = B64
+                .decode(&dek.wrapped)
+                .map_err(|_| Error::internal("wrapped key is not base64"))?;
+            deks.insert(dek.version, wrapped);
+        } else if sk.starts_with("SETTING#") {
+            let setting: SettingItem = from_item(item)?;
+            values.insert(setting.name.clone(), setting);
+        }
+    }
+    Ok(meta.map(|meta| ClientState { meta, deks, values }))
+}
+
+/// Names of every registered client, sorted.
+pub async fn list_client_names(app: &App) -> Result<Vec<String>> {
+    let mut names = app
+        .store
+        .query_partition("CLIENTS")
+        .await?
+        .into_iter()
+        .map(|item| from_item::<IndexItem>(item).map(|i| i.name))
+        .collect::<Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
+}
+
+fn auth_failed() -> Error {
+    Error::Unauthorized {
+        code: "CLIENT_AUTH_FAILED",
+        message: "The client name or secret is not valid.",
+    }
+}
+
+/// Checks `secret` against the client's current hash, and its previous one during a rotation's
+/// grace period. Always does the same work, also for an unknown client (`meta` = `None`).
+async fn verify_secret(
+    app: &App,
+    name: &str,
+    meta: Option<&ClientMeta>,
+    secret: &SecretString,
+) -> Result<bool> {
+    let hasher = app.keys.secret_hasher().await?;
+    let now = clock::now().unix_timestamp();
+    let mut stored: Vec<Vec<u8>> = Vec::new();
+    if let Some(meta) = meta {
+        stored.extend(B64.decode(&meta.secret_hash).ok());
+        if meta.previous_secret_expires.is_some_and(|t| t > now) {
+            stored.extend(
+                meta.previous_secret_hash
+                    .as_deref()
+                    .and_then(|h| B64.decode(h).ok()),
+            );
+        }
+    }
+    let refs: Vec<&[u8]> = stored.iter().map(Vec::as_slice).collect();
+    Ok(hasher.verify(name, secret, &refs) && meta.is_some())
+}
+
+async fn refuse_client(app: &App, name: &str, caller: &Caller) -> Error {
+    let event = AuditEvent::new(
+        EventKind::ClientAuthenticationFailed {
+            client: name.to_owned(),
+        },
+        Actor::Client {
+            name: name.to_owned(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    match app.store.record(&event).await {
+        Ok(()) => auth_failed(),
+        Err(e) => e,
+    }
+}
+
+/// The outcome of a registration.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationResult {
+    /// `registered`, `updated` or `unchanged`.
+    pub status: &'static str,
+    /// The client's version after the registration.
+    pub version: u64,
+}
+
+/// Registers a client or updates its definitions (`POST /api/clients`).
+pub async fn register(
+    app: &Arc<App>,
+    secret: SecretString,
+    registration: Registration,
+    caller: &Caller,
+) -> Result<RegistrationResult> {
+    registration.validate()?;
+    let name = registration.name.as_str();
+    match load_client(app, name).await? {
+        None => register_new(app, secret, registration, caller).await,
+        Some(state) => {
+            if !verify_secret(app, name, Some(&state.meta), &secret).await? {
+                return Err(refuse_client(app, name, caller).await);
+            }
+            update_registration(app, state, registration, caller).await
+        }
+    }
+}
+
+async fn refuse_registration(
+    app: &App,
+    client: &str,
+    reason: &str,
+    caller: &Caller,
+    err: Error,
+) -> Result<RegistrationResult> {
+    let event = AuditEvent::new(
+        EventKind::RegistrationRefused {
+            client: client.to_owned(),
+            reason: reason.to_owned(),
+        },
+        Actor::Client {
+            name: client.to_owned(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store.record(&event).await?;
+    Err(err)
+}
+
+async fn register_new(
+    app: &Arc<App>,
+    secret: SecretString,
+    registration: Registration,
+    caller: &Caller,
+) -> Result<RegistrationResult> {
+    let name = registration.name.as_str();
+    let config = server_config::load(app).await?;
+    if !config.allow_new_registrations {
+        return refuse_registration(
+            app,
+            name,
+            "registrationsDisabled",
+            caller,
+            Error::Forbidden {
+                code: "REGISTRATIONS_DISABLED",
+                message: "New client registrations are switched off on this server. An administrator can allow them in the server configuration.",
+            },
+        )
+        .await;
+    }
+    if secret.expose().chars().count() < MIN_SECRET_CHARS
+        || estimated_secret_bits(secret.expose()) < MIN_SECRET_BITS
+    {
+        return refuse_registration(
+            app,
+            name,
+            "weakSecret",
+            caller,
+            Error::bad_request(
+                "WEAK_CLIENT_SECRET",
+                format!("The client secret must have at least {MIN_SECRET_CHARS} characters and 128 bits of randomness. Generate one with `figctl secret generate`."),
+            ),
+        )
+        .await;
+    }
+    let hasher = app.keys.secret_hasher().await?;
+    let dek_version = 1;
+    let (key, wrapped) = app.new_client_data_key(name, dek_version).await?;
+    let now = clock::now_rfc3339();
+    let meta = ClientMeta {
+        name: name.to_owned(),
+        description: registration.description.clone(),
+        secret_hash: B64.encode(hasher.hash(name, &secret)?),
+        previous_secret_hash: None,
+        previous_secret_expires: None,
+        version: 1,
+        definitions_version: 1,
+        definitions: seal_definitions(name, &registration.settings, 1, dek_version, &key)?,
+        dek_version,
+        created: now.clone(),
+        updated: now.clone(),
+    };
+    let pk = client_pk(name);
+    let puts = [
+        (
+            to_item(&pk, "META", &meta)?,
+            Some("attribute_not_exists(PK)"),
+        ),
+        (
+            to_item(
+                &pk,
+                &dek_sk(dek_version),
+                &DekItem {
+                    version: dek_version,
+                    wrapped: B64.encode(wrapped),
+                    created: now,
+                },
+            )?,
+            None,
+        ),
+        (
+            to_item(
+                "CLIENTS",
+                &format!("CLIENT#{name}"),
+                &IndexItem {
+                    name: name.to_owned(),
+                },
+            )?,
+            None,
+        ),
+    ];
+    let items = puts
+        .into_iter()
+        .map(|(item, cond)| {
+            Ok(TransactWriteItem::builder()
+                .put(app.store.put(item, cond)?)
+                .build())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let event = AuditEvent::new(
+        EventKind::NewClientRegistration {
+            client: name.to_owned(),
+            settings: registration
+                .settings
+                .iter()
+                .map(|d| d.name.to_string())
+                .collect(),
+        },
+        Actor::Client {
+            name: name.to_owned(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CLIENT_EXISTS",
+                "The client was registered at the same time. Try again.",
+            ),
+        )
+        .await?;
+    Ok(RegistrationResult {
+        status: "registered",
+        version: 1,
+    })
+}
+
+async fn update_registration(
+    app: &Arc<App>,
+    state: ClientState,
+    registration: Registration,
+    caller: &Caller,
+) -> Result<RegistrationResult> {
+    let name = state.meta.name.clone();
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let old = state.definitions(&key)?;
+    let by_name: HashMap<&str, &SettingDefinition> =
+        old.iter().map(|d| (d.name.as_str(), d)).collect();
+    let new_names: std::collections::HashSet<&str> = registration
+        .settings
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    let added: Vec<String> = registration
+        .settings
+        .iter()
+        .filter(|d| !by_name.contains_key(d.name.as_str()))
+        .map(|d| d.name.to_string())
+        .collect();
+    let changed: Vec<String> = registration
+        .settings
+        .iter()
+        .filter(|d| by_name.get(d.name.as_str()).is_some_and(|o| *o != *d))
+        .map(|d| d.name.to_string())
+        .collect();
+    let removed: Vec<String> = old
+        .iter()
+        .filter(|d| !new_names.contains(d.name.as_str()))
+        .map(|d| d.name.to_string())
+        .collect();
+    let description_changed = registration.description != state.meta.description;
+    if added.is_empty() && changed.is_empty() && removed.is_empty() && !description_changed {
+        return Ok(RegistrationResult {
+            status: "unchanged",
+            version: state.meta.version,
+        });
+    }
+    let config = server_config::load(app).await?;
+    if !config.allow_updated_registrations {
+        return refuse_registration(
+            app,
+            &name,
+            "updatesDisabled",
+            caller,
+            Error::Forbidden {
+                code: "REGISTRATION_UPDATES_DISABLED",
+                message: "Updated client registrations are switched off on this server. An administrator can allow them in the server configuration.",
+            },
+        )
+        .await;
+    }
+    let mut meta = state.meta.clone();
+    meta.version += 1;
+    meta.definitions_version += 1;
+    meta.description = registration.description.clone();
+    meta.definitions = seal_definitions(
+        &name,
+        &registration.settings,
+        meta.definitions_version,
+        meta.dek_version,
+        &key,
+    )?;
+    meta.updated = clock::now_rfc3339();
+    let pk = client_pk(&name);
+    let mut condition_values = HashMap::new();
+    condition_values.insert(
+        ":v".to_owned(),
+        aws_sdk_dynamodb::types::AttributeValue::N(state.meta.version.to_string()),
+    );
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(app.store.table())
+        .set_item(Some(to_item(&pk, "META", &meta)?))
+        .condition_expression("version = :v")
+        .set_expression_attribute_values(Some(condition_values))
+        .build()
+        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
+    let mut items = vec![TransactWriteItem::builder().put(put).build()];
+    for setting in removed.iter().filter(|s| state.values.contains_key(*s)) {
+        let delete = Delete::builder()
+            .table_name(app.store.table())
+            .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
+            .key(
+                "SK",
+                aws_sdk_dynamodb::types::AttributeValue::S(setting_sk(setting)),
+            )
+            .build()
+            .map_err(|e| Error::internal(format!("delete builder: {e}")))?;
+        items.push(TransactWriteItem::builder().delete(delete).build());
+    }
+    let event = AuditEvent::new(
+        EventKind::UpdatedClientRegistration {
+            client: name.clone(),
+            added,
+            removed,
+            changed,
+        },
+        Actor::Client { name: name.clone() },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CONFLICT",
+                "The client changed at the same time. Try again.",
+            ),
+        )
+        .await?;
+    Ok(RegistrationResult {
+        status: "updated",
+        version: meta.version,
+    })
+}
+
+/// One value in a fetch.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchedSetting {
+    /// Name.
+    pub name: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: crate::model::SettingType,
+    /// The value (an admin's, else the default, else null).
+    pub value: Value,
+}
+
+/// The body of a settings fetch.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchResponse {
+    /// Client name.
+    pub client: String,
+    /// Instance (none yet: instances come with client overrides).
+    pub instance: Option<String>,
+    /// Client version (changes with every value or definition change).
+    pub version: u64,
+    /// Values.
+    pub settings: Vec<FetchedSetting>,
+    /// Whether the client may keep an offline copy.
+    pub allow_offline: bool,
+    /// How often to poll.
+    pub poll_interval_ms: u64,
+}
+
+/// A fetch's outcome.
+#[derive(Debug)]
+pub enum Fetch {
+    /// The values, with their ETag.
+    Settings(FetchResponse, String),
+    /// `If-None-Match` matched: nothing was opened.
+    NotModified(String),
+}
+
+/// The strong ETag of a client version.
+pub fn etag(meta: &ClientMeta) -> String {
+    format!("\"{}-{}\"", meta.version, meta.definitions_version)
+}
+
+/// Fetches a client's settings, decrypted (`GET /api/clients/{name}/settings`): one `Query`, no
+/// KMS call with a warm data key, one audit event written before the answer.
+pub async fn fetch(
+    app: &Arc<App>,
+    name: &str,
+    secret: &SecretString,
+    if_none_match: Option<&str>,
+    caller: &Caller,
+) -> Result<Fetch> {
+    let bounded: String = name.chars().take(64).collect();
+    let state = match ClientName::parse(name) {
+        Ok(valid) => load_client(app, valid.as_str()).await?,
+        Err(_) => None,
+    };
+    if !verify_secret(app, &bounded, state.as_ref().map(|s| &s.meta), secret).await? {
+        return Err(refuse_client(app, &bounded, caller).await);
+    }
+    let Some(state) = state else {
+        return Err(auth_failed());
+    };
+    let tag = etag(&state.meta);
+    let read_event = |count: usize| {
+        AuditEvent::new(
+            EventKind::SettingsRead {
+                client: state.meta.name.clone(),
+                instance: None,
+                count,
+            },
+            Actor::Client {
+                name: state.meta.name.clone(),
+            },
+            caller.source(),
+            clock::now(),
+        )
+    };
+    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag)) {
+        app.store.record(&read_event(0)).await?;
+        return Ok(Fetch::NotModified(tag));
+    }
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let definitions = state.definitions(&key)?;
+    let mut settings = Vec::with_capacity(definitions.len());
+    for def in definitions {
+        let value = match state.values.get(def.name.as_str()) {
+            Some(item) if item.dek_version == state.meta.dek_version => {
+                open_value(&state.meta.name, item, &key)?
+            }
+            Some(_) => state
+                .value(app, def.name.as_str())
+                .await?
+                .unwrap_or(Value::Null),
+            None => def.default_value.clone().unwrap_or(Value::Null),
+        };
+        settings.push(FetchedSetting {
+            name: def.name.to_string(),
+            kind: def.kind,
+            value,
+        });
+    }
+    let config = server_config::load_recent(app).await?;
+    app.store.record(&read_event(settings.len())).await?;
+    Ok(Fetch::Settings(
+        FetchResponse {
+            client: state.meta.name.clone(),
+            instance: None,
+            version: state.meta.version,
+            settings,
+            allow_offline: config.allow_offline_settings,
+            poll_interval_ms: config.poll_interval_ms,
+        },
+        tag,
+    ))
+}

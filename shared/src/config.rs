@@ -1,0 +1,142 @@
+//! Typed configuration, read once from the environment at start.
+
+use std::time::Duration;
+
+use crate::secret::SecretString;
+
+/// Everything a function needs to know about its deployment.
+///
+/// Built once in `main` (or by a test) and passed by reference. `Debug` redacts secrets.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Application name used in KMS encryption contexts and token audiences.
+    pub app: String,
+    /// The single DynamoDB table.
+    pub table: String,
+    /// KMS key id, ARN or alias used for envelope encryption.
+    pub kms_key_id: String,
+    /// Bucket for audit objects.
+    pub audit_bucket: String,
+    /// Days of Object Lock retention applied to each audit object (0: bucket default only).
+    pub audit_retention_days: u32,
+    /// Default for the "allow new registrations" server setting (deploy parameter).
+    pub allow_new_registrations: bool,
+    /// Password for the first administrator; random when unset.
+    pub bootstrap_admin_password: Option<SecretString>,
+    /// Issuer claim of access tokens.
+    pub token_issuer: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Bounds of the plaintext data-key cache.
+    pub data_key_max_age: Duration,
+    /// Bounds of the plaintext data-key cache.
+    pub data_key_max_uses: u64,
+    /// Maximum number of client data keys held in memory.
+    pub data_key_cache_entries: usize,
+    /// Default poll interval told to clients.
+    pub poll_interval_ms: u64,
+    /// Days an outbox event stays in the table (TTL) after it was written.
+    pub event_ttl_days: u32,
+}
+
+/// A configuration value that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name} {problem}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: &'static str,
+}
+
+impl Config {
+    /// Reads the configuration from `FIG_*` environment variables, with the local defaults of
+    /// DESIGN §8 (table `fig`, audit bucket `fig-audit`, key `alias/fig`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &'static str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| ConfigError {
+                    name,
+                    problem: "must be a whole number",
+                }),
+            }
+        };
+        let flag = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match lookup(name).filter(|v| !v.is_empty()).as_deref() {
+                None => Ok(default),
+                Some("true" | "1" | "yes") => Ok(true),
+                Some("false" | "0" | "no") => Ok(false),
+                Some(_) => Err(ConfigError {
+                    name,
+                    problem: "must be true or false",
+                }),
+            }
+        };
+        let small = |name: &'static str, default: u64| -> Result<u32, ConfigError> {
+            u32::try_from(number(name, default)?).map_err(|_| ConfigError {
+                name,
+                problem: "is too large",
+            })
+        };
+        Ok(Self {
+            app: text("FIG_APP", "fig"),
+            table: text("FIG_TABLE", "fig"),
+            kms_key_id: text("FIG_KMS_KEY_ID", "alias/fig"),
+            audit_bucket: text("FIG_AUDIT_BUCKET", "fig-audit"),
+            audit_retention_days: small("FIG_AUDIT_RETENTION_DAYS", 0)?,
+            allow_new_registrations: flag("FIG_ALLOW_NEW_REGISTRATIONS", true)?,
+            bootstrap_admin_password: lookup("FIG_BOOTSTRAP_ADMIN_PASSWORD")
+                .filter(|v| !v.is_empty())
+                .map(SecretString::new),
+            token_issuer: text("FIG_TOKEN_ISSUER", "fig"),
+            access_token_ttl: Duration::from_secs(number("FIG_ACCESS_TOKEN_TTL_SECONDS", 900)?),
+            data_key_max_age: Duration::from_secs(number("FIG_DATA_KEY_MAX_AGE_SECONDS", 300)?),
+            data_key_max_uses: number("FIG_DATA_KEY_MAX_USES", 10_000)?,
+            data_key_cache_entries: usize::try_from(number("FIG_DATA_KEY_CACHE_ENTRIES", 1_000)?)
+                .map_err(|_| ConfigError {
+                name: "FIG_DATA_KEY_CACHE_ENTRIES",
+                problem: "is too large",
+            })?,
+            poll_interval_ms: number("FIG_POLL_INTERVAL_MS", 30_000)?,
+            event_ttl_days: small("FIG_EVENT_TTL_DAYS", 7)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_local_names_and_secrets_are_redacted() {
+        let env: HashMap<&str, &str> = [("FIG_BOOTSTRAP_ADMIN_PASSWORD", "a-very-long-password")]
+            .into_iter()
+            .collect();
+        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(config.table, "fig");
+        assert_eq!(config.audit_bucket, "fig-audit");
+        assert_eq!(config.kms_key_id, "alias/fig");
+        assert!(config.allow_new_registrations);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("a-very-long-password"), "{printed}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_name() {
+        let err =
+            Config::from_lookup(|k| (k == "FIG_ALLOW_NEW_REGISTRATIONS").then(|| "maybe".into()))
+                .unwrap_err();
+        assert!(err.to_string().contains("FIG_ALLOW_NEW_REGISTRATIONS"));
+    }
+}

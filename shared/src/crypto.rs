@@ -1,0 +1,601 @@
+//! The crypto facade (DESIGN §5). Only this module touches the primitives.
+//!
+//! - Envelope encryption: a KMS key wraps per-client AES-256 data keys ([`Kms`]); values are
+//!   sealed with AES-256-GCM under a data key, with associated data that binds the ciphertext to
+//!   its client, setting, value version and data-key version ([`seal`], [`open`]).
+//! - A bounded cache of plaintext data keys ([`DataKeyCache`]) so a warm fetch makes no KMS call.
+//! - Passwords: Argon2id in PHC strings ([`PasswordHasher`]).
+//! - Client secrets: a keyed hash (HMAC-SHA256 under a KMS-wrapped pepper), verified in
+//!   constant time ([`SecretHasher`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::secret::{SecretBytes, SecretString};
+
+const NONCE_LEN: usize = 12;
+const KEY_LEN: usize = 32;
+
+/// Fills a fresh buffer with `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A KMS encryption context: ordered name/value pairs.
+pub type EncryptionContext<'a> = &'a [(&'a str, &'a str)];
+
+/// KMS behind a counter: every call is counted, so tests and benchmarks can prove the cache works.
+#[derive(Clone, Debug)]
+pub struct Kms {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+    calls: Arc<AtomicU64>,
+}
+
+impl Kms {
+    /// Wraps a client and the id, ARN or alias of the key that wraps data keys.
+    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            key_id: key_id.into(),
+            calls: Arc::default(),
+        }
+    }
+
+    /// How many KMS calls this instance has made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn context(ctx: EncryptionContext<'_>) -> HashMap<String, String> {
+        ctx.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A new AES-256 data key: the plaintext (for this process only) and the wrapped blob.
+    pub async fn generate_data_key(
+        &self,
+        ctx: EncryptionContext<'_>,
+    ) -> Result<(SecretBytes, Vec<u8>)> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("kms GenerateDataKey: {e:?}")))?;
+        let plaintext = out
+            .plaintext
+            .map(Blob::into_inner)
+            .filter(|k| k.len() == KEY_LEN)
+            .ok_or_else(|| Error::internal("kms GenerateDataKey returned no 32-byte key"))?;
+        let wrapped = out
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| Error::internal("kms GenerateDataKey returned no blob"))?;
+        Ok((SecretBytes::new(plaintext), wrapped))
+    }
+
+    /// Wraps a small secret (a signing key, a pepper) under the KMS key.
+    pub async fn encrypt(
+        &self,
+        plaintext: &SecretBytes,
+        ctx: EncryptionContext<'_>,
+    ) -> Result<Vec<u8>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(plaintext.expose().to_vec()))
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("kms Encrypt: {e:?}")))?;
+        out.ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| Error::internal("kms Encrypt returned no blob"))
+    }
+
+    /// Unwraps a blob made by [`Kms::generate_data_key`] or [`Kms::encrypt`]; the context must
+    /// match exactly.
+    pub async fn decrypt(&self, wrapped: &[u8], ctx: EncryptionContext<'_>) -> Result<SecretBytes> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped.to_vec()))
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("kms Decrypt: {e:?}")))?;
+        out.plaintext
+            .map(|b| SecretBytes::new(b.into_inner()))
+            .ok_or_else(|| Error::internal("kms Decrypt returned no plaintext"))
+    }
+}
+
+/// What a sealed value is bound to. A ciphertext opens only with the same binding.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueBinding<'a> {
+    /// Client name.
+    pub client: &'a str,
+    /// Setting name.
+    pub setting: &'a str,
+    /// Version of the value (increments on every change).
+    pub value_version: u64,
+    /// Version of the data key that sealed it.
+    pub key_version: u32,
+}
+
+impl ValueBinding<'_> {
+    /// Length-prefixed, so no two bindings share a byte string.
+    fn associated_data(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(64);
+        aad.extend_from_slice(b"fig-value-v1");
+        for part in [self.client.as_bytes(), self.setting.as_bytes()] {
+            aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            aad.extend_from_slice(part);
+        }
+        aad.extend_from_slice(&self.value_version.to_be_bytes());
+        aad.extend_from_slice(&self.key_version.to_be_bytes());
+        aad
+    }
+}
+
+fn cipher(key: &SecretBytes) -> Result<Aes256Gcm> {
+    Aes256Gcm::new_from_slice(key.expose()).map_err(|_| Error::internal("data key is not 32 bytes"))
+}
+
+/// Seals `plaintext` with AES-256-GCM under `key`: `nonce (12 bytes) || ciphertext || tag`.
+pub fn seal(key: &SecretBytes, binding: &ValueBinding<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let nonce_bytes = random_bytes(NONCE_LEN);
+    let aad = binding.associated_data();
+    let sealed = cipher(key)?
+        .encrypt(
+            Nonce::from_slice(&nonce_bytes),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| Error::internal("seal failed"))?;
+    let mut out = nonce_bytes;
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens a value sealed by [`seal`]; fails if the key, the binding or a single byte differs.
+pub fn open(
+    key: &SecretBytes,
+    binding: &ValueBinding<'_>,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(Error::internal("sealed value too short"));
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let aad = binding.associated_data();
+    cipher(key)?
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: body,
+                aad: &aad,
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| Error::internal("sealed value failed to open"))
+}
+
+struct CachedKey {
+    key: SecretBytes,
+    loaded: Instant,
+    uses: u64,
+}
+
+/// Plaintext data keys of warm functions, bounded by age, uses and entries (DESIGN §5).
+///
+/// Evicted keys are zeroised (`SecretBytes` wipes on drop). The clock is passed in so tests
+/// can move it.
+#[derive(Debug)]
+pub struct DataKeyCache {
+    entries: Mutex<HashMap<(String, u32), CachedKeyDebug>>,
+    max_age: Duration,
+    max_uses: u64,
+    max_entries: usize,
+}
+
+/// Newtype so the map can derive `Debug` without printing keys.
+struct CachedKeyDebug(CachedKey);
+
+impl std::fmt::Debug for CachedKeyDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CachedKey(uses: {})", self.0.uses)
+    }
+}
+
+impl DataKeyCache {
+    /// A cache with the given bounds.
+    pub fn new(max_age: Duration, max_uses: u64, max_entries: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            max_age,
+            max_uses,
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    /// The cached key of `client` at `version`, counting one use; `None` when absent or expired.
+    pub fn get(&self, client: &str, version: u32, now: Instant) -> Option<SecretBytes> {
+        let mut entries = self.entries.lock().ok()?;
+        let id = (client.to_owned(), version);
+        let fresh = match entries.get_mut(&id) {
+            Some(CachedKeyDebug(entry))
+                if now.saturating_duration_since(entry.loaded) < self.max_age
+                    && entry.uses < self.max_uses =>
+            {
+                entry.uses += 1;
+                Some(entry.key.clone())
+            }
+            Some(_) => None,
+            None => return None,
+        };
+        if fresh.is_none() {
+            entries.remove(&id);
+        }
+        fresh
+    }
+
+    /// Stores a freshly unwrapped key, evicting the oldest entry when full.
+    pub fn insert(&self, client: &str, version: u32, key: SecretBytes, now: Instant) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= self.max_entries
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, CachedKeyDebug(e))| e.loaded)
+                .map(|(id, _)| id.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(
+            (client.to_owned(), version),
+            CachedKeyDebug(CachedKey {
+                key,
+                loaded: now,
+                uses: 1,
+            }),
+        );
+    }
+
+    /// Drops every key of `client` (after a rotation or deletion).
+    pub fn forget(&self, client: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|(c, _), _| c != client);
+        }
+    }
+}
+
+/// Argon2id password hashing with OWASP parameters (19 MiB, 2 passes, 1 lane), PHC strings.
+///
+/// Hashing takes ~20 ms of CPU: call it through `tokio::task::spawn_blocking`.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    /// A real hash of a random password: verifying against it costs what a real check costs,
+    /// so an unknown user takes as long as a wrong password.
+    dummy: Arc<String>,
+}
+
+impl PasswordHasher {
+    /// Builds the hasher (computes the dummy hash once).
+    pub fn new() -> Result<Self> {
+        let dummy = hash_password(&SecretString::new(hex_string(&random_bytes(16))))?;
+        Ok(Self {
+            dummy: Arc::new(dummy),
+        })
+    }
+
+    /// Hashes a password into a PHC string.
+    pub fn hash(&self, password: &SecretString) -> Result<String> {
+        hash_password(password)
+    }
+
+    /// Verifies `password` against `phc`, or against the dummy hash when there is no user, so
+    /// both paths do the same work. Returns `false` for the dummy.
+    pub fn verify(&self, phc: Option<&str>, password: &SecretString) -> bool {
+        let (hash, real) = match phc {
+            Some(phc) => (phc, true),
+            None => (self.dummy.as_str(), false),
+        };
+        let ok = PasswordHash::new(hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        ok && real
+    }
+}
+
+fn hash_password(password: &SecretString) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| Error::internal("argon2 hashing failed"))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Keyed hashes of client secrets: HMAC-SHA256 under a pepper that exists in plaintext only in
+/// a warm function's memory (stored wrapped by KMS).
+#[derive(Clone)]
+pub struct SecretHasher {
+    pepper: SecretBytes,
+}
+
+impl std::fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretHasher(***)")
+    }
+}
+
+impl SecretHasher {
+    /// Uses `pepper` (32 random bytes) as the HMAC key.
+    pub fn new(pepper: SecretBytes) -> Self {
+        Self { pepper }
+    }
+
+    fn mac(&self, client: &str, secret: &SecretString) -> Result<HmacSha256> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.pepper.expose())
+            .map_err(|_| Error::internal("bad pepper"))?;
+        mac.update(b"fig-client-secret-v1");
+        mac.update(&(client.len() as u64).to_be_bytes());
+        mac.update(client.as_bytes());
+        mac.update(secret.expose().as_bytes());
+        Ok(mac)
+    }
+
+    /// The keyed hash stored for `client`'s secret.
+    pub fn hash(&self, client: &str, secret: &SecretString) -> Result<Vec<u8>> {
+        Ok(self.mac(client, secret)?.finalize().into_bytes().to_vec())
+    }
+
+    /// Whether `secret` matches any of `stored` hashes, in constant time per hash. Always
+    /// computes the MAC, even when `stored` is empty (unknown client), so both take the same work.
+    pub fn verify(&self, client: &str, secret: &SecretString, stored: &[&[u8]]) -> bool {
+        let Ok(mac) = self.mac(client, secret) else {
+            return false;
+        };
+        let computed = mac.finalize().into_bytes();
+        let mut matched = subtle::Choice::from(0u8);
+        for candidate in stored {
+            matched |= constant_time_eq(&computed, candidate);
+        }
+        bool::from(matched)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
+    use subtle::ConstantTimeEq;
+    if a.len() != b.len() {
+        return subtle::Choice::from(0u8);
+    }
+    a.ct_eq(b)
+}
+
+/// Generates an Ed25519 signing key as PKCS#8 v1, and its raw public key.
+pub fn generate_signing_key() -> Result<(SecretBytes, Vec<u8>)> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8v1(&rng)
+        .map_err(|_| Error::internal("ed25519 key generation failed"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| Error::internal("ed25519 key rejected"))?;
+    Ok((
+        SecretBytes::new(pkcs8.as_ref().to_vec()),
+        pair.public_key().as_ref().to_vec(),
+    ))
+}
+
+/// A strength estimate of a caller-chosen client secret, in bits: the smaller of the
+/// character-class estimate and the Shannon estimate of the string itself.
+pub fn estimated_secret_bits(secret: &str) -> f64 {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.is_empty() {
+        return 0.0;
+    }
+    let mut classes = 0u32;
+    if chars.iter().any(|c| c.is_ascii_lowercase()) {
+        classes += 26;
+    }
+    if chars.iter().any(|c| c.is_ascii_uppercase()) {
+        classes += 26;
+    }
+    if chars.iter().any(|c| c.is_ascii_digit()) {
+        classes += 10;
+    }
+    if chars.iter().any(|c| !c.is_ascii_alphanumeric()) {
+        classes += 33;
+    }
+    let len = chars.len() as f64;
+    let by_class = len * f64::from(classes.max(1)).log2();
+    let mut counts: HashMap<char, usize> = HashMap::new();
+    for c in &chars {
+        *counts.entry(*c).or_default() += 1;
+    }
+    let shannon: f64 = counts
+        .values()
+        .map(|&n| {
+            let p = n as f64 / len;
+            -p * p.log2()
+        })
+        .sum();
+    by_class.min(shannon * len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretBytes {
+        SecretBytes::new(random_bytes(32))
+    }
+
+    fn binding<'a>(client: &'a str, setting: &'a str, v: u64, k: u32) -> ValueBinding<'a> {
+        ValueBinding {
+            client,
+            setting,
+            value_version: v,
+            key_version: k,
+        }
+    }
+
+    #[test]
+    fn seal_open_round_trip() {
+        let k = key();
+        for plaintext in [&b""[..], b"x", b"a longer value with \0 bytes and \xff"] {
+            let b = binding("demo", "DbPassword", 3, 1);
+            let sealed = seal(&k, &b, plaintext).unwrap();
+            assert_eq!(open(&k, &b, &sealed).unwrap().as_slice(), plaintext);
+        }
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        let k = key();
+        let b = binding("demo", "s", 1, 1);
+        assert_ne!(
+            seal(&k, &b, b"same").unwrap(),
+            seal(&k, &b, b"same").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_moved_ciphertext_fails_to_open() {
+        let k = key();
+        let sealed = seal(&k, &binding("demo", "DbPassword", 3, 1), b"s3cr3t").unwrap();
+        for other in [
+            binding("other", "DbPassword", 3, 1),
+            binding("demo", "ApiKey", 3, 1),
+            binding("demo", "DbPassword", 4, 1),
+            binding("demo", "DbPassword", 3, 2),
+            // Length prefixes: moving bytes between client and setting names does not collide.
+            binding("demoD", "bPassword", 3, 1),
+        ] {
+            assert!(open(&k, &other, &sealed).is_err(), "{other:?}");
+        }
+        assert!(open(&key(), &binding("demo", "DbPassword", 3, 1), &sealed).is_err());
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(open(&k, &binding("demo", "DbPassword", 3, 1), &tampered).is_err());
+        assert!(open(&k, &binding("demo", "DbPassword", 3, 1), &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn data_key_cache_bounds_age_uses_and_entries() {
+        let cache = DataKeyCache::new(Duration::from_secs(300), 3, 2);
+        let t0 = Instant::now();
+        cache.insert("a", 1, key(), t0);
+        assert!(cache.get("a", 1, t0).is_some()); // use 2
+        assert!(cache.get("a", 1, t0).is_some()); // use 3
+        assert!(cache.get("a", 1, t0).is_none(), "max uses");
+        cache.insert("a", 1, key(), t0);
+        assert!(
+            cache.get("a", 1, t0 + Duration::from_secs(301)).is_none(),
+            "max age"
+        );
+        assert!(cache.get("a", 2, t0).is_none(), "other version");
+        cache.insert("a", 1, key(), t0);
+        cache.insert("b", 1, key(), t0 + Duration::from_secs(1));
+        cache.insert("c", 1, key(), t0 + Duration::from_secs(2));
+        assert!(cache.get("a", 1, t0).is_none(), "oldest evicted when full");
+        assert!(cache.get("c", 1, t0).is_some());
+        cache.forget("c");
+        assert!(cache.get("c", 1, t0).is_none());
+    }
+
+    #[test]
+    fn passwords_verify_and_dummy_never_matches() {
+        let hasher = PasswordHasher::new().unwrap();
+        let pw = SecretString::new("correct horse battery staple");
+        let phc = hasher.hash(&pw).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(hasher.verify(Some(&phc), &pw));
+        assert!(!hasher.verify(
+            Some(&phc),
+            &SecretString::new("correct horse battery stapl")
+        ));
+        assert!(!hasher.verify(None, &pw));
+        // The whole password is verified: no truncation at 72 bytes or anywhere else.
+        let long = "x".repeat(127) + "a";
+        let phc = hasher.hash(&SecretString::new(long.clone())).unwrap();
+        assert!(!hasher.verify(Some(&phc), &SecretString::new("x".repeat(127) + "b")));
+        assert!(hasher.verify(Some(&phc), &SecretString::new(long)));
+    }
+
+    #[test]
+    fn client_secret_hashes_are_keyed_and_bound_to_the_client() {
+        let h = SecretHasher::new(SecretBytes::new(random_bytes(32)));
+        let s = SecretString::new("0123456789abcdefghijklmnopqrstuvwxyzABCD");
+        let stored = h.hash("a", &s).unwrap();
+        assert!(h.verify("a", &s, &[&stored]));
+        assert!(!h.verify("b", &s, &[&stored]), "bound to the client");
+        assert!(!h.verify("a", &SecretString::new("other"), &[&stored]));
+        assert!(!h.verify("a", &s, &[]), "unknown client");
+        let other = SecretHasher::new(SecretBytes::new(random_bytes(32)));
+        assert!(!other.verify("a", &s, &[&stored]), "keyed");
+    }
+
+    #[test]
+    fn secret_strength_estimate() {
+        assert!(estimated_secret_bits(&"a".repeat(64)) < 1.0);
+        assert!(estimated_secret_bits("abababababababababababababababab") < 128.0);
+        let random = base64_url(&random_bytes(32));
+        assert!(estimated_secret_bits(&random) >= 128.0, "{random}");
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn signing_keys_are_fresh() {
+        let (a, pa) = generate_signing_key().unwrap();
+        let (b, pb) = generate_signing_key().unwrap();
+        assert_ne!(a.expose(), b.expose());
+        assert_ne!(pa, pb);
+        assert_eq!(pa.len(), 32);
+    }
+}

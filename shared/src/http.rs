@@ -1,0 +1,317 @@
+//! HTTP glue shared by every function: the caller's identity and origin, JSON bodies with
+//! clear errors, bearer authentication, and the middleware that adds the request id and the
+//! security headers to every response.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lambda_http::request::RequestContext;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::{Error, ErrorBody};
+use crate::events::Source;
+use crate::policy::Principal;
+use crate::secret::SecretString;
+
+/// Largest request body accepted (registrations with many settings are the largest).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The request id of the current request (from API Gateway, or generated).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// Who is calling, from where: request id, source address from the API Gateway request
+/// context (never from a header such as `X-Forwarded-For`), user agent.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// Request id.
+    pub request_id: String,
+    /// Source IP from the request context.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    /// The event source describing this caller.
+    pub fn source(&self) -> Source {
+        Source {
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            request_id: Some(self.request_id.clone()),
+        }
+    }
+}
+
+fn source_ip(parts_ext: &http::Extensions) -> Option<String> {
+    match parts_ext.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        Ok(Self {
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+            ip: source_ip(&parts.extensions),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// An authenticated admin user (`Authorization: Bearer <access token>`).
+#[derive(Clone, Debug)]
+pub struct AuthUser(pub Principal);
+
+impl FromRequestParts<Arc<App>> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Error> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(Error::unauthenticated)?;
+        let principal = crate::tokens::verify_access_token(
+            &app.keys,
+            &app.config.token_issuer,
+            token.trim(),
+            crate::clock::now(),
+        )
+        .await?;
+        Ok(Self(principal))
+    }
+}
+
+/// The client secret from the `clientSecret` header (never from the URL).
+#[derive(Debug)]
+pub struct ClientSecret(pub SecretString);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientSecret {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        parts
+            .headers
+            .get("clientSecret")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(|v| Self(SecretString::new(v)))
+            .ok_or(Error::Unauthorized {
+                code: "CLIENT_AUTH_FAILED",
+                message: "The client name or secret is not valid.",
+            })
+    }
+}
+
+/// A JSON request body. Wrong content type, invalid UTF-8 or JSON, unknown fields and wrong
+/// types are a 400 whose message is ours (never serde's text); a body over
+/// [`MAX_BODY_BYTES`] is a 413.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if !json {
+            return Err(Error::bad_request(
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the body as JSON with Content-Type: application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::bad_request("INVALID_BODY", "The request body could not be read.")
+            }
+        })?;
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge);
+        }
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// Parses a JSON document, turning serde's errors into messages of our own.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let at = format!("(line {}, column {})", e.line(), e.column());
+        let text = e.to_string();
+        let message = match e.classify() {
+            serde_json::error::Category::Data => {
+                if let Some(field) = between(&text, "unknown field `", "`") {
+                    format!("Unknown field '{}' {at}.", clean(field))
+                } else if let Some(field) = between(&text, "missing field `", "`") {
+                    format!("Missing field '{}' {at}.", clean(field))
+                } else if let Some(what) = ["client name", "setting name", "user name"]
+                    .into_iter()
+                    .find(|what| text.starts_with(&format!("invalid {what}")))
+                {
+                    format!("Invalid {what}: use 1 to 64 letters, digits, '.', '_' or '-' {at}.")
+                } else {
+                    format!("A field has the wrong type or value {at}.")
+                }
+            }
+            _ => format!("The body is not valid UTF-8 JSON {at}."),
+        };
+        Error::bad_request("INVALID_BODY", message)
+    })
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// Keeps a field name printable and short: it comes from the caller's body.
+fn clean(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
+        .take(64)
+        .collect()
+}
+
+/// Middleware: assigns the request id, fills it into error bodies, and sets the headers every
+/// API response carries (`Content-Type` with charset, `Cache-Control: no-store`, `nosniff`).
+pub async fn finish(mut req: Request, next: Next) -> Response {
+    let request_id = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+    .filter(|id| !id.is_empty())
+    .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let mut response = next.run(req).await;
+    if let Some(mut body) = response.extensions_mut().remove::<ErrorBody>() {
+        body.request_id.clone_from(&request_id);
+        let (mut parts, _) = response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, Body::from(body.to_json()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    let headers = response.headers_mut();
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
+    response
+}
+
+async fn not_found() -> Error {
+    Error::NotFound {
+        code: "NOT_FOUND",
+        message: "There is no such route.",
+    }
+}
+
+/// Wraps a function's routes for serving: unknown routes give a JSON 404, every response goes
+/// through [`finish`], and bodies are limited to [`MAX_BODY_BYTES`].
+pub fn service(routes: Router) -> Router {
+    routes
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(finish))
+}
+
+/// A JSON response with status 200.
+pub fn json<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => Error::internal(format!("serialise response: {e}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shape {
+        name: String,
+        count: u32,
+    }
+
+    fn message(bytes: &[u8]) -> String {
+        match parse_json::<Shape>(bytes) {
+            Err(Error::BadRequest {
+                code: "INVALID_BODY",
+                message,
+            }) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_are_ours_and_clear() {
+        assert!(
+            message(br#"{"name":"a","count":1,"evil<b>x":2}"#)
+                .starts_with("Unknown field 'evilbx'")
+        );
+        assert!(message(br#"{"name":"a"}"#).starts_with("Missing field 'count'"));
+        assert!(message(br#"{"name":"a","count":"x"}"#).starts_with("A field has the wrong type"));
+        assert!(message(b"{\"name\":\"\xff\",\"count\":1}").contains("not valid UTF-8 JSON"));
+        assert!(message(b"{").contains("not valid"));
+        {
+            let m = message(br#"{"name":"a","count":"x"}"#);
+            assert!(!m.contains("invalid type"), "serde text leaked: {m}");
+        }
+    }
+}

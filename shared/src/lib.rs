@@ -1,0 +1,26 @@
+//! The library every Fig function shares: domain model, policy, crypto, store, events and the
+//! HTTP glue. Functions stay thin: they parse the request, call one operation here, and map
+//! the result.
+
+pub mod admin;
+pub mod app;
+pub mod aws;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod keys;
+pub mod model;
+pub mod password;
+pub mod policy;
+pub mod secret;
+pub mod server_config;
+pub mod store;
+pub mod tokens;
+pub mod users;
+
+pub use app::App;
+pub use error::{Error, Result};

@@ -1,0 +1,294 @@
+//! The DynamoDB store: one table, single-table keys (DESIGN §4).
+//!
+//! Every state change is one `TransactWriteItems` holding the change and its outbox event, so
+//! a change cannot happen without its audit record. Reads that must be audited write their
+//! event with one `PutItem` before the response is sent. SDK failures become domain errors:
+//! a failed condition is `Conflict`, anything else `Unavailable` (fail closed).
+//!
+//! Keys:
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | client | `CLIENT#{name}` | `META` |
+//! | setting | `CLIENT#{name}` | `SETTING#{setting}` |
+//! | wrapped data key | `CLIENT#{name}` | `DEK#{version:010}` |
+//! | client index | `CLIENTS` | `CLIENT#{name}` |
+//! | value history | `HISTORY#{client}` | `{setting}#{time}#{event id}` |
+//! | user | `USER#{username}` | `META` |
+//! | server configuration | `CONFIG` | `SERVER` |
+//! | service keys | `KEYS` | `JWT#{kid}`, `PEPPER#{version}` |
+//! | event (outbox) | `EVENT#{yyyy-mm-ddThh}#{shard}` | `{ulid}` |
+//!
+//! History lives in its own partition so that a client's fetch (one `Query` on `CLIENT#{name}`)
+//! never reads it.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::events::AuditEvent;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Number of outbox partitions per hour, so no partition runs hot.
+pub const EVENT_SHARDS: u32 = 4;
+
+/// Partition key of a client.
+pub fn client_pk(name: &str) -> String {
+    format!("CLIENT#{name}")
+}
+
+/// Partition key of a user.
+pub fn user_pk(name: &str) -> String {
+    format!("USER#{name}")
+}
+
+/// Sort key of a setting.
+pub fn setting_sk(name: &str) -> String {
+    format!("SETTING#{name}")
+}
+
+/// Sort key of a data key.
+pub fn dek_sk(version: u32) -> String {
+    format!("DEK#{version:010}")
+}
+
+/// Access to the table.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    event_ttl_days: u32,
+}
+
+/// Serialises `value` into an item with the given keys.
+pub fn to_item<T: Serialize>(pk: &str, sk: &str, value: &T) -> Result<Item> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| Error::internal(format!("to_item: {e}")))?;
+    item.insert("PK".into(), AttributeValue::S(pk.to_owned()));
+    item.insert("SK".into(), AttributeValue::S(sk.to_owned()));
+    Ok(item)
+}
+
+/// Reads a typed value from an item (keys and unknown attributes are ignored).
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("from_item: {e}")))
+}
+
+/// The sort key of an item.
+pub fn sort_key(item: &Item) -> &str {
+    match item.get("SK") {
+        Some(AttributeValue::S(sk)) => sk,
+        _ => "",
+    }
+}
+
+/// The outbox item of an event.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxItem {
+    /// Always `EVENT`.
+    pub item_type: String,
+    /// The event type.
+    pub event_type: String,
+    /// The whole event as JSON (what the events function reads from the stream).
+    pub event: String,
+    /// Expiry (epoch seconds): the outbox is a queue, S3 is the record.
+    pub ttl: i64,
+}
+
+fn is_conditional_failure(err: &SdkError<TransactWriteItemsError>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+impl Store {
+    /// A store over `table`.
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        event_ttl_days: u32,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            event_ttl_days,
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The outbox `Put` of `event`, for a transaction.
+    pub fn event_put(&self, event: &AuditEvent) -> Result<TransactWriteItem> {
+        Ok(TransactWriteItem::builder()
+            .put(self.put(self.event_item(event)?, Some("attribute_not_exists(PK)"))?)
+            .build())
+    }
+
+    fn event_item(&self, event: &AuditEvent) -> Result<Item> {
+        let hour = event.time.get(..13).unwrap_or("unknown");
+        let shard = u32::from(event.id.as_bytes().last().copied().unwrap_or(0)) % EVENT_SHARDS;
+        let expires = time::OffsetDateTime::now_utc().unix_timestamp()
+            + i64::from(self.event_ttl_days) * 86_400;
+        to_item(
+            &format!("EVENT#{hour}#{shard}"),
+            &event.id,
+            &OutboxItem {
+                item_type: "EVENT".into(),
+                event_type: event.kind.name().into(),
+                event: event.to_json_line(),
+                ttl: expires,
+            },
+        )
+    }
+
+    /// Writes one event on its own (reads, failed logins, denials). Fails closed: callers
+    /// return 503 when the audit record cannot be written.
+    pub async fn record(&self, event: &AuditEvent) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.event_item(event)?))
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb PutItem event: {e:?}")))?;
+        Ok(())
+    }
+
+    /// A `Put` of `item`, with an optional condition.
+    pub fn put(&self, item: Item, condition: Option<&str>) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(|e| Error::internal(format!("put builder: {e}")))
+    }
+
+    /// A conditional `Update` of one item.
+    pub fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        expression: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Update> {
+        Update::builder()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values(Some(
+                values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ))
+            .build()
+            .map_err(|e| Error::internal(format!("update builder: {e}")))
+    }
+
+    /// Writes `items` and `event` in one transaction: all or nothing. A failed condition
+    /// becomes `Conflict` with the given code and message.
+    pub async fn transact(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        event: &AuditEvent,
+        conflict: (&'static str, &'static str),
+    ) -> Result<()> {
+        items.push(self.event_put(event)?);
+        if items.len() > 100 {
+            return Err(Error::bad_request(
+                "TOO_MANY_CHANGES",
+                "At most 99 items can change in one request.",
+            ));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if is_conditional_failure(&e) {
+                    Error::Conflict {
+                        code: conflict.0,
+                        message: conflict.1,
+                    }
+                } else {
+                    Error::unavailable(format!("dynamodb TransactWriteItems: {e:?}"))
+                }
+            })
+    }
+
+    /// One item by key.
+    pub async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb GetItem: {e:?}")))?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition, following pagination. Strongly consistent.
+    pub async fn query_partition(&self, pk: &str) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Puts one item if no item has its key; `false` if one already did.
+    pub async fn put_if_absent(&self, item: Item) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(err) if err.is_conditional_check_failed_exception() => Ok(false),
+                _ => Err(Error::unavailable(format!("dynamodb PutItem: {e:?}"))),
+            },
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod secret;
 pub mod server_config;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod users;
 

@@ -1,1 +1,143 @@
+//! The `events` function: consumes the table's stream and writes every outbox event to the
+//! audit bucket as JSON Lines, partitioned for Athena (DESIGN §7).
+//!
+//! Each batch becomes one object per hour it spans, under
+//! `audit/v1/date=YYYY-MM-DD/hour=HH/{first id}-{last id}.jsonl`, with SSE-KMS and, when
+//! configured, an Object Lock retention date. When S3 fails, the records of that object are
+//! reported as batch item failures: the stream keeps them and delivers them again, so no
+//! event is lost. A retried batch may write an event twice (in two objects); every event
+//! carries a unique id, so readers de-duplicate by id.
 
+use std::collections::BTreeMap;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ObjectLockMode, ServerSideEncryption};
+use fig_shared::events::AuditEvent;
+use fig_shared::store::OutboxItem;
+use time::OffsetDateTime;
+
+/// Writes audit objects.
+#[derive(Clone, Debug)]
+pub struct AuditWriter {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    kms_key_id: String,
+    retention_days: u32,
+}
+
+impl AuditWriter {
+    /// A writer into `bucket`, encrypting with `kms_key_id`, locking objects for
+    /// `retention_days` (0: the bucket's default retention only).
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        kms_key_id: impl Into<String>,
+        retention_days: u32,
+    ) -> Self {
+        Self {
+            s3,
+            bucket: bucket.into(),
+            kms_key_id: kms_key_id.into(),
+            retention_days,
+        }
+    }
+
+    async fn put(&self, key: &str, body: String) -> Result<(), String> {
+        let mut request = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/x-ndjson; charset=utf-8")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.kms_key_id)
+            .body(ByteStream::from(body.into_bytes()));
+        if self.retention_days > 0 {
+            let until =
+                OffsetDateTime::now_utc() + time::Duration::days(i64::from(self.retention_days));
+            request = request
+                .object_lock_mode(ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    until.unix_timestamp(),
+                ));
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// The outbox event carried by a stream record, if it is one (an `INSERT` of an `EVENT#` item).
+pub fn outbox_event(record: &EventRecord) -> Option<Result<AuditEvent, String>> {
+    let is_event = matches!(
+        record.change.keys.get("PK"),
+        Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with("EVENT#")
+    );
+    if record.event_name != "INSERT" || !is_event {
+        return None;
+    }
+    let parsed = serde_dynamo::from_item::<_, OutboxItem>(record.change.new_image.clone())
+        .map_err(|e| format!("outbox item: {e}"))
+        .and_then(|item| {
+            serde_json::from_str::<AuditEvent>(&item.event)
+                .map_err(|e| format!("outbox event: {e}"))
+        });
+    Some(parsed)
+}
+
+/// An event with the stream sequence number of its record.
+type Sequenced = (Option<String>, AuditEvent);
+
+/// Handles one stream batch; S3 failures come back as batch item failures.
+pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse {
+    let mut groups: BTreeMap<(String, String), Vec<Sequenced>> = BTreeMap::new();
+    for record in &event.records {
+        match outbox_event(record) {
+            None => {}
+            Some(Ok(audit)) => {
+                let date = audit.time.get(..10).unwrap_or("unknown").to_owned();
+                let hour = audit.time.get(11..13).unwrap_or("00").to_owned();
+                groups
+                    .entry((date, hour))
+                    .or_default()
+                    .push((record.change.sequence_number.clone(), audit));
+            }
+            // A malformed outbox item is a bug, not a transient failure: retrying cannot fix it
+            // and would block the stream. It stays in the table (and its TTL) for inspection.
+            Some(Err(e)) => {
+                tracing::error!(error = %e, sequence = ?record.change.sequence_number, "skipping malformed outbox record")
+            }
+        }
+    }
+    let mut response = DynamoDbEventResponse::default();
+    for ((date, hour), events) in groups {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            continue;
+        };
+        let key = format!(
+            "audit/v1/date={date}/hour={hour}/{}-{}.jsonl",
+            first.1.id, last.1.id
+        );
+        let mut body = String::new();
+        for (_, audit) in &events {
+            body.push_str(&audit.to_json_line());
+            body.push('\n');
+        }
+        match writer.put(&key, body).await {
+            Ok(()) => tracing::info!(key = %key, events = events.len(), "audit object written"),
+            Err(e) => {
+                tracing::warn!(error = %e, key = %key, "audit object not written; the stream will retry");
+                for (sequence, _) in events {
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = sequence;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+    }
+    response
+}

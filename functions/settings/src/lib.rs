@@ -1,1 +1,59 @@
+//! The `settings` function: service clients register and fetch their settings with their
+//! client secret (DESIGN §3).
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use fig_shared::clients::{self, Fetch};
+use fig_shared::http::{Caller, ClientSecret, JsonBody, json};
+use fig_shared::model::Registration;
+use fig_shared::{App, Result};
+
+/// The routes this function serves.
+pub fn routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/api/clients", post(register))
+        .route("/api/clients/{name}/settings", get(fetch))
+        .with_state(app)
+}
+
+async fn register(
+    State(app): State<Arc<App>>,
+    ClientSecret(secret): ClientSecret,
+    caller: Caller,
+    JsonBody(registration): JsonBody<Registration>,
+) -> Result<Response> {
+    Ok(json(
+        &clients::register(&app, secret, registration, &caller).await?,
+    ))
+}
+
+async fn fetch(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    ClientSecret(secret): ClientSecret,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    Ok(
+        match clients::fetch(&app, &name, &secret, if_none_match, &caller).await? {
+            Fetch::Settings(body, etag) => {
+                let mut response = json(&body);
+                if let Ok(value) = etag.parse() {
+                    response.headers_mut().insert(header::ETAG, value);
+                }
+                response
+            }
+            Fetch::NotModified(etag) => {
+                (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response()
+            }
+        },
+    )
+}

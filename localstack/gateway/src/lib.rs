@@ -1,1 +1,451 @@
+//! The local gateway: what API Gateway, CloudFront and Lambda's stream polling do on AWS,
+//! in one process for `make run` and the integration tests.
+//!
+//! - [`provision`] creates the table, key, alias and buckets idempotently;
+//! - [`router`] serves the built web client at `/` and routes `/api/...` to the function
+//!   libraries, with the API Gateway request context (source address, request id) that the
+//!   functions read in Lambda;
+//! - [`StreamPoller`] reads the table's stream and hands batches to the `events` handler as
+//!   the same `aws_lambda_events` type Lambda passes, honouring batch item failures.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use fig_events::AuditWriter;
+use fig_shared::App;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use lambda_http::request::RequestContext;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The emulator's address (LocalStack's port and convention).
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4566";
+
+/// The Content-Security-Policy of the web client: no inline script or style, no framing.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// A failure while provisioning or polling (local tooling: plain text is fine here).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The SDK configuration for the local emulator: `AWS_ENDPOINT_URL` (default
+/// [`DEFAULT_ENDPOINT`]), region `us-east-1` and dummy credentials unless the environment
+/// says otherwise. The gateway never talks to real AWS.
+pub async fn local_sdk_config() -> SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint);
+    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        loader = loader.region(aws_sdk_dynamodb::config::Region::new("us-east-1"));
+    }
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "fig-local",
+        ));
+    }
+    loader.load().await
+}
+
+/// Names of the local resources (DESIGN §8); tests use unique ones.
+#[derive(Clone, Debug)]
+pub struct LocalNames {
+    /// Table.
+    pub table: String,
+    /// Audit bucket.
+    pub audit_bucket: String,
+    /// Web bucket.
+    pub web_bucket: String,
+    /// KMS alias (`alias/...`).
+    pub kms_alias: String,
+}
+
+impl Default for LocalNames {
+    fn default() -> Self {
+        Self {
+            table: "fig".into(),
+            audit_bucket: "fig-audit".into(),
+            web_bucket: "fig-web".into(),
+            kms_alias: "alias/fig".into(),
+        }
+    }
+}
+
+/// Creates whatever of the table, key, alias and buckets does not exist yet. Safe to run
+/// again and again.
+pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error> {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+
+    let exists = ddb
+        .describe_table()
+        .table_name(&names.table)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        ddb.create_table()
+            .table_name(&names.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("PK", KeyType::Hash)?)
+            .key_schema(key("SK", KeyType::Range)?)
+            .attribute_definitions(attr("PK")?)
+            .attribute_definitions(attr("SK")?)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        ddb.update_time_to_live()
+            .table_name(&names.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+
+    let aliases = kms.list_aliases().send().await?;
+    let has_alias = aliases
+        .aliases()
+        .iter()
+        .any(|a| a.alias_name() == Some(names.kms_alias.as_str()));
+    if !has_alias {
+        let key = kms
+            .create_key()
+            .description(format!("Fig envelope key ({})", names.kms_alias))
+            .send()
+            .await?;
+        let key_id = key
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .ok_or("CreateKey returned no key id")?;
+        kms.enable_key_rotation().key_id(&key_id).send().await?;
+        kms.create_alias()
+            .alias_name(&names.kms_alias)
+            .target_key_id(&key_id)
+            .send()
+            .await?;
+    }
+
+    for (bucket, lock) in [(&names.audit_bucket, true), (&names.web_bucket, false)] {
+        if s3.head_bucket().bucket(bucket).send().await.is_ok() {
+            continue;
+        }
+        s3.create_bucket()
+            .bucket(bucket)
+            .object_lock_enabled_for_bucket(lock)
+            .send()
+            .await?;
+        if lock {
+            s3.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await?;
+        }
+        s3.put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(
+                aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds the API Gateway (HTTP API v2) request context a Lambda function would receive: the
+/// source address of the TCP connection (never a header) and a request id.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = req.method().clone();
+    http.path = Some(req.uri().path().to_owned());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = source_ip;
+    http.user_agent = user_agent;
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.request_id = Some(ulid::Ulid::new().to_string());
+    context.stage = Some("$default".into());
+    context.http = http;
+    req.extensions_mut()
+        .insert(RequestContext::ApiGatewayV2(context));
+    next.run(req).await
+}
+
+/// The whole local site: `/api/...` to the function libraries (exactly the routers their
+/// Lambda binaries serve), everything else from `web_dir` with the browser security headers.
+pub fn router(app: Arc<App>, web_dir: Option<PathBuf>) -> Router {
+    let api = fig_auth::routes(app.clone())
+        .merge(fig_settings::routes(app.clone()))
+        .merge(fig_admin::routes(app));
+    let api = fig_shared::http::service(api);
+    let site = match web_dir {
+        Some(dir) => Router::new()
+            .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
+        None => Router::new(),
+    };
+    let static_headers = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ),
+    ];
+    let mut site = site;
+    for (name, value) in static_headers {
+        site = site.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    // Everything under /api goes to the functions (whose own fallback answers unknown routes
+    // with a JSON 404); everything else is the web client.
+    Router::new()
+        .fallback(move |req: Request| {
+            let (api, site) = (api.clone(), site.clone());
+            async move {
+                let path = req.uri().path();
+                let result = if path == "/api" || path.starts_with("/api/") {
+                    api.oneshot(req).await
+                } else {
+                    site.oneshot(req).await
+                };
+                match result {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+        })
+        .layer(axum::middleware::from_fn(request_context))
+}
+
+/// Reads the table's stream and feeds the `events` handler, like Lambda's event source mapping.
+#[derive(Debug)]
+pub struct StreamPoller {
+    ddb: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    table: String,
+    writer: AuditWriter,
+    /// Last sequence number handled successfully, per shard.
+    checkpoints: HashMap<String, String>,
+}
+
+impl StreamPoller {
+    /// A poller for `table`'s stream delivering into `writer`.
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>, writer: AuditWriter) -> Self {
+        Self {
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            streams: aws_sdk_dynamodbstreams::Client::new(sdk),
+            table: table.into(),
+            writer,
+            checkpoints: HashMap::new(),
+        }
+    }
+
+    /// Reads everything new on every shard once, in batches of up to 100 records, and returns
+    /// how many records were handed to the handler. Records in a batch item failure (and
+    /// those after them) are delivered again by the next call.
+    pub async fn poll_once(&mut self) -> Result<usize, Error> {
+        let table = self
+            .ddb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await?;
+        let Some(arn) = table
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_owned)
+        else {
+            return Err("the table has no stream".into());
+        };
+        let description = self
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await?;
+        let shards: Vec<String> = description
+            .stream_description()
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut delivered = 0;
+        for shard in shards {
+            let mut request = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(&shard);
+            request = match self.checkpoints.get(&shard) {
+                Some(seq) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(seq),
+                None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let mut iterator = request.send().await?.shard_iterator;
+            // Bounded: a shard with endless traffic must not starve the others.
+            for _ in 0..100 {
+                let Some(it) = iterator.take() else { break };
+                let out = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(it)
+                    .limit(100)
+                    .send()
+                    .await?;
+                let records = out.records();
+                if records.is_empty() {
+                    break;
+                }
+                let event = to_lambda_event(records, &arn, &self.table)?;
+                let sequences: Vec<Option<String>> = event
+                    .records
+                    .iter()
+                    .map(|r| r.change.sequence_number.clone())
+                    .collect();
+                delivered += event.records.len();
+                let response = fig_events::handle(&self.writer, event).await;
+                let failed: Vec<&String> = response
+                    .batch_item_failures
+                    .iter()
+                    .filter_map(|f| f.item_identifier.as_ref())
+                    .collect();
+                // Like Lambda: resume from the lowest failed sequence number.
+                let handled_upto = match sequences
+                    .iter()
+                    .position(|s| s.as_ref().is_some_and(|s| failed.contains(&s)))
+                {
+                    Some(0) => None,
+                    Some(i) => sequences.get(i - 1).cloned().flatten(),
+                    None => sequences.last().cloned().flatten(),
+                };
+                if let Some(seq) = handled_upto {
+                    self.checkpoints.insert(shard.clone(), seq);
+                }
+                if !failed.is_empty() {
+                    break;
+                }
+                iterator = out.next_shard_iterator;
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Polls until a pass finds nothing new (deterministic draining for tests).
+    pub async fn drain(&mut self) -> Result<usize, Error> {
+        let mut total = 0;
+        for _ in 0..1000 {
+            let n = self.poll_once().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+        Ok(total)
+    }
+}
+
+/// Converts stream records into the event Lambda would pass to the `events` function.
+fn to_lambda_event(
+    records: &[aws_sdk_dynamodbstreams::types::Record],
+    arn: &str,
+    table: &str,
+) -> Result<Event, Error> {
+    let mut event = Event::default();
+    for record in records {
+        let mut out = EventRecord::default();
+        out.aws_region = record.aws_region().unwrap_or("us-east-1").to_owned();
+        out.event_id = record.event_id().unwrap_or_default().to_owned();
+        out.event_name = record
+            .event_name()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default();
+        out.event_source = Some("aws:dynamodb".into());
+        out.event_version = record.event_version().map(str::to_owned);
+        out.event_source_arn = Some(arn.to_owned());
+        out.table_name = Some(table.to_owned());
+        if let Some(change) = record.dynamodb() {
+            out.change.sequence_number = change.sequence_number().map(str::to_owned);
+            out.change.size_bytes = change.size_bytes().unwrap_or_default();
+            if let Some(keys) = change.keys() {
+                out.change.keys = serde_dynamo::Item::from(keys.clone());
+            }
+            if let Some(image) = change.new_image() {
+                out.change.new_image = serde_dynamo::Item::from(image.clone());
+            }
+        }
+        event.records.push(out);
+    }
+    Ok(event)
+}

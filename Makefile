@@ -1,0 +1,71 @@
+# Fig on AWS serverless: the two commands of the quick start.
+#
+#   make run    everything locally: emulator, provisioning, gateway on 127.0.0.1:8080, web client
+#   make test   every check and test (what CI runs)
+#
+# Both install what they need on first use: moto into .emu-venv, cfn-lint into .tools/venv,
+# the web client's npm packages into web/node_modules.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+NPM ?= npm
+EMULATOR := localstack/emulator.sh
+
+.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint rust-test gateway fmt
+
+help:
+	@echo "make run    run Fig locally (emulator + gateway on http://127.0.0.1:$${FIG_PORT:-8080})"
+	@echo "make test   run every check and test (fmt, clippy, web, cfn-lint, Rust + emulator tests)"
+
+## --- run -------------------------------------------------------------------------------------
+
+run: web gateway
+	@$(EMULATOR) run-with $(CARGO) run --quiet -p fig-gateway
+
+gateway:
+	$(CARGO) build -p fig-gateway
+
+## --- web client ------------------------------------------------------------------------------
+
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && $(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-deps: web/node_modules/.package-lock.json
+
+web: web-deps
+	cd web && $(NPM) run --silent build
+
+web-check: web-deps
+	cd web && $(NPM) run --silent typecheck
+	cd web && $(NPM) test --silent
+
+## --- checks ----------------------------------------------------------------------------------
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+infra-lint:
+	infra/lint.sh
+
+# Unit tests and the emulator tests (each emulator test provisions its own uniquely named
+# table, key and buckets). nextest prints one summary line at the end; cargo test otherwise.
+rust-test:
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(EMULATOR) run-with $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(EMULATOR) run-with $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+check: fmt-check clippy web-check web infra-lint
+
+test: check rust-test

@@ -1,0 +1,244 @@
+//! Test support: a fresh, uniquely named stack on the emulator per test, and a client that
+//! calls the gateway's router exactly as the local gateway serves it.
+//!
+//! The emulator must be running (`make test` starts it): these tests exercise the real
+//! DynamoDB, KMS and S3 code, never in-memory fakes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use fig_gateway::{LocalNames, StreamPoller, local_sdk_config, provision};
+use fig_shared::App;
+use fig_shared::aws::AwsClients;
+use fig_shared::config::Config;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The source address every test request comes from (TEST-NET-3).
+pub const SOURCE_IP: &str = "203.0.113.7";
+/// The bootstrap administrator's password in tests.
+pub const ADMIN_PASSWORD: &str = "initial-Bootstrap-pw-for-tests-41";
+
+/// A uniquely named stack: table, key alias, buckets, and the app built on them.
+pub struct Stack {
+    pub sdk: SdkConfig,
+    pub names: LocalNames,
+    pub app: Arc<App>,
+    pub router: Router,
+    pub poller: StreamPoller,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// A response, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Stack {
+    /// Provisions a new stack with unique names. Panics with a clear message when the
+    /// emulator is not running.
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// Like [`Stack::new`], with extra `FIG_*` settings.
+    pub async fn with_env(extra: &[(&str, &str)]) -> Self {
+        let sdk = local_sdk_config().await;
+        let id = ulid::Ulid::new().to_string().to_lowercase();
+        let names = LocalNames {
+            table: format!("fig-test-{id}"),
+            audit_bucket: format!("fig-audit-{id}"),
+            web_bucket: format!("fig-web-{id}"),
+            kms_alias: format!("alias/fig-test-{id}"),
+        };
+        if let Err(e) = provision(&sdk, &names).await {
+            panic!(
+                "could not provision on the AWS emulator ({e:?}). Is it running on 127.0.0.1:4566? \
+                 `make test` starts it (localstack/emulator.sh)."
+            );
+        }
+        let mut env: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.extend([
+            ("FIG_TABLE".into(), names.table.clone()),
+            ("FIG_AUDIT_BUCKET".into(), names.audit_bucket.clone()),
+            ("FIG_KMS_KEY_ID".into(), names.kms_alias.clone()),
+            ("FIG_BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("FIG_AUDIT_RETENTION_DAYS".into(), "1".into()),
+        ]);
+        let config =
+            Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .unwrap();
+        let clients = AwsClients::new(&sdk);
+        let writer = fig_events::AuditWriter::new(
+            clients.s3.clone(),
+            &names.audit_bucket,
+            &names.kms_alias,
+            1,
+        );
+        let poller = StreamPoller::new(&sdk, &names.table, writer);
+        let app = App::new(config, clients.clone()).unwrap();
+        fig_shared::users::bootstrap_admin(&app).await.unwrap();
+        Self {
+            router: fig_gateway::router(app.clone(), None),
+            app,
+            poller,
+            ddb: clients.dynamodb,
+            s3: clients.s3,
+            names,
+            sdk,
+        }
+    }
+
+    /// Sends a request through the gateway's router from [`SOURCE_IP`].
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.call_raw(method, path, headers, bytes).await
+    }
+
+    /// Sends raw bytes (for malformed-input tests).
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("user-agent", "fig-tests");
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let mut request = builder.body(Body::from(body.unwrap_or_default())).unwrap();
+        let addr: SocketAddr = format!("{SOURCE_IP}:40000").parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(addr));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// Logs in and returns the access token (asserting success).
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/auth/login",
+            &[],
+            Some(serde_json::json!({ "username": username, "password": password })),
+        )
+        .await
+    }
+
+    /// Every item in the table, as text (for plaintext scans).
+    pub async fn table_dump(&self) -> String {
+        let mut out = String::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .scan()
+                .table_name(&self.names.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                out.push_str(&format!("{item:?}\n"));
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return out,
+            }
+        }
+    }
+
+    /// Every audit object's content, in key order.
+    pub async fn audit_objects(&self) -> Vec<(String, String)> {
+        let list = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.names.audit_bucket)
+            .prefix("audit/v1/")
+            .send()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for object in list.contents() {
+            let key = object.key().unwrap().to_owned();
+            let body = self
+                .s3
+                .get_object()
+                .bucket(&self.names.audit_bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes();
+            out.push((key, String::from_utf8(body.to_vec()).unwrap()));
+        }
+        out
+    }
+
+    /// Every audit record, parsed, after draining the stream into the events handler.
+    pub async fn audit_records(&mut self) -> Vec<Value> {
+        self.poller.drain().await.unwrap();
+        self.audit_objects()
+            .await
+            .iter()
+            .flat_map(|(_, body)| {
+                body.lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<Value>>()
+            })
+            .collect()
+    }
+}
+
+/// A client secret as `figctl secret generate` makes them: 256 random bits, base64url.
+pub fn client_secret() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -96,9 +96,12 @@ pub async fn list_clients(
     principal: &Principal,
     caller: &Caller,
 ) -> Result<ClientList> {
-    require(app, principal, Action::ReadClients, Resource::None, caller).await?;
+    require(app, principal, Action::ReadClient, Resource::None, caller).await?;
     let mut clients = Vec::new();
     for name in list_client_names(app).await? {
+        if !principal.sees_client(&name) {
+            continue;
+        }
         let Some(state) = load_client(app, &name).await? else {
             continue;
         };
@@ -236,6 +239,17 @@ pub async fn update_values(
                     format!("Client '{name}' has no setting '{}'.", new.name),
                 )
             })?;
+        require(
+            app,
+            principal,
+            Action::EditSettings,
+            Resource::Setting {
+                client: &name,
+                classification: definition.classification.as_deref(),
+            },
+            caller,
+        )
+        .await?;
         definition.check_value(&new.value)?;
         let previous = state.values.get(new.name.as_str());
         let version = previous.map_or(1, |p| p.value_version + 1);

@@ -27,6 +27,13 @@ pub struct Config {
     pub token_issuer: String,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Absolute lifetime of a session (refresh-token family).
+    pub session_ttl: Duration,
+    /// Whether the refresh cookie carries `Secure` (always on AWS; only a loopback gateway
+    /// may turn it off, with `FIG_COOKIE_SECURE=false`).
+    pub cookie_secure: bool,
+    /// Origins allowed on cookie endpoints besides the request's own host (comma-separated).
+    pub allowed_origins: Vec<String>,
     /// Bounds of the plaintext data-key cache.
     pub data_key_max_age: Duration,
     /// Bounds of the plaintext data-key cache.
@@ -99,6 +106,13 @@ impl Config {
                 .map(SecretString::new),
             token_issuer: text("FIG_TOKEN_ISSUER", "fig"),
             access_token_ttl: Duration::from_secs(number("FIG_ACCESS_TOKEN_TTL_SECONDS", 900)?),
+            session_ttl: Duration::from_secs(number("FIG_SESSION_TTL_SECONDS", 12 * 3600)?),
+            cookie_secure: flag("FIG_COOKIE_SECURE", true)?,
+            allowed_origins: text("FIG_ALLOWED_ORIGINS", "")
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             data_key_max_age: Duration::from_secs(number("FIG_DATA_KEY_MAX_AGE_SECONDS", 300)?),
             data_key_max_uses: number("FIG_DATA_KEY_MAX_USES", 10_000)?,
             data_key_cache_entries: usize::try_from(number("FIG_DATA_KEY_CACHE_ENTRIES", 1_000)?)
@@ -128,6 +142,10 @@ mod tests {
         assert_eq!(config.audit_bucket, "fig-audit");
         assert_eq!(config.kms_key_id, "alias/fig");
         assert!(config.allow_new_registrations);
+        assert!(
+            config.cookie_secure,
+            "deployed configuration sets Secure on cookies"
+        );
         let printed = format!("{config:?}");
         assert!(!printed.contains("a-very-long-password"), "{printed}");
     }

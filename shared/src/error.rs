@@ -51,6 +51,12 @@ pub enum Error {
         /// Plain message.
         message: &'static str,
     },
+    /// Throttled: try again after this many seconds (`Retry-After`).
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
     /// The request body is larger than the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -119,6 +125,7 @@ impl Error {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,6 +140,10 @@ impl Error {
             | Self::NotFound { code, message }
             | Self::Conflict { code, message } => (code, message),
             Self::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+            Self::TooManyRequests { .. } => (
+                "TOO_MANY_ATTEMPTS",
+                "Too many failed attempts. Wait before trying again (see Retry-After).",
+            ),
             Self::Unavailable { .. } => (
                 "SERVICE_UNAVAILABLE",
                 "The service is temporarily unavailable. Try again shortly.",
@@ -178,6 +189,13 @@ impl IntoResponse for Error {
             request_id: String::new(),
         };
         let mut response = (self.status(), body.to_json()).into_response();
+        if let Self::TooManyRequests { retry_after } = self
+            && let Ok(value) = retry_after.max(1).to_string().parse()
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
         response.extensions_mut().insert(body);
         response
     }

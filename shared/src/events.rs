@@ -49,6 +49,8 @@ pub enum LoginFailure {
     WrongPassword,
     /// The user is disabled.
     Disabled,
+    /// The password was right, the TOTP code or recovery code was not.
+    WrongSecondFactor,
 }
 
 /// What happened.
@@ -62,6 +64,80 @@ pub enum EventKind {
     },
     /// A user logged in.
     LoginSucceeded,
+    /// A login attempt was refused by throttling (429).
+    AccountThrottled {
+        /// Seconds the caller was told to wait.
+        retry_after: i64,
+    },
+    /// Consecutive failures locked the account.
+    AccountLocked {
+        /// Consecutive failures so far.
+        failures: u32,
+        /// Lock length in seconds.
+        seconds: i64,
+    },
+    /// A user logged out (refresh token revoked).
+    LoggedOut,
+    /// A refresh token was rotated.
+    SessionRefreshed,
+    /// A refresh token that had already been used was presented: the family is revoked.
+    RefreshReuseDetected,
+    /// A user's sessions were ended (by an administrator, a password change or disabling).
+    SessionsTerminated {
+        /// Whose.
+        username: String,
+        /// How many.
+        count: usize,
+    },
+    /// An administrator created a user.
+    UserCreated {
+        /// The new user.
+        username: String,
+        /// Its role.
+        role: String,
+    },
+    /// An administrator changed a user.
+    UserUpdated {
+        /// The user.
+        username: String,
+        /// Names of the fields that changed.
+        changes: Vec<String>,
+    },
+    /// A user's role changed.
+    UserRoleChanged {
+        /// The user.
+        username: String,
+        /// Old role.
+        from: String,
+        /// New role.
+        to: String,
+    },
+    /// An administrator deleted a user.
+    UserDeleted {
+        /// The user.
+        username: String,
+    },
+    /// An administrator reset a user's password.
+    PasswordReset {
+        /// The user.
+        username: String,
+    },
+    /// A user started TOTP enrolment (a new secret, not yet confirmed).
+    MfaEnrollmentStarted,
+    /// A user enrolled TOTP.
+    MfaEnrolled,
+    /// A user disabled TOTP.
+    MfaDisabled,
+    /// A recovery code was used to log in.
+    MfaRecoveryCodeUsed {
+        /// Codes left.
+        remaining: usize,
+    },
+    /// An MFA enrolment, confirmation or disable was refused.
+    MfaChangeFailed {
+        /// Reason code.
+        reason: String,
+    },
     /// A login failed.
     LoginFailed {
         /// Internal reason.
@@ -145,6 +221,22 @@ impl EventKind {
         match self {
             Self::AdministratorBootstrapped { .. } => "AdministratorBootstrapped",
             Self::LoginSucceeded => "LoginSucceeded",
+            Self::AccountThrottled { .. } => "AccountThrottled",
+            Self::AccountLocked { .. } => "AccountLocked",
+            Self::LoggedOut => "LoggedOut",
+            Self::SessionRefreshed => "SessionRefreshed",
+            Self::RefreshReuseDetected => "RefreshReuseDetected",
+            Self::SessionsTerminated { .. } => "SessionsTerminated",
+            Self::UserCreated { .. } => "UserCreated",
+            Self::UserUpdated { .. } => "UserUpdated",
+            Self::UserRoleChanged { .. } => "UserRoleChanged",
+            Self::UserDeleted { .. } => "UserDeleted",
+            Self::PasswordReset { .. } => "PasswordReset",
+            Self::MfaEnrollmentStarted => "MfaEnrollmentStarted",
+            Self::MfaEnrolled => "MfaEnrolled",
+            Self::MfaDisabled => "MfaDisabled",
+            Self::MfaRecoveryCodeUsed { .. } => "MfaRecoveryCodeUsed",
+            Self::MfaChangeFailed { .. } => "MfaChangeFailed",
             Self::LoginFailed { .. } => "LoginFailed",
             Self::PasswordChanged => "PasswordChanged",
             Self::PasswordChangeFailed { .. } => "PasswordChangeFailed",
@@ -162,6 +254,10 @@ impl EventKind {
     pub fn severity(&self) -> Severity {
         match self {
             Self::LoginFailed { .. }
+            | Self::AccountThrottled { .. }
+            | Self::AccountLocked { .. }
+            | Self::RefreshReuseDetected
+            | Self::MfaChangeFailed { .. }
             | Self::PasswordChangeFailed { .. }
             | Self::AccessDenied { .. }
             | Self::RegistrationRefused { .. }
@@ -174,6 +270,28 @@ impl EventKind {
     pub fn success(&self) -> bool {
         self.severity() == Severity::Info
     }
+}
+
+/// Fig's SecurityEvent webhook shape (DESIGN §7): exactly these fields, plus the audit id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FigSecurityEvent {
+    /// Fig's event type name.
+    pub event_type: String,
+    /// UTC RFC 3339.
+    pub timestamp: String,
+    /// The user concerned (or the name typed at the login prompt).
+    pub username: Option<String>,
+    /// Whether the action succeeded.
+    pub success: bool,
+    /// Source address.
+    pub ip_address: Option<String>,
+    /// Host name of the caller, when known.
+    pub hostname: Option<String>,
+    /// Why it failed, for failures.
+    pub failure_reason: Option<String>,
+    /// The audit record's id.
+    pub audit_id: String,
 }
 
 /// Longest user-supplied text kept in an event (names typed at a login prompt, user agents).
@@ -229,6 +347,88 @@ impl AuditEvent {
         }
     }
 
+    /// The Fig SecurityEvent this record maps to, for identity and access events.
+    pub fn fig_security_event(&self) -> Option<FigSecurityEvent> {
+        let actor_name = match &self.actor {
+            Actor::User { name } => Some(name.clone()),
+            _ => None,
+        };
+        let (event_type, username, failure_reason) = match &self.kind {
+            EventKind::LoginSucceeded => ("Login", actor_name, None),
+            EventKind::LoginFailed { reason } => (
+                "Login",
+                actor_name,
+                Some(
+                    match reason {
+                        LoginFailure::UnknownUser | LoginFailure::WrongPassword => {
+                            "Invalid username or password"
+                        }
+                        LoginFailure::Disabled => "User disabled",
+                        LoginFailure::WrongSecondFactor => "Invalid second factor",
+                    }
+                    .to_owned(),
+                ),
+            ),
+            EventKind::AccountThrottled { .. } => (
+                "LoginThrottled",
+                actor_name,
+                Some("Too many failed attempts".into()),
+            ),
+            EventKind::AccountLocked { .. } => (
+                "AccountLocked",
+                actor_name,
+                Some("Too many failed attempts".into()),
+            ),
+            EventKind::LoggedOut => ("Logout", actor_name, None),
+            EventKind::RefreshReuseDetected => (
+                "RefreshTokenReuse",
+                actor_name,
+                Some("A used refresh token was presented".into()),
+            ),
+            EventKind::SessionsTerminated { username, .. } => {
+                ("SessionsTerminated", Some(username.clone()), None)
+            }
+            EventKind::UserCreated { username, .. } => {
+                ("UserCreated", Some(username.clone()), None)
+            }
+            EventKind::UserUpdated { username, .. } => {
+                ("UserUpdated", Some(username.clone()), None)
+            }
+            EventKind::UserRoleChanged { username, .. } => {
+                ("UserRoleChanged", Some(username.clone()), None)
+            }
+            EventKind::UserDeleted { username } => ("UserDeleted", Some(username.clone()), None),
+            EventKind::PasswordChanged => ("PasswordChanged", actor_name, None),
+            EventKind::PasswordChangeFailed { reason } => {
+                ("PasswordChanged", actor_name, Some(reason.clone()))
+            }
+            EventKind::PasswordReset { username } => {
+                ("PasswordReset", Some(username.clone()), None)
+            }
+            EventKind::MfaEnrollmentStarted => ("MfaEnrollmentStarted", actor_name, None),
+            EventKind::MfaEnrolled => ("MfaEnrolled", actor_name, None),
+            EventKind::MfaDisabled => ("MfaDisabled", actor_name, None),
+            EventKind::MfaRecoveryCodeUsed { .. } => ("MfaRecoveryCodeUsed", actor_name, None),
+            EventKind::MfaChangeFailed { reason } => {
+                ("MfaChangeFailed", actor_name, Some(reason.clone()))
+            }
+            EventKind::AccessDenied { action } => {
+                ("AccessDenied", actor_name, Some(action.clone()))
+            }
+            _ => return None,
+        };
+        Some(FigSecurityEvent {
+            event_type: event_type.to_owned(),
+            timestamp: self.time.clone(),
+            username,
+            success: self.success,
+            ip_address: self.source.ip.clone(),
+            hostname: None,
+            failure_reason,
+            audit_id: self.id.clone(),
+        })
+    }
+
     /// One JSON line (no embedded newline can survive: JSON escapes CR and LF).
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -260,6 +460,58 @@ mod tests {
         assert_eq!(back, event);
         assert_eq!(back.kind.name(), "LoginFailed");
         assert!(back.source.user_agent.unwrap().len() <= MAX_FIELD);
+    }
+
+    #[test]
+    fn security_events_carry_figs_fields_exactly() {
+        let event = AuditEvent::new(
+            EventKind::LoginFailed {
+                reason: LoginFailure::WrongPassword,
+            },
+            Actor::User {
+                name: "alice".into(),
+            },
+            Source {
+                ip: Some("198.51.100.4".into()),
+                ..Source::default()
+            },
+            OffsetDateTime::now_utc(),
+        );
+        let fig = serde_json::to_value(event.fig_security_event().unwrap()).unwrap();
+        let mut keys: Vec<&str> = fig
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "auditId",
+                "eventType",
+                "failureReason",
+                "hostname",
+                "ipAddress",
+                "success",
+                "timestamp",
+                "username"
+            ]
+        );
+        assert_eq!(fig["success"], false);
+        assert_eq!(fig["username"], "alice");
+        assert_eq!(fig["ipAddress"], "198.51.100.4");
+        let read = AuditEvent::new(
+            EventKind::SettingsRead {
+                client: "c".into(),
+                instance: None,
+                count: 1,
+            },
+            Actor::Client { name: "c".into() },
+            Source::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert!(read.fig_security_event().is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod aws;
 pub mod clients;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod keys;
+pub mod mfa;
 pub mod model;
 pub mod password;
 pub mod policy;
@@ -20,6 +22,7 @@ pub mod secret;
 pub mod server_config;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

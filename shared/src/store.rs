@@ -205,11 +205,25 @@ impl Store {
     /// becomes `Conflict` with the given code and message.
     pub async fn transact(
         &self,
-        mut items: Vec<TransactWriteItem>,
+        items: Vec<TransactWriteItem>,
         event: &AuditEvent,
         conflict: (&'static str, &'static str),
     ) -> Result<()> {
-        items.push(self.event_put(event)?);
+        self.transact_events(items, std::slice::from_ref(event), conflict)
+            .await
+    }
+
+    /// Like [`Store::transact`], with several events (one action that is several facts, such
+    /// as a role change that also ends sessions).
+    pub async fn transact_events(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        events: &[AuditEvent],
+        conflict: (&'static str, &'static str),
+    ) -> Result<()> {
+        for event in events {
+            items.push(self.event_put(event)?);
+        }
         if items.len() > 100 {
             return Err(Error::bad_request(
                 "TOO_MANY_CHANGES",

@@ -40,6 +40,18 @@ pub struct AccessClaims {
     pub role: Role,
     /// Password change required.
     pub pcr: bool,
+    /// MFA enrolment required.
+    #[serde(default)]
+    pub mer: bool,
+    /// Client filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cf: Option<String>,
+    /// Allowed classifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cls: Option<Vec<String>>,
+    /// Session (refresh-token family).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Issues an access token for `principal`, valid for `ttl_seconds` from `now`.
@@ -65,6 +77,10 @@ pub async fn issue_access_token(
         purpose: ACCESS_PURPOSE.to_owned(),
         role: principal.role,
         pcr: principal.password_change_required,
+        mer: principal.mfa_enrollment_required,
+        cf: principal.client_filter.clone(),
+        cls: principal.classifications.clone(),
+        sid: principal.session.clone(),
     };
     jsonwebtoken::encode(&header, &claims, &key.key)
         .map(SecretString::new)
@@ -105,6 +121,10 @@ pub async fn verify_access_token(
     Ok(Principal {
         username: claims.sub,
         role: claims.role,
+        client_filter: claims.cf,
+        classifications: claims.cls,
         password_change_required: claims.pcr,
+        mfa_enrollment_required: claims.mer,
+        session: claims.sid,
     })
 }

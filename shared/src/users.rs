@@ -1,26 +1,44 @@
-//! Admin users: the first administrator, login and password change.
+//! Admin users: records, the first administrator, user management by administrators, and
+//! password changes. Login, sessions and MFA are in [`crate::auth`] and [`crate::mfa`].
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::admin::require;
 use crate::app::App;
 use crate::clock;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
-use crate::events::{Actor, AuditEvent, EventKind, LoginFailure};
+use crate::events::{Actor, AuditEvent, EventKind};
 use crate::http::Caller;
+use crate::model::UserName;
 use crate::password;
-use crate::policy::{Action, Principal, Resource, Role, authorize};
+use crate::policy::{Action, Principal, Resource, Role, authorize, compile_client_filter};
 use crate::secret::SecretString;
-use crate::store::{from_item, to_item, user_pk};
-use crate::tokens;
+use crate::store::{from_item, sort_key, to_item, user_pk};
 
 /// Name of the first administrator.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
+const ADMIN_COUNT_PK: &str = "USERS";
+const ADMIN_COUNT_SK: &str = "ADMINISTRATORS";
+
+/// A user's TOTP state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaState {
+    /// The TOTP secret, wrapped by KMS (base64).
+    pub secret: String,
+    /// Enrolment confirmed with a code.
+    pub confirmed: bool,
+    /// The last time step a code was accepted for (a code works once).
+    pub last_step: u64,
+    /// Keyed hashes of the unused recovery codes (base64).
+    pub recovery_codes: Vec<String>,
+}
 
 /// A stored user.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,16 +50,90 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Role.
     pub role: Role,
+    /// Anchored regex of visible clients.
+    #[serde(default)]
+    pub client_filter: Option<String>,
+    /// Classifications the user may edit.
+    #[serde(default)]
+    pub classifications: Option<Vec<String>>,
     /// Set for admin-set and bootstrap passwords.
     pub password_change_required: bool,
     /// Disabled users cannot log in.
     pub enabled: bool,
+    /// TOTP, when enrolled (or being enrolled).
+    #[serde(default)]
+    pub mfa: Option<MfaState>,
     /// Optimistic concurrency.
     pub version: u64,
     /// Creation time.
     pub created: String,
     /// Last change.
     pub updated: String,
+}
+
+impl UserRecord {
+    /// Whether this user counts towards the last-administrator rule.
+    pub fn is_enabled_administrator(&self) -> bool {
+        self.enabled && self.role == Role::Administrator
+    }
+
+    /// Whether MFA is enrolled and confirmed.
+    pub fn mfa_enabled(&self) -> bool {
+        self.mfa.as_ref().is_some_and(|m| m.confirmed)
+    }
+
+    /// The principal a fresh login of this user gets.
+    pub fn principal(&self, mfa_enrollment_required: bool, session: Option<String>) -> Principal {
+        Principal {
+            username: self.username.clone(),
+            role: self.role,
+            client_filter: self.client_filter.clone(),
+            classifications: self.classifications.clone(),
+            password_change_required: self.password_change_required,
+            mfa_enrollment_required,
+            session,
+        }
+    }
+}
+
+/// A user as administrators see it: never a hash or an MFA secret.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// Name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Client filter.
+    pub client_filter: Option<String>,
+    /// Classifications.
+    pub classifications: Option<Vec<String>>,
+    /// Enabled.
+    pub enabled: bool,
+    /// MFA enrolled.
+    pub mfa_enabled: bool,
+    /// Password change pending.
+    pub password_change_required: bool,
+    /// Creation time.
+    pub created: String,
+    /// Last change.
+    pub updated: String,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            username: u.username.clone(),
+            role: u.role,
+            client_filter: u.client_filter.clone(),
+            classifications: u.classifications.clone(),
+            enabled: u.enabled,
+            mfa_enabled: u.mfa_enabled(),
+            password_change_required: u.password_change_required,
+            created: u.created.clone(),
+            updated: u.updated.clone(),
+        }
+    }
 }
 
 /// What happened to the first administrator at start.
@@ -55,26 +147,168 @@ pub enum Bootstrap {
     CreatedWithRandomPassword(SecretString),
 }
 
-async fn hash(app: &Arc<App>, password: SecretString) -> Result<String> {
+/// Hashes a password off the async executor.
+pub async fn hash(app: &Arc<App>, password: SecretString) -> Result<String> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || app.passwords.hash(&password))
         .await
         .map_err(|e| Error::internal(format!("hash task: {e}")))?
 }
 
-async fn verify(app: &Arc<App>, phc: Option<String>, password: SecretString) -> Result<bool> {
+/// Verifies a password off the async executor (against a dummy hash when `phc` is `None`).
+pub async fn verify(app: &Arc<App>, phc: Option<String>, password: SecretString) -> Result<bool> {
     let app = app.clone();
     tokio::task::spawn_blocking(move || app.passwords.verify(phc.as_deref(), &password))
         .await
         .map_err(|e| Error::internal(format!("verify task: {e}")))
 }
 
-async fn load_user(app: &App, username: &str) -> Result<Option<UserRecord>> {
+/// Reads a user.
+pub async fn load_user(app: &App, username: &str) -> Result<Option<UserRecord>> {
     app.store
         .get(&user_pk(username), "META")
         .await?
         .map(from_item)
         .transpose()
+}
+
+fn not_found() -> Error {
+    Error::NotFound {
+        code: "USER_NOT_FOUND",
+        message: "There is no user with that name.",
+    }
+}
+
+/// The conditional `Put` of a user record: new (`None`) or replacing `expected_version`.
+pub fn user_put(
+    app: &App,
+    user: &UserRecord,
+    expected_version: Option<u64>,
+) -> Result<TransactWriteItem> {
+    let item = to_item(&user_pk(&user.username), "META", user)?;
+    let mut put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(app.store.table())
+        .set_item(Some(item));
+    put = match expected_version {
+        None => put.condition_expression("attribute_not_exists(PK)"),
+        Some(v) => put
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+    };
+    Ok(TransactWriteItem::builder()
+        .put(
+            put.build()
+                .map_err(|e| Error::internal(format!("put builder: {e}")))?,
+        )
+        .build())
+}
+
+/// The change to the count of enabled administrators: +1, or -1 only while another remains.
+fn admin_count_change(app: &App, delta: i64) -> Result<TransactWriteItem> {
+    let (expression, condition) = if delta > 0 {
+        ("ADD #c :d", None)
+    } else {
+        ("ADD #c :d", Some("#c > :one"))
+    };
+    let mut update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S(ADMIN_COUNT_PK.into()))
+        .key("SK", AttributeValue::S(ADMIN_COUNT_SK.into()))
+        .update_expression(expression)
+        .expression_attribute_names("#c", "count")
+        .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
+    if let Some(condition) = condition {
+        update = update
+            .condition_expression(condition)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+    }
+    Ok(TransactWriteItem::builder()
+        .update(
+            update
+                .build()
+                .map_err(|e| Error::internal(format!("update builder: {e}")))?,
+        )
+        .build())
+}
+
+fn last_admin() -> (&'static str, &'static str) {
+    (
+        "LAST_ADMINISTRATOR",
+        "This is the last enabled Administrator (or the user changed at the same time): it cannot be deleted, disabled or demoted. Reload and try again.",
+    )
+}
+
+/// Deletes of every session of `username` (except `keep`), with their count.
+pub async fn session_deletes(
+    app: &App,
+    username: &str,
+    keep: Option<&str>,
+) -> Result<Vec<TransactWriteItem>> {
+    let pk = user_pk(username);
+    let keep = keep.map(|k| format!("SESSION#{k}"));
+    app.store
+        .query_partition(&pk)
+        .await?
+        .iter()
+        .map(sort_key)
+        .filter(|sk| sk.starts_with("SESSION#") && Some(*sk) != keep.as_deref())
+        .map(|sk| {
+            Delete::builder()
+                .table_name(app.store.table())
+                .key("PK", AttributeValue::S(pk.clone()))
+                .key("SK", AttributeValue::S(sk.to_owned()))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(|e| Error::internal(format!("delete builder: {e}")))
+        })
+        .collect()
+}
+
+/// Writes `items`, then the session deletes in batches that fit a transaction, each with its
+/// `SessionsTerminated` event. The first batch rides with the main change.
+#[allow(clippy::too_many_arguments)]
+async fn with_session_ends(
+    app: &App,
+    mut items: Vec<TransactWriteItem>,
+    mut events: Vec<AuditEvent>,
+    ends: Vec<TransactWriteItem>,
+    username: &str,
+    actor: &Actor,
+    caller: &Caller,
+    conflict: (&'static str, &'static str),
+) -> Result<()> {
+    let room = 90usize.saturating_sub(items.len());
+    let mut rest = ends;
+    let first: Vec<TransactWriteItem> = rest.drain(..room.min(rest.len())).collect();
+    if !first.is_empty() {
+        events.push(AuditEvent::new(
+            EventKind::SessionsTerminated {
+                username: username.to_owned(),
+                count: first.len(),
+            },
+            actor.clone(),
+            caller.source(),
+            clock::now(),
+        ));
+        items.extend(first);
+    }
+    app.store.transact_events(items, &events, conflict).await?;
+    while !rest.is_empty() {
+        let batch: Vec<TransactWriteItem> = rest.drain(..rest.len().min(90)).collect();
+        let event = AuditEvent::new(
+            EventKind::SessionsTerminated {
+                username: username.to_owned(),
+                count: batch.len(),
+            },
+            actor.clone(),
+            caller.source(),
+            clock::now(),
+        );
+        app.store
+            .transact(batch, &event, ("CONFLICT", "Try again."))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Creates `admin` if it does not exist, with the configured password or a random one-time
@@ -95,16 +329,15 @@ pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
         username: BOOTSTRAP_ADMIN.into(),
         password_hash: hash(app, password.clone()).await?,
         role: Role::Administrator,
+        client_filter: None,
+        classifications: None,
         password_change_required: true,
         enabled: true,
+        mfa: None,
         version: 1,
         created: now.clone(),
         updated: now,
     };
-    let put = app.store.put(
-        to_item(&user_pk(BOOTSTRAP_ADMIN), "META", &record)?,
-        Some("attribute_not_exists(PK)"),
-    )?;
     let event = AuditEvent::new(
         EventKind::AdministratorBootstrapped {
             username: BOOTSTRAP_ADMIN.into(),
@@ -113,13 +346,14 @@ pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
         Default::default(),
         clock::now(),
     );
+    let items = vec![
+        user_put(app, &record, None)?,
+        index_put(app, BOOTSTRAP_ADMIN)?,
+        admin_count_change(app, 1)?,
+    ];
     match app
         .store
-        .transact(
-            vec![TransactWriteItem::builder().put(put).build()],
-            &event,
-            ("EXISTS", "exists"),
-        )
+        .transact(items, &event, ("EXISTS", "exists"))
         .await
     {
         Ok(()) if random => Ok(Bootstrap::CreatedWithRandomPassword(password)),
@@ -127,101 +361,6 @@ pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
         Err(Error::Conflict { .. }) => Ok(Bootstrap::AlreadyDone),
         Err(e) => Err(e),
     }
-}
-
-/// A successful login.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoginResponse {
-    /// Access token (JWT).
-    pub access_token: String,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-    /// Only the password route works until the password is changed.
-    pub password_change_required: bool,
-}
-
-/// `POST /api/auth/login` body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LoginRequest {
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: SecretString,
-    /// TOTP code (MFA; not enrolled users ignore it).
-    #[serde(default)]
-    pub totp: Option<String>,
-}
-
-fn invalid_credentials() -> Error {
-    Error::Unauthorized {
-        code: "INVALID_CREDENTIALS",
-        message: "The user name or password is incorrect.",
-    }
-}
-
-/// Logs a user in. An unknown user, a disabled user and a wrong password get the same answer
-/// after the same work (an Argon2id verification against a dummy hash for unknown users).
-pub async fn login(
-    app: &Arc<App>,
-    request: LoginRequest,
-    caller: &Caller,
-) -> Result<LoginResponse> {
-    let username: String = request.username.chars().take(128).collect();
-    let user = load_user(app, &username).await?;
-    let password = password::normalize(&request.password);
-    let ok = verify(
-        app,
-        user.as_ref().map(|u| u.password_hash.clone()),
-        password,
-    )
-    .await?;
-    let failure = match &user {
-        None => Some(LoginFailure::UnknownUser),
-        Some(_) if !ok => Some(LoginFailure::WrongPassword),
-        Some(u) if !u.enabled => Some(LoginFailure::Disabled),
-        Some(_) => None,
-    };
-    let actor = Actor::User { name: username };
-    let now = clock::now();
-    let (user, kind) = match (user, failure) {
-        (Some(user), None) => (user, EventKind::LoginSucceeded),
-        (_, Some(reason)) => {
-            app.store
-                .record(&AuditEvent::new(
-                    EventKind::LoginFailed { reason },
-                    actor,
-                    caller.source(),
-                    now,
-                ))
-                .await?;
-            return Err(invalid_credentials());
-        }
-        (None, None) => return Err(invalid_credentials()),
-    };
-    let principal = Principal {
-        username: user.username,
-        role: user.role,
-        password_change_required: user.password_change_required,
-    };
-    let ttl = app.config.access_token_ttl.as_secs();
-    let token = tokens::issue_access_token(
-        &app.keys,
-        &app.config.token_issuer,
-        &principal,
-        now,
-        i64::try_from(ttl).unwrap_or(900),
-    )
-    .await?;
-    app.store
-        .record(&AuditEvent::new(kind, actor, caller.source(), now))
-        .await?;
-    Ok(LoginResponse {
-        access_token: token.expose().to_owned(),
-        expires_in: ttl,
-        password_change_required: principal.password_change_required,
-    })
 }
 
 /// `POST /api/auth/password` body.
@@ -235,7 +374,7 @@ pub struct PasswordChange {
 }
 
 /// Changes the caller's own password: the current one is required; the new one must meet the
-/// password rule. Clears `passwordChangeRequired`.
+/// password rule. Clears `passwordChangeRequired` and ends the user's other sessions.
 pub async fn change_password(
     app: &Arc<App>,
     principal: &Principal,
@@ -290,37 +429,430 @@ pub async fn change_password(
         app.store.record(&event).await?;
         return Err(err);
     }
-    let Some(user) = user else {
+    let Some(mut user) = user else {
         return Err(Error::internal("user vanished"));
     };
-    let new_hash = hash(app, new).await?;
-    let update = app.store.update(
-        &user_pk(&user.username),
-        "META",
-        "SET passwordHash = :h, passwordChangeRequired = :f, version = :next, updated = :t",
-        Some("version = :v"),
-        vec![
-            (":h", AttributeValue::S(new_hash)),
-            (":f", AttributeValue::Bool(false)),
-            (":next", AttributeValue::N((user.version + 1).to_string())),
-            (":v", AttributeValue::N(user.version.to_string())),
-            (":t", AttributeValue::S(clock::now_rfc3339())),
-        ],
-    )?;
+    let expected = user.version;
+    user.password_hash = hash(app, new).await?;
+    user.password_change_required = false;
+    user.version += 1;
+    user.updated = clock::now_rfc3339();
+    let ends = session_deletes(app, &user.username, principal.session.as_deref()).await?;
     let event = AuditEvent::new(
         EventKind::PasswordChanged,
-        actor,
+        actor.clone(),
+        caller.source(),
+        clock::now(),
+    );
+    with_session_ends(
+        app,
+        vec![user_put(app, &user, Some(expected))?],
+        vec![event],
+        ends,
+        &user.username,
+        &actor,
+        caller,
+        (
+            "CONFLICT",
+            "The account changed at the same time. Try again.",
+        ),
+    )
+    .await
+}
+
+/// `GET /api/auth/me`: the caller's own profile.
+pub async fn profile(app: &Arc<App>, principal: &Principal) -> Result<UserView> {
+    authorize(principal, Action::ReadOwnProfile, Resource::None)?;
+    load_user(app, &principal.username)
+        .await?
+        .map(|u| UserView::from(&u))
+        .ok_or_else(Error::unauthenticated)
+}
+
+/// `POST /api/admin/users` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUser {
+    /// Name (lower case).
+    pub username: UserName,
+    /// Initial password; the user must change it at first login.
+    pub password: SecretString,
+    /// Role.
+    pub role: Role,
+    /// Client filter (regex, anchored).
+    #[serde(default)]
+    pub client_filter: Option<String>,
+    /// Classifications the user may edit.
+    #[serde(default)]
+    pub classifications: Option<Vec<String>>,
+}
+
+/// `PUT /api/admin/users/{username}` body: only the fields to change.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserUpdate {
+    /// New role.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// New client filter (`""` removes it).
+    #[serde(default)]
+    pub client_filter: Option<String>,
+    /// New classifications (`[]` allows none; absent leaves them).
+    #[serde(default)]
+    pub classifications: Option<Vec<String>>,
+    /// Enable or disable.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+fn check_filter(filter: Option<&str>) -> Result<()> {
+    match filter {
+        Some(f) if f.chars().count() > 500 => Err(Error::bad_request(
+            "INVALID_CLIENT_FILTER",
+            "The client filter is longer than 500 characters.",
+        )),
+        Some(f) if !f.is_empty() => compile_client_filter(f).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+fn check_classifications(classifications: Option<&[String]>) -> Result<()> {
+    match classifications {
+        Some(list)
+            if list.len() > 50 || list.iter().any(|c| c.is_empty() || c.chars().count() > 64) =>
+        {
+            Err(Error::bad_request(
+                "INVALID_CLASSIFICATIONS",
+                "Give at most 50 classifications of 1 to 64 characters.",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn actor_of(principal: &Principal) -> Actor {
+    Actor::User {
+        name: principal.username.clone(),
+    }
+}
+
+/// Lists users (Administrator).
+pub async fn list_users(
+    app: &Arc<App>,
+    principal: &Principal,
+    caller: &Caller,
+) -> Result<Vec<UserView>> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    let mut users = Vec::new();
+    for item in app.store.query_partition("USERS").await? {
+        if let Some(AttributeValue::S(name)) = item.get("username")
+            && let Some(user) = load_user(app, name).await?
+        {
+            users.push(UserView::from(&user));
+        }
+    }
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(users)
+}
+
+/// Reads one user (Administrator).
+pub async fn get_user(
+    app: &Arc<App>,
+    principal: &Principal,
+    username: &str,
+    caller: &Caller,
+) -> Result<UserView> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    load_user(app, username)
+        .await?
+        .map(|u| UserView::from(&u))
+        .ok_or_else(not_found)
+}
+
+fn index_put(app: &App, username: &str) -> Result<TransactWriteItem> {
+    let item = to_item(
+        "USERS",
+        &format!("USER#{username}"),
+        &serde_json::json!({ "username": username }),
+    )?;
+    Ok(TransactWriteItem::builder()
+        .put(app.store.put(item, None)?)
+        .build())
+}
+
+fn index_delete(app: &App, username: &str) -> Result<TransactWriteItem> {
+    Delete::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S("USERS".into()))
+        .key("SK", AttributeValue::S(format!("USER#{username}")))
+        .build()
+        .map(|d| TransactWriteItem::builder().delete(d).build())
+        .map_err(|e| Error::internal(format!("delete builder: {e}")))
+}
+
+/// Creates a user (Administrator). The password must meet the password rule and be changed
+/// at first login.
+pub async fn create_user(
+    app: &Arc<App>,
+    principal: &Principal,
+    request: NewUser,
+    caller: &Caller,
+) -> Result<UserView> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    check_filter(request.client_filter.as_deref())?;
+    check_classifications(request.classifications.as_deref())?;
+    let password = password::normalize(&request.password);
+    password::check_new_password(request.username.as_str(), &password)?;
+    let now = clock::now_rfc3339();
+    let user = UserRecord {
+        username: request.username.to_string(),
+        password_hash: hash(app, password).await?,
+        role: request.role,
+        client_filter: request.client_filter.filter(|f| !f.is_empty()),
+        classifications: request.classifications,
+        password_change_required: true,
+        enabled: true,
+        mfa: None,
+        version: 1,
+        created: now.clone(),
+        updated: now,
+    };
+    let mut items = vec![user_put(app, &user, None)?, index_put(app, &user.username)?];
+    if user.is_enabled_administrator() {
+        items.push(admin_count_change(app, 1)?);
+    }
+    let event = AuditEvent::new(
+        EventKind::UserCreated {
+            username: user.username.clone(),
+            role: format!("{:?}", user.role),
+        },
+        actor_of(principal),
         caller.source(),
         clock::now(),
     );
     app.store
         .transact(
-            vec![TransactWriteItem::builder().update(update).build()],
+            items,
             &event,
-            (
-                "CONFLICT",
-                "The account changed at the same time. Try again.",
-            ),
+            ("USER_EXISTS", "A user with that name already exists."),
         )
-        .await
+        .await?;
+    Ok(UserView::from(&user))
+}
+
+/// Changes a user's role, client filter, classifications or enabled flag (Administrator).
+/// The last enabled Administrator cannot be disabled or demoted; disabling ends the user's
+/// sessions.
+pub async fn update_user(
+    app: &Arc<App>,
+    principal: &Principal,
+    username: &str,
+    request: UserUpdate,
+    caller: &Caller,
+) -> Result<UserView> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    check_filter(request.client_filter.as_deref())?;
+    check_classifications(request.classifications.as_deref())?;
+    let mut user = load_user(app, username).await?.ok_or_else(not_found)?;
+    let before = user.clone();
+    let mut changes = Vec::new();
+    if let Some(role) = request.role.filter(|r| *r != user.role) {
+        user.role = role;
+        changes.push("role".to_owned());
+    }
+    if let Some(filter) = request.client_filter {
+        let filter = Some(filter).filter(|f| !f.is_empty());
+        if filter != user.client_filter {
+            user.client_filter = filter;
+            changes.push("clientFilter".to_owned());
+        }
+    }
+    if request.classifications.is_some() && request.classifications != user.classifications {
+        user.classifications = request.classifications;
+        changes.push("classifications".to_owned());
+    }
+    if let Some(enabled) = request.enabled.filter(|e| *e != user.enabled) {
+        user.enabled = enabled;
+        changes.push("enabled".to_owned());
+    }
+    if changes.is_empty() {
+        return Ok(UserView::from(&user));
+    }
+    user.version += 1;
+    user.updated = clock::now_rfc3339();
+    let mut items = vec![user_put(app, &user, Some(before.version))?];
+    match (
+        before.is_enabled_administrator(),
+        user.is_enabled_administrator(),
+    ) {
+        (true, false) => items.push(admin_count_change(app, -1)?),
+        (false, true) => items.push(admin_count_change(app, 1)?),
+        _ => {}
+    }
+    let actor = actor_of(principal);
+    let mut events = vec![AuditEvent::new(
+        EventKind::UserUpdated {
+            username: user.username.clone(),
+            changes: changes.clone(),
+        },
+        actor.clone(),
+        caller.source(),
+        clock::now(),
+    )];
+    if before.role != user.role {
+        events.push(AuditEvent::new(
+            EventKind::UserRoleChanged {
+                username: user.username.clone(),
+                from: format!("{:?}", before.role),
+                to: format!("{:?}", user.role),
+            },
+            actor.clone(),
+            caller.source(),
+            clock::now(),
+        ));
+    }
+    // Any change to what the user may do ends their sessions: the next refresh picks up the
+    // new rights (or, when disabled, fails); access tokens expire within 15 minutes.
+    let ends = session_deletes(app, &user.username, None).await?;
+    with_session_ends(
+        app,
+        items,
+        events,
+        ends,
+        &user.username,
+        &actor,
+        caller,
+        last_admin(),
+    )
+    .await?;
+    Ok(UserView::from(&user))
+}
+
+/// Deletes a user (Administrator). The last enabled Administrator cannot be deleted.
+pub async fn delete_user(
+    app: &Arc<App>,
+    principal: &Principal,
+    username: &str,
+    caller: &Caller,
+) -> Result<()> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    let user = load_user(app, username).await?.ok_or_else(not_found)?;
+    let delete = Delete::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S(user_pk(&user.username)))
+        .key("SK", AttributeValue::S("META".into()))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
+        .build()
+        .map_err(|e| Error::internal(format!("delete builder: {e}")))?;
+    let mut items = vec![
+        TransactWriteItem::builder().delete(delete).build(),
+        index_delete(app, &user.username)?,
+    ];
+    if user.is_enabled_administrator() {
+        items.push(admin_count_change(app, -1)?);
+    }
+    let actor = actor_of(principal);
+    let event = AuditEvent::new(
+        EventKind::UserDeleted {
+            username: user.username.clone(),
+        },
+        actor.clone(),
+        caller.source(),
+        clock::now(),
+    );
+    let ends = session_deletes(app, &user.username, None).await?;
+    with_session_ends(
+        app,
+        items,
+        vec![event],
+        ends,
+        &user.username,
+        &actor,
+        caller,
+        last_admin(),
+    )
+    .await
+}
+
+/// The answer to a password reset: the one-time password, shown once.
+#[derive(Debug, Serialize)]
+pub struct PasswordResetResult {
+    /// Random one-time password; the user must change it at next login.
+    pub password: String,
+}
+
+/// Sets a random one-time password that must be changed, and ends the user's sessions
+/// (Administrator).
+pub async fn reset_password(
+    app: &Arc<App>,
+    principal: &Principal,
+    username: &str,
+    caller: &Caller,
+) -> Result<PasswordResetResult> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    let mut user = load_user(app, username).await?.ok_or_else(not_found)?;
+    let expected = user.version;
+    let password = SecretString::new(URL_SAFE_NO_PAD.encode(random_bytes(18)));
+    user.password_hash = hash(app, password.clone()).await?;
+    user.password_change_required = true;
+    user.version += 1;
+    user.updated = clock::now_rfc3339();
+    let actor = actor_of(principal);
+    let event = AuditEvent::new(
+        EventKind::PasswordReset {
+            username: user.username.clone(),
+        },
+        actor.clone(),
+        caller.source(),
+        clock::now(),
+    );
+    let ends = session_deletes(app, &user.username, None).await?;
+    with_session_ends(
+        app,
+        vec![user_put(app, &user, Some(expected))?],
+        vec![event],
+        ends,
+        &user.username,
+        &actor,
+        caller,
+        ("CONFLICT", "The user changed at the same time. Try again."),
+    )
+    .await?;
+    Ok(PasswordResetResult {
+        password: password.expose().to_owned(),
+    })
+}
+
+/// Ends every session of a user (Administrator). Their access tokens expire within 15 minutes.
+pub async fn terminate_sessions(
+    app: &Arc<App>,
+    principal: &Principal,
+    username: &str,
+    caller: &Caller,
+) -> Result<usize> {
+    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    let user = load_user(app, username).await?.ok_or_else(not_found)?;
+    let ends = session_deletes(app, &user.username, None).await?;
+    let count = ends.len();
+    let actor = actor_of(principal);
+    let mut rest = ends;
+    loop {
+        let batch: Vec<TransactWriteItem> = rest.drain(..rest.len().min(90)).collect();
+        let event = AuditEvent::new(
+            EventKind::SessionsTerminated {
+                username: user.username.clone(),
+                count: batch.len(),
+            },
+            actor.clone(),
+            caller.source(),
+            clock::now(),
+        );
+        app.store
+            .transact(batch, &event, ("CONFLICT", "Try again."))
+            .await?;
+        if rest.is_empty() {
+            return Ok(count);
+        }
+    }
 }

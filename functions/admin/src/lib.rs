@@ -1,22 +1,63 @@
-//! The `admin` function: what admins do with clients and values (DESIGN §3). Every route asks
-//! the one policy through [`fig_shared::admin`].
+//! The `admin` function: what admins do (DESIGN §3). Every route asks the one policy through
+//! the operations in [`fig_shared::admin`] and [`fig_shared::users`].
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::Response;
-use axum::routing::{get, put};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use fig_shared::admin::{self, ValueChange};
 use fig_shared::http::{AuthUser, Caller, JsonBody, json};
+use fig_shared::users::{self, NewUser, UserUpdate};
 use fig_shared::{App, Result};
+
+type Routes = Vec<(Method, &'static str, MethodRouter<Arc<App>>)>;
+
+fn table() -> Routes {
+    vec![
+        (Method::GET, "/api/admin/clients", get(list_clients)),
+        (
+            Method::PUT,
+            "/api/admin/clients/{name}/settings",
+            put(update_values),
+        ),
+        (Method::GET, "/api/admin/users", get(list_users)),
+        (Method::POST, "/api/admin/users", post(create_user)),
+        (Method::GET, "/api/admin/users/{username}", get(get_user)),
+        (Method::PUT, "/api/admin/users/{username}", put(update_user)),
+        (
+            Method::DELETE,
+            "/api/admin/users/{username}",
+            delete(delete_user),
+        ),
+        (
+            Method::POST,
+            "/api/admin/users/{username}/password-reset",
+            post(reset_password),
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/users/{username}/sessions",
+            delete(terminate_sessions),
+        ),
+    ]
+}
 
 /// The routes this function serves.
 pub fn routes(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/api/admin/clients", get(list_clients))
-        .route("/api/admin/clients/{name}/settings", put(update_values))
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .with_state(app)
+}
+
+/// Method and path of every route, for the authorization matrix and the OpenAPI check.
+pub fn route_list() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
 async fn list_clients(
@@ -37,4 +78,79 @@ async fn update_values(
     Ok(json(
         &admin::update_values(&app, &principal, &name, change, &caller).await?,
     ))
+}
+
+async fn list_users(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+) -> Result<Response> {
+    let users = users::list_users(&app, &principal, &caller).await?;
+    Ok(json(&serde_json::json!({ "users": users })))
+}
+
+async fn create_user(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+    JsonBody(request): JsonBody<NewUser>,
+) -> Result<Response> {
+    let user = users::create_user(&app, &principal, request, &caller).await?;
+    let mut response = json(&user);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+async fn get_user(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(username): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(
+        &users::get_user(&app, &principal, &username, &caller).await?,
+    ))
+}
+
+async fn update_user(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(username): Path<String>,
+    caller: Caller,
+    JsonBody(request): JsonBody<UserUpdate>,
+) -> Result<Response> {
+    Ok(json(
+        &users::update_user(&app, &principal, &username, request, &caller).await?,
+    ))
+}
+
+async fn delete_user(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(username): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    users::delete_user(&app, &principal, &username, &caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn reset_password(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(username): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(
+        &users::reset_password(&app, &principal, &username, &caller).await?,
+    ))
+}
+
+async fn terminate_sessions(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(username): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    let count = users::terminate_sessions(&app, &principal, &username, &caller).await?;
+    Ok(json(&serde_json::json!({ "terminated": count })))
 }

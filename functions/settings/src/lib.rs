@@ -5,20 +5,36 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use fig_shared::clients::{self, Fetch};
 use fig_shared::http::{Caller, ClientSecret, JsonBody, json};
 use fig_shared::model::Registration;
 use fig_shared::{App, Result};
 
+type Routes = Vec<(Method, &'static str, MethodRouter<Arc<App>>)>;
+
+fn table() -> Routes {
+    vec![
+        (Method::POST, "/api/clients", post(register)),
+        (Method::GET, "/api/clients/{name}/settings", get(fetch)),
+    ]
+}
+
 /// The routes this function serves.
 pub fn routes(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/api/clients", post(register))
-        .route("/api/clients/{name}/settings", get(fetch))
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .with_state(app)
+}
+
+/// Method and path of every route, for the authorization matrix and the OpenAPI check.
+pub fn route_list() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
 async fn register(

@@ -285,6 +285,14 @@ pub fn router(app: Arc<App>, web_dir: Option<PathBuf>) -> Router {
         .layer(axum::middleware::from_fn(request_context))
 }
 
+/// Every API route of every function (method, path template).
+pub fn route_list() -> Vec<(http::Method, &'static str)> {
+    let mut routes = fig_auth::route_list();
+    routes.extend(fig_settings::route_list());
+    routes.extend(fig_admin::route_list());
+    routes
+}
+
 /// Reads the table's stream and feeds the `events` handler, like Lambda's event source mapping.
 #[derive(Debug)]
 pub struct StreamPoller {

@@ -133,6 +133,11 @@ pub enum EventKind {
         /// Codes left.
         remaining: usize,
     },
+    /// An administrator changed the server configuration.
+    ServerConfigurationChanged {
+        /// Names of the settings that changed.
+        changes: Vec<String>,
+    },
     /// An MFA enrolment, confirmation or disable was refused.
     MfaChangeFailed {
         /// Reason code.
@@ -237,6 +242,7 @@ impl EventKind {
             Self::MfaDisabled => "MfaDisabled",
             Self::MfaRecoveryCodeUsed { .. } => "MfaRecoveryCodeUsed",
             Self::MfaChangeFailed { .. } => "MfaChangeFailed",
+            Self::ServerConfigurationChanged { .. } => "ServerConfigurationChanged",
             Self::LoginFailed { .. } => "LoginFailed",
             Self::PasswordChanged => "PasswordChanged",
             Self::PasswordChangeFailed { .. } => "PasswordChangeFailed",

@@ -301,11 +301,11 @@ pub async fn confirm(
 pub struct Disable {
     /// The account password.
     pub password: SecretString,
-    /// A current code.
-    pub code: String,
+    /// A current code from the authenticator, or an unused recovery code.
+    pub code: SecretString,
 }
 
-/// Turns MFA off: needs the password and a current code.
+/// Turns MFA off: needs the password and a current code (or a recovery code, for a lost device).
 pub async fn disable(
     app: &Arc<App>,
     principal: &Principal,
@@ -325,8 +325,12 @@ pub async fn disable(
         password::normalize(&request.password),
     )
     .await?;
-    let factor = if password_ok {
-        check_second_factor(app, &user, Some(&request.code), None).await?
+    let code = request.code.expose().trim();
+    let is_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let factor = if password_ok && is_totp {
+        check_second_factor(app, &user, Some(code), None).await?
+    } else if password_ok {
+        check_second_factor(app, &user, None, Some(&request.code)).await?
     } else {
         None
     };

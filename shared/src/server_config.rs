@@ -13,7 +13,7 @@ pub const CACHE_FOR: Duration = Duration::from_secs(60);
 
 /// The server configuration (DESIGN §3). Missing fields take their defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// New clients may register.
     pub allow_new_registrations: bool,
@@ -81,4 +81,114 @@ pub async fn load_recent(app: &App) -> Result<ServerConfig> {
         return Ok(config.clone());
     }
     load(app).await
+}
+
+/// Reads the configuration for an admin (any role).
+pub async fn read(
+    app: &App,
+    principal: &crate::policy::Principal,
+    caller: &crate::http::Caller,
+) -> Result<ServerConfig> {
+    crate::admin::require(
+        app,
+        principal,
+        crate::policy::Action::ReadConfiguration,
+        crate::policy::Resource::None,
+        caller,
+    )
+    .await?;
+    load(app).await
+}
+
+fn validate(config: &ServerConfig) -> Result<()> {
+    use crate::error::Error;
+    if !(1_000..=86_400_000).contains(&config.poll_interval_ms) {
+        return Err(Error::bad_request(
+            "INVALID_CONFIGURATION",
+            "pollIntervalMs must be between 1000 (1 s) and 86400000 (1 day).",
+        ));
+    }
+    if config.client_overrides_allow_list.len() > 100 || config.webhook_allowed_hosts.len() > 100 {
+        return Err(Error::bad_request(
+            "INVALID_CONFIGURATION",
+            "Lists hold at most 100 entries.",
+        ));
+    }
+    for pattern in &config.client_overrides_allow_list {
+        crate::policy::compile_client_filter(pattern).map_err(|_| {
+            Error::bad_request(
+                "INVALID_CONFIGURATION",
+                "An entry of clientOverridesAllowList is not a valid regular expression.",
+            )
+        })?;
+    }
+    for host in &config.webhook_allowed_hosts {
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !valid {
+            return Err(Error::bad_request(
+                "INVALID_CONFIGURATION",
+                "An entry of webhookAllowedHosts is not a host name or address.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the configuration (Administrator); every change is audited with the names of the
+/// settings that changed.
+pub async fn write(
+    app: &App,
+    principal: &crate::policy::Principal,
+    new: ServerConfig,
+    caller: &crate::http::Caller,
+) -> Result<ServerConfig> {
+    use crate::events::{Actor, AuditEvent, EventKind};
+    crate::admin::require(
+        app,
+        principal,
+        crate::policy::Action::WriteConfiguration,
+        crate::policy::Resource::None,
+        caller,
+    )
+    .await?;
+    validate(&new)?;
+    let current = load(app).await?;
+    let before = serde_json::to_value(&current).unwrap_or_default();
+    let after = serde_json::to_value(&new).unwrap_or_default();
+    let changes: Vec<String> = after
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(k, v)| before.get(k.as_str()) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let item = crate::store::to_item("CONFIG", "SERVER", &new)?;
+    let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .put(app.store.put(item, None)?)
+        .build();
+    let event = AuditEvent::new(
+        EventKind::ServerConfigurationChanged { changes },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        crate::clock::now(),
+    );
+    app.store
+        .transact(vec![put], &event, ("CONFLICT", "Try again."))
+        .await?;
+    if let Ok(mut cache) = app.server_config.lock() {
+        *cache = Some((Instant::now(), new.clone()));
+    }
+    Ok(new)
 }

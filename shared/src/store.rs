@@ -76,8 +76,11 @@ pub fn to_item<T: Serialize>(pk: &str, sk: &str, value: &T) -> Result<Item> {
     Ok(item)
 }
 
-/// Reads a typed value from an item (keys and unknown attributes are ignored).
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+/// Reads a typed value from an item; the keys (`PK`, `SK`) and the TTL attribute are not
+/// part of the value.
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T> {
+    item.remove("PK");
+    item.remove("SK");
     serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("from_item: {e}")))
 }
 

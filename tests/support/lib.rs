@@ -30,6 +30,25 @@ use tower::ServiceExt;
 pub const SOURCE_IP: &str = "203.0.113.7";
 /// The bootstrap administrator's password in tests.
 pub const ADMIN_PASSWORD: &str = "initial-Bootstrap-pw-for-tests-41";
+/// The administrator's password after the first login.
+pub const ADMIN_NEW_PASSWORD: &str = "lantern quartz mosaic thistle 77";
+/// Initial password of users created in tests.
+pub const USER_INITIAL_PASSWORD: &str = "orbit velvet glacier 2041 initial";
+/// Password of users created in tests after their first login.
+pub const USER_PASSWORD: &str = "tambourine harbor falcon 1937 steady";
+
+/// The `Set-Cookie` header of a reply (the refresh cookie), and the `Cookie` header to send it back.
+pub fn refresh_cookie(reply: &Reply) -> (String, String) {
+    let set = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("fig_refresh="))
+        .expect("a refresh cookie");
+    let pair = set.split(';').next().unwrap().to_owned();
+    (set, pair)
+}
 
 /// A uniquely named stack: table, key alias, buckets, and the app built on them.
 pub struct Stack {
@@ -129,6 +148,18 @@ impl Stack {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Reply {
+        self.call_from(SOURCE_IP, method, path, headers, body).await
+    }
+
+    /// Sends a request from the given source address.
+    pub async fn call_from(
+        &self,
+        ip: &str,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -140,7 +171,7 @@ impl Stack {
             builder = builder.header(*name, *value);
         }
         let mut request = builder.body(Body::from(body.unwrap_or_default())).unwrap();
-        let addr: SocketAddr = format!("{SOURCE_IP}:40000").parse().unwrap();
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(addr));
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -165,6 +196,82 @@ impl Stack {
             Some(serde_json::json!({ "username": username, "password": password })),
         )
         .await
+    }
+
+    /// Logs in from `ip` (with optional extra login fields).
+    pub async fn login_from(
+        &self,
+        ip: &str,
+        username: &str,
+        password: &str,
+        extra: Value,
+    ) -> Reply {
+        let mut body = serde_json::json!({ "username": username, "password": password });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.call_from(
+            ip,
+            Method::POST,
+            "/api/auth/login",
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Completes a first login: logs in with `initial`, changes the password to `new`, logs
+    /// in again and returns the reply (token and refresh cookie).
+    pub async fn first_login(&self, username: &str, initial: &str, new: &str) -> Reply {
+        let first = self.login(username, initial).await;
+        assert_eq!(
+            first.status,
+            StatusCode::OK,
+            "first login of {username}: {}",
+            first.text
+        );
+        let auth = format!("Bearer {}", first.json["accessToken"].as_str().unwrap());
+        let changed = self
+            .call(
+                Method::POST,
+                "/api/auth/password",
+                &[("authorization", &auth)],
+                Some(serde_json::json!({"currentPassword": initial, "newPassword": new})),
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+        let login = self.login(username, new).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+        login
+    }
+
+    /// The administrator's bearer header after the first login and password change.
+    pub async fn admin_auth(&self) -> String {
+        let login = self
+            .first_login("admin", ADMIN_PASSWORD, ADMIN_NEW_PASSWORD)
+            .await;
+        format!("Bearer {}", login.json["accessToken"].as_str().unwrap())
+    }
+
+    /// Creates a user through the API and completes its first login; returns its bearer header.
+    pub async fn user_auth(&self, admin: &str, username: &str, role: &str, extra: Value) -> String {
+        let mut body = serde_json::json!({"username": username, "password": USER_INITIAL_PASSWORD, "role": role});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let created = self
+            .call(
+                Method::POST,
+                "/api/admin/users",
+                &[("authorization", admin)],
+                Some(body),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let login = self
+            .first_login(username, USER_INITIAL_PASSWORD, USER_PASSWORD)
+            .await;
+        format!("Bearer {}", login.json["accessToken"].as_str().unwrap())
     }
 
     /// Every item in the table, as text (for plaintext scans).

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use fig_shared::admin::{self, ValueChange};
 use fig_shared::http::{AuthUser, Caller, JsonBody, json};
+use fig_shared::server_config::{self, ServerConfig};
 use fig_shared::users::{self, NewUser, UserUpdate};
 use fig_shared::{App, Result};
 
@@ -41,6 +42,16 @@ fn table() -> Routes {
             Method::DELETE,
             "/api/admin/users/{username}/sessions",
             delete(terminate_sessions),
+        ),
+        (
+            Method::GET,
+            "/api/admin/configuration",
+            get(read_configuration),
+        ),
+        (
+            Method::PUT,
+            "/api/admin/configuration",
+            put(write_configuration),
         ),
     ]
 }
@@ -153,4 +164,23 @@ async fn terminate_sessions(
 ) -> Result<Response> {
     let count = users::terminate_sessions(&app, &principal, &username, &caller).await?;
     Ok(json(&serde_json::json!({ "terminated": count })))
+}
+
+async fn read_configuration(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(&server_config::read(&app, &principal, &caller).await?))
+}
+
+async fn write_configuration(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+    JsonBody(config): JsonBody<ServerConfig>,
+) -> Result<Response> {
+    Ok(json(
+        &server_config::write(&app, &principal, config, &caller).await?,
+    ))
 }

@@ -22,6 +22,8 @@ use crate::store::{Store, from_item, sort_key, to_item};
 
 const KEYS_PK: &str = "KEYS";
 const PEPPER_SK: &str = "PEPPER#1";
+/// Signing keys kept (and accepted) after a roll.
+pub const KEPT_SIGNING_KEYS: usize = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,7 +103,7 @@ impl ServiceKeys {
                     .key_items("JWT#")
                     .await?
                     .into_iter()
-                    .max_by(|a, b| a.created.cmp(&b.created))
+                    .max_by(|a, b| a.kid.cmp(&b.kid))
                 {
                     Some(item) => item,
                     None => self.create_signing_key().await?,
@@ -123,6 +125,16 @@ impl ServiceKeys {
     }
 
     async fn create_signing_key(&self) -> Result<KeyItem> {
+        self.create_signing_key_now().await?;
+        // Another instance may have raced us: the oldest key wins for everyone.
+        self.key_items("JWT#")
+            .await?
+            .into_iter()
+            .min_by(|a, b| a.kid.cmp(&b.kid))
+            .ok_or_else(|| Error::internal("signing key vanished"))
+    }
+
+    async fn create_signing_key_now(&self) -> Result<KeyItem> {
         let kid = ulid::Ulid::new().to_string();
         let (pkcs8, public) = crypto::generate_signing_key()?;
         let wrapped = self
@@ -138,27 +150,51 @@ impl ServiceKeys {
         self.store
             .put_if_absent(to_item(KEYS_PK, &format!("JWT#{kid}"), &item)?)
             .await?;
-        // Another instance may have raced us: the oldest key wins for everyone.
-        self.key_items("JWT#")
-            .await?
-            .into_iter()
-            .min_by(|a, b| a.created.cmp(&b.created).then(a.kid.cmp(&b.kid)))
-            .ok_or_else(|| Error::internal("signing key vanished"))
+        Ok(item)
     }
 
-    /// The public key with id `kid`, reloading the key list at most every 30 seconds when
-    /// an unknown id is presented.
+    /// Creates a new signing key and retires all but the newest [`KEPT_SIGNING_KEYS`]. New
+    /// instances sign with the new key at once; warm ones keep signing with theirs until they
+    /// are recycled. Every kept key still verifies, so nobody is logged out: a retired key is at
+    /// least two rolls old, far older than any access token (15 minutes).
+    pub async fn roll_signing_key(&self) -> Result<String> {
+        let created = self.create_signing_key_now().await?;
+        let mut items = self.key_items("JWT#").await?;
+        // Key ids are ULIDs: their order is their creation order.
+        items.sort_by(|a, b| b.kid.cmp(&a.kid));
+        for old in items.iter().skip(KEPT_SIGNING_KEYS) {
+            self.store
+                .delete(KEYS_PK, &format!("JWT#{}", old.kid))
+                .await?;
+        }
+        Ok(created.kid)
+    }
+
+    /// The public key with id `kid`. An unknown id reloads the key list when it names a key
+    /// created since the last load (key ids are ULIDs, which carry their creation time), so a
+    /// freshly rolled key is accepted at once; other unknown ids reload at most once a second.
     pub async fn verifying_key(&self, kid: &str) -> Result<Option<Arc<DecodingKey>>> {
-        let stale = {
+        let reload = {
             let guard = self.verifying.lock().map_err(|_| Error::internal("lock"))?;
             if let Some(key) = guard.0.get(kid) {
                 return Ok(Some(key.clone()));
             }
-            guard
-                .1
-                .is_none_or(|at| at.elapsed() > Duration::from_secs(30))
+            match guard.1 {
+                None => true,
+                Some(at) => {
+                    let since_load = at.elapsed();
+                    let new_key = ulid::Ulid::from_string(kid).is_ok_and(|id| {
+                        let created =
+                            std::time::UNIX_EPOCH + Duration::from_millis(id.timestamp_ms());
+                        let loaded = std::time::SystemTime::now() - since_load;
+                        created + Duration::from_secs(60) > loaded
+                            && created < std::time::SystemTime::now() + Duration::from_secs(5)
+                    });
+                    new_key || since_load > Duration::from_secs(1)
+                }
+            }
         };
-        if !stale {
+        if !reload {
             return Ok(None);
         }
         let mut loaded = HashMap::new();

@@ -290,6 +290,19 @@ impl Store {
         }
     }
 
+    /// Deletes one item (service keys; state changes go through [`Store::transact`]).
+    pub async fn delete(&self, pk: &str, sk: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {e:?}")))
+    }
+
     /// Puts one item if no item has its key; `false` if one already did.
     pub async fn put_if_absent(&self, item: Item) -> Result<bool> {
         let result = self

@@ -828,3 +828,64 @@ async fn disabling_a_user_or_changing_a_password_ends_sessions() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn rolling_the_signing_key_logs_nobody_out() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let old_kid = stack.app.keys.signing_key().await.unwrap().kid.clone();
+    let new_kid = stack.app.keys.roll_signing_key().await.unwrap();
+    assert_ne!(old_kid, new_kid);
+    // A new instance (a cold start after the roll) signs with the new key.
+    let fresh = fig_shared::App::new(
+        stack.app.config.clone(),
+        fig_shared::aws::AwsClients::new(&stack.sdk),
+    )
+    .unwrap();
+    assert_eq!(fresh.keys.signing_key().await.unwrap().kid, new_kid);
+    let principal = fig_shared::policy::Principal {
+        username: "admin".into(),
+        role: fig_shared::policy::Role::Administrator,
+        ..Default::default()
+    };
+    let new_token = fig_shared::tokens::issue_access_token(
+        &fresh.keys,
+        "fig",
+        &principal,
+        fig_shared::clock::now(),
+        900,
+    )
+    .await
+    .unwrap();
+    let new_auth = format!("Bearer {}", new_token.expose());
+    // Both the token from before the roll and the one after it work, on both instances.
+    for auth in [&admin, &new_auth] {
+        let r = stack
+            .call(
+                Method::GET,
+                "/api/admin/clients",
+                &[("authorization", auth)],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let principal = fig_shared::tokens::verify_access_token(
+            &fresh.keys,
+            "fig",
+            auth.trim_start_matches("Bearer "),
+            fig_shared::clock::now(),
+        )
+        .await;
+        assert!(principal.is_ok());
+    }
+    // Keys older than the last three are retired.
+    for _ in 0..3 {
+        stack.app.keys.roll_signing_key().await.unwrap();
+    }
+    let after = fig_shared::App::new(
+        stack.app.config.clone(),
+        fig_shared::aws::AwsClients::new(&stack.sdk),
+    )
+    .unwrap();
+    assert!(after.keys.verifying_key(&old_kid).await.unwrap().is_none());
+}

@@ -227,12 +227,6 @@ fn address_failure(app: &App, ip: &str, now: time::OffsetDateTime) -> Result<Tra
             ),
         ],
     )?;
-    let mut update = update;
-    update.expression_attribute_names = Some(
-        [("#ttl".to_owned(), "ttl".to_owned())]
-            .into_iter()
-            .collect(),
-    );
     Ok(TransactWriteItem::builder().update(update).build())
 }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -198,7 +198,55 @@ pub fn seal_value(
 
 /// Reads a client's partition with one `Query`. `None` when the client does not exist.
 pub async fn load_client(app: &App, name: &str) -> Result<Option<ClientState>> {
+    Ok(load_partition(app, name).await?.0)
+}
+
+/// Failed client authentications from one address in one hour, before 429.
+pub const CLIENT_FAILURES_PER_HOUR: u32 = 20;
+
+/// Failure counters in a client's partition, by sort key (`THROTTLE#{ip}#{hour}`).
+type Throttles = HashMap<String, u32>;
+
+fn throttle_sk(caller: &Caller) -> Option<String> {
+    let hour = clock::now_rfc3339().get(..13)?.to_owned();
+    caller.ip.as_ref().map(|ip| format!("THROTTLE#{ip}#{hour}"))
+}
+
+/// Refuses a caller whose address failed too often on this client name this hour.
+async fn check_throttle(
+    app: &App,
+    name: &str,
+    throttles: &Throttles,
+    caller: &Caller,
+) -> Result<()> {
+    let failures = throttle_sk(caller)
+        .and_then(|sk| throttles.get(&sk).copied())
+        .unwrap_or(0);
+    if failures < CLIENT_FAILURES_PER_HOUR {
+        return Ok(());
+    }
+    let now = clock::now();
+    let wait = 3600 - now.unix_timestamp().rem_euclid(3600);
+    app.store
+        .record(&AuditEvent::new(
+            EventKind::ClientThrottled {
+                client: name.to_owned(),
+                retry_after: wait,
+            },
+            Actor::Client {
+                name: name.to_owned(),
+            },
+            caller.source(),
+            now,
+        ))
+        .await?;
+    Err(Error::TooManyRequests { retry_after: wait })
+}
+
+/// The whole partition: the client (if it exists) and the failure counters (even if not).
+async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, Throttles)> {
     let items = app.store.query_partition(&client_pk(name)).await?;
+    let mut throttles = Throttles::new();
     let mut meta = None;
     let mut deks = HashMap::new();
     let mut values = HashMap::new();
@@ -215,9 +263,16 @@ pub async fn load_client(app: &App, name: &str) -> Result<Option<ClientState>> {
         } else if sk.starts_with("SETTING#") {
             let setting: SettingItem = from_item(item)?;
             values.insert(setting.name.clone(), setting);
+        } else if sk.starts_with("THROTTLE#") {
+            if let Some(AttributeValue::N(n)) = item.get("failures") {
+                throttles.insert(sk, n.parse().unwrap_or(u32::MAX));
+            }
         }
     }
-    Ok(meta.map(|meta| ClientState { meta, deks, values }))
+    Ok((
+        meta.map(|meta| ClientState { meta, deks, values }),
+        throttles,
+    ))
 }
 
 /// Names of every registered client, sorted.
@@ -265,6 +320,8 @@ async fn verify_secret(
     Ok(hasher.verify(name, secret, &refs) && meta.is_some())
 }
 
+/// Records a failed client authentication and counts it against the caller's address (in the
+/// client's own partition, so the fetch `Query` reads the counter for free). Returns the 401.
 async fn refuse_client(app: &App, name: &str, caller: &Caller) -> Error {
     let event = AuditEvent::new(
         EventKind::ClientAuthenticationFailed {
@@ -276,7 +333,33 @@ async fn refuse_client(app: &App, name: &str, caller: &Caller) -> Error {
         caller.source(),
         clock::now(),
     );
-    match app.store.record(&event).await {
+    let counted = match (ClientName::parse(name), throttle_sk(caller)) {
+        (Ok(valid), Some(sk)) => {
+            let expires = clock::now().unix_timestamp() + 7200;
+            app.store
+                .update(
+                    &client_pk(valid.as_str()),
+                    &sk,
+                    "ADD failures :one SET #ttl = :ttl",
+                    None,
+                    vec![
+                        (":one", AttributeValue::N("1".into())),
+                        (":ttl", AttributeValue::N(expires.to_string())),
+                    ],
+                )
+                .map(|update| vec![TransactWriteItem::builder().update(update).build()])
+        }
+        _ => Ok(Vec::new()),
+    };
+    let result = match counted {
+        Ok(items) => {
+            app.store
+                .transact(items, &event, ("CONFLICT", "Try again."))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(()) => auth_failed(),
         Err(e) => e,
     }
@@ -301,7 +384,9 @@ pub async fn register(
 ) -> Result<RegistrationResult> {
     registration.validate()?;
     let name = registration.name.as_str();
-    match load_client(app, name).await? {
+    let (state, throttles) = load_partition(app, name).await?;
+    check_throttle(app, name, &throttles, caller).await?;
+    match state {
         None => register_new(app, secret, registration, caller).await,
         Some(state) => {
             if !verify_secret(app, name, Some(&state.meta), &secret).await? {
@@ -629,10 +714,11 @@ pub async fn fetch(
     caller: &Caller,
 ) -> Result<Fetch> {
     let bounded: String = name.chars().take(64).collect();
-    let state = match ClientName::parse(name) {
-        Ok(valid) => load_client(app, valid.as_str()).await?,
-        Err(_) => None,
+    let (state, throttles) = match ClientName::parse(name) {
+        Ok(valid) => load_partition(app, valid.as_str()).await?,
+        Err(_) => (None, Throttles::new()),
     };
+    check_throttle(app, &bounded, &throttles, caller).await?;
     if !verify_secret(app, &bounded, state.as_ref().map(|s| &s.meta), secret).await? {
         return Err(refuse_client(app, &bounded, caller).await);
     }
@@ -691,4 +777,252 @@ pub async fn fetch(
         },
         tag,
     ))
+}
+
+/// `POST /api/admin/clients/{name}/secret` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRotation {
+    /// How long the old secret keeps working (0 to 10080 minutes, 7 days).
+    pub grace_minutes: u32,
+}
+
+/// A new client secret, shown once.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedSecret {
+    /// The new secret: 256 random bits, base64url. Shown once; stored only as a keyed hash.
+    pub client_secret: String,
+    /// When the old secret stops working (UTC, RFC 3339).
+    pub previous_secret_valid_until: String,
+}
+
+/// Longest grace period of a rotation.
+pub const MAX_GRACE_MINUTES: u32 = 7 * 24 * 60;
+
+/// Rotates a client's secret (Administrator): a new random secret is shown once; the old one
+/// keeps working until the grace period ends, then stops.
+pub async fn rotate_secret(
+    app: &Arc<App>,
+    principal: &crate::policy::Principal,
+    client: &str,
+    request: SecretRotation,
+    caller: &Caller,
+) -> Result<RotatedSecret> {
+    use crate::policy::{Action, Resource};
+    crate::admin::require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    if request.grace_minutes > MAX_GRACE_MINUTES {
+        return Err(Error::bad_request(
+            "INVALID_GRACE_PERIOD",
+            format!("graceMinutes must be between 0 and {MAX_GRACE_MINUTES} (7 days)."),
+        ));
+    }
+    let state = load_client(app, client).await?.ok_or(Error::NotFound {
+        code: "CLIENT_NOT_FOUND",
+        message: "There is no client with that name.",
+    })?;
+    let name = state.meta.name.clone();
+    let hasher = app.keys.secret_hasher().await?;
+    let secret = SecretString::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes(32)),
+    );
+    let until = clock::now() + time::Duration::minutes(i64::from(request.grace_minutes));
+    let update = app.store.update(
+        &client_pk(&name),
+        "META",
+        "SET secretHash = :new, previousSecretHash = :old, previousSecretExpires = :until",
+        Some("secretHash = :old"),
+        vec![
+            (
+                ":new",
+                AttributeValue::S(B64.encode(hasher.hash(&name, &secret)?)),
+            ),
+            (":old", AttributeValue::S(state.meta.secret_hash.clone())),
+            (
+                ":until",
+                AttributeValue::N(until.unix_timestamp().to_string()),
+            ),
+        ],
+    )?;
+    let event = AuditEvent::new(
+        EventKind::ClientSecretRotated {
+            client: name.clone(),
+            grace_minutes: request.grace_minutes,
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            vec![TransactWriteItem::builder().update(update).build()],
+            &event,
+            (
+                "CONFLICT",
+                "The secret was rotated at the same time. Reload and try again.",
+            ),
+        )
+        .await?;
+    Ok(RotatedSecret {
+        client_secret: secret.expose().to_owned(),
+        previous_secret_valid_until: clock::rfc3339(until),
+    })
+}
+
+/// `PUT /api/clients/{name}/status` body: a running instance's heartbeat.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusReport {
+    /// One process of the service (random per start).
+    pub run_session_id: ClientName,
+    /// Instance name, if the service runs as one.
+    #[serde(default)]
+    pub instance: Option<ClientName>,
+    /// Host name.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The service's version.
+    #[serde(default)]
+    pub application_version: Option<String>,
+    /// The client library's version.
+    #[serde(default)]
+    pub fig_version: Option<String>,
+    /// Seconds since the service started.
+    #[serde(default)]
+    pub uptime_seconds: Option<u64>,
+    /// The settings version the service has applied.
+    #[serde(default)]
+    pub last_setting_version: Option<u64>,
+    /// Whether the service is running on its offline copy.
+    #[serde(default)]
+    pub offline_settings_in_use: bool,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusAnswer {
+    /// Newer values are waiting: fetch them.
+    pub update_available: bool,
+    /// The client's current version.
+    pub current_version: u64,
+    /// Whether the service may keep an offline copy.
+    pub allow_offline_settings: bool,
+    /// How often to poll.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusItem {
+    client: String,
+    run_session_id: String,
+    instance: Option<String>,
+    hostname: Option<String>,
+    application_version: Option<String>,
+    fig_version: Option<String>,
+    uptime_seconds: Option<u64>,
+    last_setting_version: Option<u64>,
+    offline_settings_in_use: bool,
+    last_seen: String,
+    ttl: i64,
+}
+
+fn bounded(text: Option<String>) -> Option<String> {
+    text.map(|t| t.chars().filter(|c| !c.is_control()).take(128).collect())
+}
+
+/// Records a heartbeat (`PUT /api/clients/{name}/status`). The first heartbeat of a run
+/// session is a `ClientStatusChanged` (connected) event; the item expires after three poll
+/// intervals without a heartbeat (the TTL deletion is the disconnect).
+pub async fn report_status(
+    app: &Arc<App>,
+    name: &str,
+    secret: &SecretString,
+    report: StatusReport,
+    caller: &Caller,
+) -> Result<StatusAnswer> {
+    let bounded_name: String = name.chars().take(64).collect();
+    let (state, throttles) = match ClientName::parse(name) {
+        Ok(valid) => load_partition(app, valid.as_str()).await?,
+        Err(_) => (None, Throttles::new()),
+    };
+    check_throttle(app, &bounded_name, &throttles, caller).await?;
+    if !verify_secret(app, &bounded_name, state.as_ref().map(|s| &s.meta), secret).await? {
+        return Err(refuse_client(app, &bounded_name, caller).await);
+    }
+    let Some(state) = state else {
+        return Err(auth_failed());
+    };
+    let config = server_config::load_recent(app).await?;
+    let now = clock::now();
+    let expires = now.unix_timestamp()
+        + i64::try_from(config.poll_interval_ms / 1000 * 3)
+            .unwrap_or(90)
+            .max(90);
+    let item = StatusItem {
+        client: state.meta.name.clone(),
+        run_session_id: report.run_session_id.to_string(),
+        instance: report.instance.as_ref().map(ToString::to_string),
+        hostname: bounded(report.hostname.clone()),
+        application_version: bounded(report.application_version),
+        fig_version: bounded(report.fig_version),
+        uptime_seconds: report.uptime_seconds,
+        last_setting_version: report.last_setting_version,
+        offline_settings_in_use: report.offline_settings_in_use,
+        last_seen: clock::rfc3339(now),
+        ttl: expires,
+    };
+    let item = to_item(
+        &format!("CLIENTSTATUS#{}", state.meta.name),
+        report.run_session_id.as_str(),
+        &item,
+    )?;
+    let event = AuditEvent::new(
+        EventKind::ClientStatusChanged {
+            client: state.meta.name.clone(),
+            instance: report.instance.as_ref().map(ToString::to_string),
+            run_session_id: report.run_session_id.to_string(),
+            hostname: bounded(report.hostname),
+            status: "connected".into(),
+        },
+        Actor::Client {
+            name: state.meta.name.clone(),
+        },
+        caller.source(),
+        now,
+    );
+    let first = TransactWriteItem::builder()
+        .put(
+            app.store
+                .put(item.clone(), Some("attribute_not_exists(PK)"))?,
+        )
+        .build();
+    match app
+        .store
+        .transact(vec![first], &event, ("EXISTS", "exists"))
+        .await
+    {
+        Ok(()) => {}
+        // Not the first heartbeat of this run session: refresh it (no event; see above).
+        Err(Error::Conflict { .. }) => app.store.put_item(item).await?,
+        Err(e) => return Err(e),
+    }
+    Ok(StatusAnswer {
+        update_available: report
+            .last_setting_version
+            .is_some_and(|v| v < state.meta.version),
+        current_version: state.meta.version,
+        allow_offline_settings: config.allow_offline_settings,
+        poll_interval_ms: config.poll_interval_ms,
+    })
 }

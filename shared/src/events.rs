@@ -199,6 +199,33 @@ pub enum EventKind {
         /// Client name as given.
         client: String,
     },
+    /// A client name was refused by throttling after too many failed authentications.
+    ClientThrottled {
+        /// Client name as given.
+        client: String,
+        /// Seconds the caller was told to wait.
+        retry_after: i64,
+    },
+    /// An administrator rotated a client's secret.
+    ClientSecretRotated {
+        /// Client.
+        client: String,
+        /// How long the old secret keeps working.
+        grace_minutes: u32,
+    },
+    /// A client instance connected or disconnected (Fig: ClientStatusChanged).
+    ClientStatusChanged {
+        /// Client.
+        client: String,
+        /// Instance, if any.
+        instance: Option<String>,
+        /// The run session (one process of the service).
+        run_session_id: String,
+        /// Host name the service reported.
+        hostname: Option<String>,
+        /// `connected` or `disconnected`.
+        status: String,
+    },
     /// Setting values changed (Fig: SettingValueChanged). Names only, never values.
     SettingValueChanged {
         /// Client.
@@ -253,6 +280,9 @@ impl EventKind {
             Self::SettingsRead { .. } => "SettingsRead",
             Self::ClientAuthenticationFailed { .. } => "ClientAuthenticationFailed",
             Self::SettingValueChanged { .. } => "SettingValueChanged",
+            Self::ClientThrottled { .. } => "ClientThrottled",
+            Self::ClientSecretRotated { .. } => "ClientSecretRotated",
+            Self::ClientStatusChanged { .. } => "ClientStatusChanged",
         }
     }
 
@@ -267,6 +297,7 @@ impl EventKind {
             | Self::PasswordChangeFailed { .. }
             | Self::AccessDenied { .. }
             | Self::RegistrationRefused { .. }
+            | Self::ClientThrottled { .. }
             | Self::ClientAuthenticationFailed { .. } => Severity::Warning,
             _ => Severity::Info,
         }

@@ -102,7 +102,8 @@ impl FromRequestParts<Arc<App>> for AuthUser {
     }
 }
 
-/// The client secret from the `clientSecret` header (never from the URL).
+/// The client secret from the `clientSecret` header (never from the URL). A missing header
+/// is an empty secret, so it fails verification like a wrong one: same 401, audited, throttled.
 #[derive(Debug)]
 pub struct ClientSecret(pub SecretString);
 
@@ -110,16 +111,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientSecret {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
-        parts
-            .headers
-            .get("clientSecret")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(|v| Self(SecretString::new(v)))
-            .ok_or(Error::Unauthorized {
-                code: "CLIENT_AUTH_FAILED",
-                message: "The client name or secret is not valid.",
-            })
+        Ok(Self(SecretString::new(
+            parts
+                .headers
+                .get("clientSecret")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        )))
     }
 }
 

@@ -182,7 +182,8 @@ impl Store {
             .map_err(|e| Error::internal(format!("put builder: {e}")))
     }
 
-    /// A conditional `Update` of one item.
+    /// A conditional `Update` of one item. `#ttl` in the expression names the TTL attribute
+    /// (`ttl` is a reserved word in DynamoDB expressions).
     pub fn update(
         &self,
         pk: &str,
@@ -200,6 +201,11 @@ impl Store {
             .set_expression_attribute_values(Some(
                 values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             ))
+            .set_expression_attribute_names(expression.contains("#ttl").then(|| {
+                [("#ttl".to_owned(), "ttl".to_owned())]
+                    .into_iter()
+                    .collect()
+            }))
             .build()
             .map_err(|e| Error::internal(format!("update builder: {e}")))
     }
@@ -288,6 +294,19 @@ impl Store {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Puts one item unconditionally (heartbeats; audited state changes go through
+    /// [`Store::transact`]).
+    pub async fn put_item(&self, item: Item) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::unavailable(format!("dynamodb PutItem: {e:?}")))
     }
 
     /// Deletes one item (service keys; state changes go through [`Store::transact`]).

@@ -126,6 +126,23 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
             ClientSecret,
         ),
         (
+            Method::PUT,
+            "/api/clients/{name}/status",
+            "/api/clients/demo/status",
+            Some(json!({"runSessionId": "run-1"})),
+            ClientSecret,
+        ),
+        (
+            Method::POST,
+            "/api/admin/clients/{name}/secret",
+            "/api/admin/clients/demo/secret",
+            Some(json!({"graceMinutes": 5})),
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
             Method::GET,
             "/api/admin/clients",
             "/api/admin/clients",

@@ -9,6 +9,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use fig_shared::admin::{self, ValueChange};
+use fig_shared::clients::{self, SecretRotation};
 use fig_shared::http::{AuthUser, Caller, JsonBody, json};
 use fig_shared::server_config::{self, ServerConfig};
 use fig_shared::users::{self, NewUser, UserUpdate};
@@ -23,6 +24,11 @@ fn table() -> Routes {
             Method::PUT,
             "/api/admin/clients/{name}/settings",
             put(update_values),
+        ),
+        (
+            Method::POST,
+            "/api/admin/clients/{name}/secret",
+            post(rotate_secret),
         ),
         (Method::GET, "/api/admin/users", get(list_users)),
         (Method::POST, "/api/admin/users", post(create_user)),
@@ -182,5 +188,17 @@ async fn write_configuration(
 ) -> Result<Response> {
     Ok(json(
         &server_config::write(&app, &principal, config, &caller).await?,
+    ))
+}
+
+async fn rotate_secret(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(name): Path<String>,
+    caller: Caller,
+    JsonBody(request): JsonBody<SecretRotation>,
+) -> Result<Response> {
+    Ok(json(
+        &clients::rotate_secret(&app, &principal, &name, request, &caller).await?,
     ))
 }

@@ -7,8 +7,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
-use fig_shared::clients::{self, Fetch};
+use axum::routing::{MethodRouter, get, post, put};
+use fig_shared::clients::{self, Fetch, StatusReport};
 use fig_shared::http::{Caller, ClientSecret, JsonBody, json};
 use fig_shared::model::Registration;
 use fig_shared::{App, Result};
@@ -19,6 +19,7 @@ fn table() -> Routes {
     vec![
         (Method::POST, "/api/clients", post(register)),
         (Method::GET, "/api/clients/{name}/settings", get(fetch)),
+        (Method::PUT, "/api/clients/{name}/status", put(status)),
     ]
 }
 
@@ -72,4 +73,16 @@ async fn fetch(
             }
         },
     )
+}
+
+async fn status(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    ClientSecret(secret): ClientSecret,
+    caller: Caller,
+    JsonBody(report): JsonBody<StatusReport>,
+) -> Result<Response> {
+    Ok(json(
+        &clients::report_status(&app, &name, &secret, report, &caller).await?,
+    ))
 }

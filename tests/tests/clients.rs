@@ -1,0 +1,401 @@
+//! Service clients against the emulator: secrets, rotation, registration switches, status,
+//! throttling, and failing closed when AWS is unreachable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fig_tests::{Stack, client_secret};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn registration(name: &str) -> Value {
+    json!({"name": name, "description": "test", "settings": [
+        {"name": "Greeting", "type": "string", "defaultValue": "hello"},
+        {"name": "Password", "type": "string", "secret": true},
+        {"name": "Retries", "type": "int", "defaultValue": 3, "minimum": 0, "maximum": 10}
+    ]})
+}
+
+async fn register(stack: &Stack, name: &str, secret: &str) {
+    let r = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", secret)],
+            Some(registration(name)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+async fn fetch(stack: &Stack, name: &str, secret: &str) -> fig_tests::Reply {
+    stack
+        .call(
+            Method::GET,
+            &format!("/api/clients/{name}/settings"),
+            &[("clientSecret", secret)],
+            None,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_client_secret_reads_only_its_own_client() {
+    let stack = Stack::new().await;
+    let (a, b) = (client_secret(), client_secret());
+    register(&stack, "alpha", &a).await;
+    register(&stack, "beta", &b).await;
+    assert_eq!(fetch(&stack, "alpha", &a).await.status, StatusCode::OK);
+    let cross = fetch(&stack, "beta", &a).await;
+    let unknown = fetch(&stack, "gamma", &a).await;
+    let missing = stack
+        .call(Method::GET, "/api/clients/beta/settings", &[], None)
+        .await;
+    for r in [&cross, &unknown, &missing] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json["error"]["code"], "CLIENT_AUTH_FAILED");
+        assert_eq!(r.json["error"]["message"], cross.json["error"]["message"]);
+    }
+    // Re-registering someone else's name with another secret is refused too.
+    let hijack = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &a)],
+            Some(registration("beta")),
+        )
+        .await;
+    assert_eq!(hijack.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_secret_for_the_grace_period_only() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let old = client_secret();
+    register(&stack, "svc", &old).await;
+    let rotate = |grace: u32| {
+        let admin = admin.clone();
+        let stack = &stack;
+        async move {
+            stack
+                .call(
+                    Method::POST,
+                    "/api/admin/clients/svc/secret",
+                    &[("authorization", &admin)],
+                    Some(json!({"graceMinutes": grace})),
+                )
+                .await
+        }
+    };
+    let r = rotate(30).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let new = r.json["clientSecret"].as_str().unwrap().to_owned();
+    assert!(new.len() >= 43);
+    assert!(r.json["previousSecretValidUntil"].is_string());
+    // Both work during the grace period.
+    assert_eq!(fetch(&stack, "svc", &old).await.status, StatusCode::OK);
+    assert_eq!(fetch(&stack, "svc", &new).await.status, StatusCode::OK);
+    // A rotation with no grace: the secret it replaces stops at once, and so does the
+    // one before it (only one previous secret is kept).
+    let r = rotate(0).await;
+    let newest = r.json["clientSecret"].as_str().unwrap().to_owned();
+    assert_eq!(fetch(&stack, "svc", &newest).await.status, StatusCode::OK);
+    assert_eq!(
+        fetch(&stack, "svc", &new).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        fetch(&stack, "svc", &old).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        rotate(100_000).await.json["error"]["code"],
+        "INVALID_GRACE_PERIOD"
+    );
+    let table = stack.table_dump().await;
+    assert!(!table.contains(&new) && !table.contains(&newest));
+}
+
+#[tokio::test]
+async fn registrations_can_be_switched_off_and_updates_keep_values() {
+    let mut stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let h = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    let set = stack
+        .call(Method::PUT, "/api/admin/clients/svc/settings", &h, Some(json!({"values": [{"name": "Greeting", "value": "hi"}, {"name": "Retries", "value": 7}]})))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    // Values are validated against the definition.
+    let bad = stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/svc/settings",
+            &h,
+            Some(json!({"values": [{"name": "Retries", "value": 11}]})),
+        )
+        .await;
+    assert_eq!(bad.json["error"]["code"], "INVALID_VALUE");
+    let bad = stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/svc/settings",
+            &h,
+            Some(json!({"values": [{"name": "Retries", "value": "seven"}]})),
+        )
+        .await;
+    assert_eq!(bad.json["error"]["code"], "INVALID_VALUE");
+
+    let mut config = stack
+        .call(Method::GET, "/api/admin/configuration", &h, None)
+        .await
+        .json;
+    config["allowNewRegistrations"] = json!(false);
+    config["allowUpdatedRegistrations"] = json!(false);
+    assert_eq!(
+        stack
+            .call(
+                Method::PUT,
+                "/api/admin/configuration",
+                &h,
+                Some(config.clone())
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let new_client = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &client_secret())],
+            Some(registration("other")),
+        )
+        .await;
+    assert_eq!(new_client.status, StatusCode::FORBIDDEN);
+    assert_eq!(new_client.json["error"]["code"], "REGISTRATIONS_DISABLED");
+    assert!(
+        new_client.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("switched off")
+    );
+    let mut changed = registration("svc");
+    changed["settings"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Extra", "type": "bool", "defaultValue": true}));
+    let update = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(changed.clone()),
+        )
+        .await;
+    assert_eq!(
+        update.json["error"]["code"],
+        "REGISTRATION_UPDATES_DISABLED"
+    );
+    // An identical registration is fine (it changes nothing).
+    let same = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(registration("svc")),
+        )
+        .await;
+    assert_eq!(same.json["status"], "unchanged");
+
+    config["allowUpdatedRegistrations"] = json!(true);
+    stack
+        .call(Method::PUT, "/api/admin/configuration", &h, Some(config))
+        .await;
+    // Remove Retries, add Extra: Greeting keeps its value, Retries' value is gone.
+    changed["settings"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["name"] != "Retries");
+    let update = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(changed),
+        )
+        .await;
+    assert_eq!(update.json["status"], "updated", "{}", update.text);
+    let values = fetch(&stack, "svc", &secret).await.json["settings"].clone();
+    let names: Vec<&str> = values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Greeting", "Password", "Extra"]);
+    assert_eq!(values[0]["value"], "hi");
+    assert_eq!(values[2]["value"], true);
+    assert!(!stack.table_dump().await.contains("SETTING#Retries"));
+
+    let records = stack.audit_records().await;
+    let types: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"RegistrationRefused")
+            && types.contains(&"UpdatedClientRegistration")
+            && types.contains(&"ServerConfigurationChanged")
+    );
+}
+
+#[tokio::test]
+async fn failed_client_authentications_are_throttled_per_name_and_address() {
+    let stack = Stack::new().await;
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    let attacker = "192.0.2.50";
+    for _ in 0..fig_shared::clients::CLIENT_FAILURES_PER_HOUR {
+        let r = stack
+            .call_from(
+                attacker,
+                Method::GET,
+                "/api/clients/svc/settings",
+                &[("clientSecret", &client_secret())],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let blocked = stack
+        .call_from(
+            attacker,
+            Method::GET,
+            "/api/clients/svc/settings",
+            &[("clientSecret", &secret)],
+            None,
+        )
+        .await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.headers.contains_key("retry-after"));
+    // The service itself, from its own address, is not locked out.
+    assert_eq!(fetch(&stack, "svc", &secret).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn heartbeats_report_connections_and_waiting_updates() {
+    let mut stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    let beat = |version: u64| {
+        let secret = secret.clone();
+        let stack = &stack;
+        async move {
+            stack
+                .call(
+                    Method::PUT,
+                    "/api/clients/svc/status",
+                    &[("clientSecret", &secret)],
+                    Some(json!({"runSessionId": "run-1", "hostname": "web-1\r\nforged", "applicationVersion": "1.2.3", "uptimeSeconds": 5, "lastSettingVersion": version})),
+                )
+                .await
+        }
+    };
+    let first = beat(1).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.json["updateAvailable"], false);
+    assert!(first.json["pollIntervalMs"].as_u64().unwrap() >= 1000);
+    stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/svc/settings",
+            &[("authorization", &admin)],
+            Some(json!({"values": [{"name": "Greeting", "value": "x"}]})),
+        )
+        .await;
+    let second = beat(1).await;
+    assert_eq!(second.json["updateAvailable"], true);
+    let wrong = stack
+        .call(
+            Method::PUT,
+            "/api/clients/svc/status",
+            &[("clientSecret", &client_secret())],
+            Some(json!({"runSessionId": "run-1"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let records = stack.audit_records().await;
+    let connected: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "ClientStatusChanged")
+        .collect();
+    assert_eq!(connected.len(), 1, "one connection event per run session");
+    assert_eq!(connected[0]["hostname"], "web-1forged");
+}
+
+async fn broken_stack_app(stack: &Stack, kms_down: bool, dynamodb_down: bool) -> axum::Router {
+    let dead = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    let mut clients = fig_shared::aws::AwsClients::new(&stack.sdk);
+    if kms_down {
+        clients.kms = aws_sdk_kms::Client::new(&dead);
+    }
+    if dynamodb_down {
+        clients.dynamodb = aws_sdk_dynamodb::Client::new(&dead);
+    }
+    let app = fig_shared::App::new(stack.app.config.clone(), clients).unwrap();
+    fig_gateway::router(app, None)
+}
+
+#[tokio::test]
+async fn requests_fail_closed_when_kms_or_dynamodb_is_unreachable() {
+    let stack = Stack::new().await;
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    for (what, kms, ddb) in [("KMS", true, false), ("DynamoDB", false, true)] {
+        // A cold instance on the same table whose KMS or DynamoDB endpoint is dead.
+        let r = {
+            use tower::ServiceExt;
+            let mut request = http::Request::builder()
+                .uri("/api/clients/svc/settings")
+                .header("clientSecret", &secret)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            ));
+            broken_stack_app(&stack, kms, ddb)
+                .await
+                .oneshot(request)
+                .await
+                .unwrap()
+        };
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("SERVICE_UNAVAILABLE"), "{what}: {text}");
+        for leak in [
+            "dispatch",
+            "127.0.0.1",
+            "Connect",
+            "hello",
+            "kms",
+            "dynamodb",
+        ] {
+            assert!(!text.contains(leak), "{what}: {leak} in {text}");
+        }
+    }
+}

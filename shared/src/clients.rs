@@ -263,10 +263,10 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
         } else if sk.starts_with("SETTING#") {
             let setting: SettingItem = from_item(item)?;
             values.insert(setting.name.clone(), setting);
-        } else if sk.starts_with("THROTTLE#") {
-            if let Some(AttributeValue::N(n)) = item.get("failures") {
-                throttles.insert(sk, n.parse().unwrap_or(u32::MAX));
-            }
+        } else if sk.starts_with("THROTTLE#")
+            && let Some(AttributeValue::N(n)) = item.get("failures")
+        {
+            throttles.insert(sk, n.parse().unwrap_or(u32::MAX));
         }
     }
     Ok((

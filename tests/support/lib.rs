@@ -128,6 +128,23 @@ impl Stack {
         }
     }
 
+    /// Serves the gateway's router on a free loopback port (for the SDK and benchmarks);
+    /// returns the base URL and the server task (abort it to take the server down).
+    pub async fn serve(&self) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = self.router.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        (url, task)
+    }
+
     /// Sends a request through the gateway's router from [`SOURCE_IP`].
     pub async fn call(
         &self,

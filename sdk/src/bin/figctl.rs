@@ -1,42 +1,177 @@
-//! `figctl`: the command line for Fig.
+//! `figctl`: the command line for Fig. Run `figctl --help`.
 //!
-//! ```text
-//! figctl secret generate     print a new client secret (256 random bits)
-//! ```
+//! The client secret comes from `FIG_CLIENT_SECRET` or the file named by
+//! `FIG_CLIENT_SECRET_FILE`; it is never a command-line argument (arguments are visible to
+//! other users of the machine).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-const HELP: &str = "figctl: the command line for Fig
+use clap::{Args, Parser, Subcommand};
+use fig_sdk::{ClientSecret, Fetched, FigClient, FigError, OfflineStore, Setting, WatchOptions};
 
-usage:
-  figctl secret generate   print a new client secret (256 random bits, base64url)
-  figctl --help            this help
+#[derive(Parser)]
+#[command(
+    name = "figctl",
+    version,
+    about = "The command line for Fig: client secrets, registration, fetching and watching settings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-More commands (client register/fetch/watch, audit query/verify) come with later releases.";
+#[derive(Subcommand)]
+enum Command {
+    /// Client secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Act as a setting client (secret from FIG_CLIENT_SECRET or FIG_CLIENT_SECRET_FILE).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["secret", "generate"] => {
-            println!("{}", fig_sdk::ClientSecret::generate().expose());
-            ExitCode::SUCCESS
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Print a new client secret (256 random bits, base64url).
+    Generate,
+}
+
+#[derive(Args)]
+struct Target {
+    /// Fig's base URL (https://…; plain http only to 127.0.0.1 or localhost).
+    #[arg(long, env = "FIG_URL")]
+    url: String,
+    /// The client name.
+    #[arg(long, env = "FIG_CLIENT_NAME")]
+    name: String,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register (or update) the client's setting definitions from a JSON file: an array of
+    /// settings as in the HTTP contract ([{"name": …, "type": …, …}]).
+    Register {
+        #[command(flatten)]
+        target: Target,
+        /// JSON file with the setting definitions.
+        #[arg(long)]
+        definitions: PathBuf,
+        /// What the client is.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Fetch the client's values once and print them as JSON.
+    Fetch {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the values, then print them again on every change, until interrupted.
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        /// Keep an encrypted offline copy at this path.
+        #[arg(long)]
+        offline_file: Option<PathBuf>,
+        /// How old the offline copy may be, in hours.
+        #[arg(long, default_value_t = 168)]
+        offline_max_age_hours: u64,
+    },
+}
+
+fn client(target: &Target) -> Result<FigClient, String> {
+    let secret = ClientSecret::from_env().map_err(|e| format!("no client secret: {e}"))?;
+    FigClient::new(&target.url, &target.name, secret).map_err(|e| e.to_string())
+}
+
+fn print_values(current: &fig_sdk::Settings, origin: &str) {
+    let body = serde_json::json!({
+        "client": current.client,
+        "version": current.version,
+        "origin": origin,
+        "values": current.values,
+    });
+    println!("{body}");
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Secret(SecretCommand::Generate) => {
+            println!("{}", ClientSecret::generate().expose());
+            Ok(())
         }
-        []
-        | ["--help" | "-h" | "help"]
-        | ["secret", "--help" | "-h"]
-        | ["secret", "generate", "--help" | "-h"] => {
-            println!("{HELP}");
-            ExitCode::SUCCESS
+        Command::Client(ClientCommand::Register {
+            target,
+            definitions,
+            description,
+        }) => {
+            let text = std::fs::read_to_string(&definitions)
+                .map_err(|e| format!("cannot read {}: {e}", definitions.display()))?;
+            let settings: Vec<Setting> = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{} is not a JSON array of settings: {e}",
+                    definitions.display()
+                )
+            })?;
+            let status = client(&target)?
+                .register(&description, &settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{status}");
+            Ok(())
         }
-        _ => {
-            eprintln!(
-                "figctl: unknown command '{}'; see figctl --help",
-                args.join(" ")
-            );
-            ExitCode::from(2)
+        Command::Client(ClientCommand::Fetch { target }) => match client(&target)?
+            .fetch(None)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Fetched::Settings(settings) => {
+                print_values(&settings, "server");
+                Ok(())
+            }
+            Fetched::NotModified => Err("unexpected 304".into()),
+        },
+        Command::Client(ClientCommand::Watch {
+            target,
+            offline_file,
+            offline_max_age_hours,
+        }) => {
+            let options = WatchOptions {
+                offline: offline_file.map(|p| {
+                    OfflineStore::new(p, Duration::from_secs(offline_max_age_hours * 3600))
+                }),
+                ..WatchOptions::default()
+            };
+            let mut watch = fig_sdk::watch(client(&target)?, options)
+                .await
+                .map_err(|e: FigError| e.to_string())?;
+            loop {
+                let current = watch.receiver.borrow_and_update().clone();
+                let origin = match current.origin {
+                    fig_sdk::Origin::Server => "server",
+                    fig_sdk::Origin::Offline => "offline",
+                };
+                print_values(&current.settings, origin);
+                tokio::select! {
+                    changed = watch.receiver.changed() => if changed.is_err() { return Ok(()) },
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("figctl: {message}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -14,11 +14,12 @@ CARGO ?= cargo
 NPM ?= npm
 EMULATOR := localstack/emulator.sh
 
-.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint rust-test gateway fmt
+.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint rust-test gateway fmt bench
 
 help:
 	@echo "make run    run Fig locally (emulator + gateway on http://127.0.0.1:$${FIG_PORT:-8080})"
 	@echo "make test   run every check and test (fmt, clippy, web, cfn-lint, Rust + emulator tests)"
+	@echo "make bench  the settings-fetch benchmark against the emulator (optimised build; not in make test)"
 
 ## --- run -------------------------------------------------------------------------------------
 
@@ -69,3 +70,8 @@ rust-test:
 check: fmt-check clippy web-check web infra-lint
 
 test: check rust-test
+
+## --- benchmark (not part of make test) --------------------------------------------------------
+
+bench:
+	@$(EMULATOR) run-with $(CARGO) bench -p fig-tests --bench fetch

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::clients::{SettingItem, list_client_names, load_client, seal_value};
+use crate::clients::{ClientState, SettingItem, list_client_names, load_client, seal_value};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::{Actor, AuditEvent, EventKind};
 use crate::http::Caller;
 use crate::model::{SettingDefinition, SettingName};
 use crate::policy::{Action, Principal, Resource, authorize};
+use crate::secret::SecretBytes;
 use crate::store::{client_pk, setting_sk, to_item};
 
 /// Most values changed in one request (each change writes a value and a history row, and a
@@ -67,6 +68,8 @@ pub struct AdminSetting {
     /// Who changed it last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_by: Option<String>,
+    /// Set by the client from its environment (a client override).
+    pub externally_managed: bool,
 }
 
 /// A client as the web client sees it.
@@ -127,6 +130,7 @@ pub async fn list_clients(
                 is_set: item.is_some(),
                 last_changed: item.map(|i| i.last_changed.clone()),
                 last_changed_by: item.map(|i| i.last_changed_by.clone()),
+                externally_managed: item.is_some_and(|i| i.externally_managed),
                 definition,
             });
         }
@@ -168,7 +172,7 @@ pub struct ValueChangeResult {
     pub version: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HistoryItem {
     client: String,
@@ -226,9 +230,6 @@ pub async fn update_values(
     let name = state.meta.name.clone();
     let key = state.data_key(app, state.meta.dek_version).await?;
     let definitions = state.definitions(&key)?;
-    let now = clock::now_rfc3339();
-    let pk = client_pk(&name);
-    let mut items = Vec::with_capacity(change.values.len() * 2 + 1);
     for new in &change.values {
         let definition = definitions
             .iter()
@@ -251,6 +252,43 @@ pub async fn update_values(
         )
         .await?;
         definition.check_value(&new.value)?;
+    }
+    let actor = Actor::User {
+        name: principal.username.clone(),
+    };
+    let version = write_values(
+        app,
+        &state,
+        &key,
+        &change.values,
+        (&principal.username, actor),
+        &change.change_message,
+        false,
+        caller,
+    )
+    .await?;
+    Ok(ValueChangeResult { version })
+}
+
+/// Writes already validated values in one transaction: each value sealed under the client's
+/// data key with its history row, the client's version bump, and one `SettingValueChanged`
+/// event (names only). Returns the client's new version.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_values(
+    app: &App,
+    state: &ClientState,
+    key: &SecretBytes,
+    values: &[NewValue],
+    (who, actor): (&str, Actor),
+    message: &str,
+    externally_managed: bool,
+    caller: &Caller,
+) -> Result<u64> {
+    let name = state.meta.name.clone();
+    let now = clock::now_rfc3339();
+    let pk = client_pk(&name);
+    let mut items = Vec::with_capacity(values.len() * 2 + 1);
+    for new in values {
         let previous = state.values.get(new.name.as_str());
         let version = previous.map_or(1, |p| p.value_version + 1);
         let sealed = seal_value(
@@ -259,7 +297,7 @@ pub async fn update_values(
             &new.value,
             version,
             state.meta.dek_version,
-            &key,
+            key,
         )?;
         let item = SettingItem {
             name: new.name.to_string(),
@@ -267,7 +305,8 @@ pub async fn update_values(
             value_version: version,
             dek_version: state.meta.dek_version,
             last_changed: now.clone(),
-            last_changed_by: principal.username.clone(),
+            last_changed_by: who.to_owned(),
+            externally_managed,
         };
         let condition = match previous {
             Some(p) => (Some("valueVersion = :prev"), Some(p.value_version)),
@@ -288,8 +327,8 @@ pub async fn update_values(
             client: name.clone(),
             setting: new.name.to_string(),
             time: now.clone(),
-            user: principal.username.clone(),
-            message: change.change_message.clone(),
+            user: who.to_owned(),
+            message: message.to_owned(),
             value_version: version,
             value: seal_value(
                 &name,
@@ -297,7 +336,7 @@ pub async fn update_values(
                 &new.value,
                 version,
                 state.meta.dek_version,
-                &key,
+                key,
             )?,
             dek_version: state.meta.dek_version,
         };
@@ -332,16 +371,10 @@ pub async fn update_values(
     let event = AuditEvent::new(
         EventKind::SettingValueChanged {
             client: name.clone(),
-            settings: change.values.iter().map(|v| v.name.to_string()).collect(),
-            change_message: change
-                .change_message
-                .chars()
-                .take(MAX_CHANGE_MESSAGE)
-                .collect(),
+            settings: values.iter().map(|v| v.name.to_string()).collect(),
+            change_message: message.chars().take(MAX_CHANGE_MESSAGE).collect(),
         },
-        Actor::User {
-            name: principal.username.clone(),
-        },
+        actor,
         caller.source(),
         clock::now(),
     );
@@ -355,7 +388,99 @@ pub async fn update_values(
             ),
         )
         .await?;
-    Ok(ValueChangeResult {
-        version: state.meta.version + 1,
-    })
+    Ok(state.meta.version + 1)
+}
+
+/// One change of a setting, as admins see it. Secret settings show who and when, never values.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// When (UTC, RFC 3339).
+    pub time: String,
+    /// Who (`client:{name}` for client overrides).
+    pub user: String,
+    /// The change message.
+    pub message: String,
+    /// Value version after the change.
+    pub version: u64,
+    /// The value before (non-secret settings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_value: Option<Value>,
+    /// The value after (non-secret settings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_value: Option<Value>,
+}
+
+/// `GET /api/admin/clients/{name}/settings/{setting}/history`: newest first.
+pub async fn history(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    setting: &str,
+    caller: &Caller,
+) -> Result<Vec<HistoryEntry>> {
+    require(
+        app,
+        principal,
+        Action::ReadHistory,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    let not_found = || Error::NotFound {
+        code: "SETTING_NOT_FOUND",
+        message: "There is no such client or setting.",
+    };
+    let state = load_client(app, client).await?.ok_or_else(not_found)?;
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let definition = state
+        .definitions(&key)?
+        .into_iter()
+        .find(|d| d.name.as_str() == setting)
+        .ok_or_else(not_found)?;
+    let mut rows: Vec<HistoryItem> = app
+        .store
+        .query_prefix(
+            &format!("HISTORY#{}", state.meta.name),
+            &format!("{setting}#"),
+        )
+        .await?
+        .into_iter()
+        .map(crate::store::from_item)
+        .collect::<Result<_>>()?;
+    rows.sort_by_key(|r| r.value_version);
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut previous: Option<Value> = definition.default_value.clone();
+    for row in rows {
+        let value = if definition.secret {
+            None
+        } else {
+            let key = state.data_key(app, row.dek_version).await?;
+            let sealed = SettingItem {
+                name: format!("#history#{setting}"),
+                value: row.value.clone(),
+                value_version: row.value_version,
+                dek_version: row.dek_version,
+                last_changed: String::new(),
+                last_changed_by: String::new(),
+                externally_managed: false,
+            };
+            Some(crate::clients::open_value(&state.meta.name, &sealed, &key)?)
+        };
+        entries.push(HistoryEntry {
+            time: row.time,
+            user: row.user,
+            message: row.message,
+            version: row.value_version,
+            old_value: if definition.secret {
+                None
+            } else {
+                previous.clone()
+            },
+            new_value: value.clone(),
+        });
+        previous = value;
+    }
+    entries.reverse();
+    Ok(entries)
 }

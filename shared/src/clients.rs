@@ -85,6 +85,9 @@ pub struct SettingItem {
     pub last_changed: String,
     /// Who changed it.
     pub last_changed_by: String,
+    /// Set by the client from its environment (a client override), not by an admin.
+    #[serde(default)]
+    pub externally_managed: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -383,18 +386,110 @@ pub async fn register(
     caller: &Caller,
 ) -> Result<RegistrationResult> {
     registration.validate()?;
-    let name = registration.name.as_str();
-    let (state, throttles) = load_partition(app, name).await?;
-    check_throttle(app, name, &throttles, caller).await?;
-    match state {
-        None => register_new(app, secret, registration, caller).await,
-        Some(state) => {
-            if !verify_secret(app, name, Some(&state.meta), &secret).await? {
-                return Err(refuse_client(app, name, caller).await);
-            }
-            update_registration(app, state, registration, caller).await
+    let name = registration.name.clone();
+    let (state, throttles) = load_partition(app, name.as_str()).await?;
+    check_throttle(app, name.as_str(), &throttles, caller).await?;
+    if let Some(state) = &state
+        && !verify_secret(app, name.as_str(), Some(&state.meta), &secret).await?
+    {
+        return Err(refuse_client(app, name.as_str(), caller).await);
+    }
+    let overrides = registration.client_setting_overrides.clone();
+    if !overrides.is_empty() {
+        let config = server_config::load(app).await?;
+        let listed = config.client_overrides_allow_list.iter().any(|p| {
+            crate::policy::compile_client_filter(p).is_ok_and(|re| re.is_match(name.as_str()))
+        });
+        if !config.allow_client_overrides || !listed {
+            return refuse_registration(
+                app,
+                name.as_str(),
+                "overridesDisabled",
+                caller,
+                Error::Forbidden {
+                    code: "CLIENT_OVERRIDES_DISABLED",
+                    message: "Client overrides are switched off on this server, or not allowed for this client. Remove the overrides, or ask an administrator to allow them in the server configuration.",
+                },
+            )
+            .await;
+        }
+        for o in &overrides {
+            let Some(def) = registration.settings.iter().find(|d| d.name == o.name) else {
+                return Err(Error::bad_request(
+                    "UNKNOWN_SETTING",
+                    format!(
+                        "Override of '{}', which the registration does not define.",
+                        o.name
+                    ),
+                ));
+            };
+            def.check_value(&o.value)?;
         }
     }
+    let result = match state {
+        None => register_new(app, secret, registration, caller).await?,
+        Some(state) => update_registration(app, state, registration, caller).await?,
+    };
+    if overrides.is_empty() {
+        return Ok(result);
+    }
+    apply_overrides(app, name.as_str(), &overrides, result, caller).await
+}
+
+/// Applies client overrides after a registration: only values that differ from the current
+/// ones are written, marked externally managed, in one transaction with their audit event.
+async fn apply_overrides(
+    app: &Arc<App>,
+    name: &str,
+    overrides: &[crate::model::SettingOverride],
+    result: RegistrationResult,
+    caller: &Caller,
+) -> Result<RegistrationResult> {
+    let state = load_client(app, name)
+        .await?
+        .ok_or_else(|| Error::internal("client vanished"))?;
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let mut changed = Vec::new();
+    for o in overrides {
+        let current = state.value(app, o.name.as_str()).await?;
+        let managed = state
+            .values
+            .get(o.name.as_str())
+            .is_some_and(|i| i.externally_managed);
+        if current.as_ref() != Some(&o.value) || !managed {
+            changed.push(crate::admin::NewValue {
+                name: o.name.clone(),
+                value: o.value.clone(),
+            });
+        }
+    }
+    if changed.is_empty() {
+        return Ok(result);
+    }
+    let version = crate::admin::write_values(
+        app,
+        &state,
+        &key,
+        &changed,
+        (
+            &format!("client:{name}"),
+            Actor::Client {
+                name: name.to_owned(),
+            },
+        ),
+        "client override",
+        true,
+        caller,
+    )
+    .await?;
+    Ok(RegistrationResult {
+        status: if result.status == "unchanged" {
+            "updated"
+        } else {
+            result.status
+        },
+        version,
+    })
 }
 
 async fn refuse_registration(

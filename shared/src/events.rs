@@ -55,7 +55,7 @@ pub enum LoginFailure {
 
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
 pub enum EventKind {
     /// The first administrator was created.
     AdministratorBootstrapped {

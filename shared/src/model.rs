@@ -210,6 +210,11 @@ impl SettingDefinition {
         if texts.iter().flatten().any(|t| t.chars().count() > MAX_TEXT) {
             return Err(bad("a text field is longer than 2000 characters"));
         }
+        if let Some(pattern) = &self.validation_regex {
+            compile_validation(pattern).map_err(|_| {
+                bad("the validation regex does not compile (the engine runs in linear time: no look-around or back-references)")
+            })?;
+        }
         if self.secret && self.default_value.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(bad("a secret setting cannot have a default value"));
         }
@@ -239,8 +244,39 @@ impl SettingDefinition {
         {
             return Err(bad("is outside the allowed range"));
         }
+        if let (Some(pattern), Value::String(s)) = (&self.validation_regex, value) {
+            let matches = compile_validation(pattern).is_ok_and(|re| re.is_match(s));
+            if !matches {
+                let why = self
+                    .validation_explanation
+                    .as_deref()
+                    .unwrap_or("it does not match the setting's pattern");
+                return Err(bad(&format!(
+                    "is not valid: {}",
+                    why.chars().take(200).collect::<String>()
+                )));
+            }
+        }
         Ok(())
     }
+}
+
+/// Compiles a validation regex, anchored, with a bounded size. The `regex` engine runs in
+/// linear time in the input, so no value can make validation slow.
+pub fn compile_validation(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 18)
+        .build()
+}
+
+/// A value a client sets from its environment at registration (a client override).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SettingOverride {
+    /// Setting name.
+    pub name: SettingName,
+    /// The value.
+    pub value: Value,
 }
 
 /// A registration request (`POST /api/clients`).
@@ -257,6 +293,10 @@ pub struct Registration {
     pub instance: Option<ClientName>,
     /// Its settings.
     pub settings: Vec<SettingDefinition>,
+    /// Values the client takes from its environment (applied only when the server allows
+    /// client overrides for this client).
+    #[serde(default)]
+    pub client_setting_overrides: Vec<SettingOverride>,
 }
 
 impl Registration {
@@ -332,6 +372,27 @@ mod tests {
         )
         .unwrap();
         assert!(def.validate().is_err());
+    }
+
+    #[test]
+    fn validation_regexes_are_anchored_and_linear() {
+        let def: SettingDefinition = serde_json::from_value(json!({"name": "port", "type": "string", "validationRegex": "[0-9]{2,5}", "validationExplanation": "a port number"})).unwrap();
+        assert!(def.validate().is_ok());
+        assert!(def.check_value(&json!("8080")).is_ok());
+        let err = def.check_value(&json!("80a80")).unwrap_err();
+        assert!(err.to_string().contains("a port number"));
+        assert!(def.check_value(&json!("x8080")).is_err(), "anchored");
+        let lookaround: SettingDefinition = serde_json::from_value(
+            json!({"name": "x", "type": "string", "validationRegex": "(?=a)a"}),
+        )
+        .unwrap();
+        assert!(lookaround.validate().is_err());
+        // A pattern that backtracks exponentially in other engines finishes here (linear time).
+        let evil: SettingDefinition = serde_json::from_value(
+            json!({"name": "x", "type": "string", "validationRegex": "(a+)+b"}),
+        )
+        .unwrap();
+        assert!(evil.check_value(&json!("a".repeat(30_000))).is_err());
     }
 
     #[test]

@@ -322,6 +322,31 @@ impl Store {
             .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {e:?}")))
     }
 
+    /// The items of a partition whose sort key starts with `prefix`, following pagination.
+    pub async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Puts one item if no item has its key; `false` if one already did.
     pub async fn put_if_absent(&self, item: Item) -> Result<bool> {
         let result = self

@@ -126,6 +126,16 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
             ClientSecret,
         ),
         (
+            Method::GET,
+            "/api/admin/clients/{name}/settings/{setting}/history",
+            "/api/admin/clients/demo/settings/Greeting/history",
+            None,
+            Users {
+                roles: ALL,
+                pending: false,
+            },
+        ),
+        (
             Method::PUT,
             "/api/clients/{name}/status",
             "/api/clients/demo/status",

@@ -399,3 +399,214 @@ async fn requests_fail_closed_when_kms_or_dynamodb_is_unreachable() {
         }
     }
 }
+
+#[tokio::test]
+async fn client_overrides_apply_only_when_allowed_for_the_client() {
+    let mut stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let h = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    let mut with_override = registration("svc");
+    with_override["clientSettingOverrides"] = json!([{"name": "Greeting", "value": "from-env"}]);
+    // Off by default: refused with a clear error, and nothing is registered.
+    let refused = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(with_override.clone()),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.json["error"]["code"], "CLIENT_OVERRIDES_DISABLED");
+    assert!(
+        !stack.table_dump().await.contains("CLIENT#svc\""),
+        "a refused registration was written"
+    );
+
+    // Allowed, but only for clients matching the (anchored) allow-list.
+    let mut config = stack
+        .call(Method::GET, "/api/admin/configuration", &h, None)
+        .await
+        .json;
+    config["allowClientOverrides"] = json!(true);
+    config["clientOverridesAllowList"] = json!(["svc|web-.*"]);
+    assert_eq!(
+        stack
+            .call(Method::PUT, "/api/admin/configuration", &h, Some(config))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let mut other = registration("svc-old");
+    other["clientSettingOverrides"] = json!([{"name": "Greeting", "value": "x"}]);
+    let refused = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &client_secret())],
+            Some(other),
+        )
+        .await;
+    assert_eq!(refused.json["error"]["code"], "CLIENT_OVERRIDES_DISABLED");
+    // An override must fit its definition.
+    let mut bad = registration("svc");
+    bad["clientSettingOverrides"] = json!([{"name": "Retries", "value": 99}]);
+    let r = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(bad),
+        )
+        .await;
+    assert_eq!(r.json["error"]["code"], "INVALID_VALUE");
+
+    let applied = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(with_override.clone()),
+        )
+        .await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.text);
+    let fetched = fetch(&stack, "svc", &secret).await;
+    assert_eq!(fetched.json["settings"][0]["value"], "from-env");
+    let list = stack
+        .call(Method::GET, "/api/admin/clients", &h, None)
+        .await;
+    let greeting = list.json["clients"][0]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Greeting")
+        .unwrap()
+        .clone();
+    assert_eq!(greeting["externallyManaged"], true);
+    // The same override again writes nothing.
+    let again = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(with_override),
+        )
+        .await;
+    assert_eq!(again.json["status"], "unchanged");
+    let records = stack.audit_records().await;
+    let overrides: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "SettingValueChanged")
+        .collect();
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(overrides[0]["actor"]["kind"], "client");
+    assert_eq!(overrides[0]["changeMessage"], "client override");
+}
+
+#[tokio::test]
+async fn validation_patterns_are_checked_at_registration_and_on_every_value() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let secret = client_secret();
+    let bad = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(json!({"name": "svc", "settings": [
+                {"name": "Port", "type": "string", "validationRegex": "(?<=x)[0-9]+"}
+            ]})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json["error"]["code"], "INVALID_DEFINITION");
+    assert!(
+        bad.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Port")
+    );
+    let ok = stack
+        .call(Method::POST, "/api/clients", &[("clientSecret", &secret)], Some(json!({"name": "svc", "settings": [
+            {"name": "Port", "type": "string", "validationRegex": "[0-9]{2,5}", "validationExplanation": "a TCP port"},
+            {"name": "Mode", "type": "string", "validValues": ["fast", "safe"]}
+        ]})))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    for (setting, value, ok) in [
+        ("Port", json!("8080"), true),
+        ("Port", json!("80x"), false),
+        ("Mode", json!("fast"), true),
+        ("Mode", json!("reckless"), false),
+    ] {
+        let r = stack
+            .call(
+                Method::PUT,
+                "/api/admin/clients/svc/settings",
+                &[("authorization", &admin)],
+                Some(json!({"values": [{"name": setting, "value": value}]})),
+            )
+            .await;
+        assert_eq!(r.status.is_success(), ok, "{setting}={value}: {}", r.text);
+        if !ok {
+            assert_eq!(r.json["error"]["code"], "INVALID_VALUE");
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_shows_who_when_and_values_but_never_secret_ones() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let h = [("authorization", admin.as_str())];
+    register(&stack, "svc", &client_secret()).await;
+    for (message, greeting, password) in [
+        ("first", "one", "pw-one-hidden"),
+        ("second", "two", "pw-two-hidden"),
+    ] {
+        let r = stack
+            .call(Method::PUT, "/api/admin/clients/svc/settings", &h, Some(json!({"changeMessage": message, "values": [{"name": "Greeting", "value": greeting}, {"name": "Password", "value": password}]})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let plain = stack
+        .call(
+            Method::GET,
+            "/api/admin/clients/svc/settings/Greeting/history",
+            &h,
+            None,
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text);
+    let entries = plain.json["history"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["message"], "second");
+    assert_eq!(entries[0]["oldValue"], "one");
+    assert_eq!(entries[0]["newValue"], "two");
+    assert_eq!(entries[1]["oldValue"], "hello");
+    assert_eq!(entries[0]["user"], "admin");
+    let secret = stack
+        .call(
+            Method::GET,
+            "/api/admin/clients/svc/settings/Password/history",
+            &h,
+            None,
+        )
+        .await;
+    assert_eq!(secret.json["history"].as_array().unwrap().len(), 2);
+    assert!(
+        !secret.text.contains("hidden"),
+        "a secret value in history: {}",
+        secret.text
+    );
+    let missing = stack
+        .call(
+            Method::GET,
+            "/api/admin/clients/svc/settings/Nope/history",
+            &h,
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

@@ -5,4 +5,4 @@ const root = document.getElementById("app");
 if (root === null) {
   throw new Error("missing #app element");
 }
-startApp(root);
+void startApp(root);

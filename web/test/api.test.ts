@@ -19,7 +19,13 @@ describe("login", () => {
       jsonResponse(200, { accessToken: "tok-1", expiresIn: 900, passwordChangeRequired: false }),
     );
     const result = await login("alice", "correct horse battery staple");
-    expect(result).toEqual({ accessToken: "tok-1", expiresIn: 900, passwordChangeRequired: false });
+    // An older server without mfaEnrollmentRequired reads as "not required".
+    expect(result).toEqual({
+      accessToken: "tok-1",
+      expiresIn: 900,
+      passwordChangeRequired: false,
+      mfaEnrollmentRequired: false,
+    });
     expect(getAccessToken()).toBe("tok-1");
 
     const { url, init, headers } = callOf(fetchMock, 0);

@@ -35,3 +35,21 @@ export function callOf(fn: FetchMock, i: number): { url: string; init: RequestIn
 export function errorBody(code: string, message: string, requestId = "req-123"): unknown {
   return { error: { code, message, requestId } };
 }
+
+/** The answer to `POST /api/auth/refresh` when the browser holds no (valid) refresh cookie. */
+export function noSession(): Response {
+  return jsonResponse(401, errorBody("SESSION_EXPIRED", "The session has ended. Sign in again."));
+}
+
+/** A login/refresh success body. */
+export function tokenBody(
+  accessToken: string,
+  extra: { passwordChangeRequired?: boolean; mfaEnrollmentRequired?: boolean; expiresIn?: number } = {},
+): unknown {
+  return {
+    accessToken,
+    expiresIn: extra.expiresIn ?? 900,
+    passwordChangeRequired: extra.passwordChangeRequired ?? false,
+    mfaEnrollmentRequired: extra.mfaEnrollmentRequired ?? false,
+  };
+}

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearAccessToken, getAccessToken } from "../src/api";
 import { PASSWORD_CHANGED_NOTICE, SIGNED_OUT_NOTICE, startApp } from "../src/app";
-import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch } from "./helpers";
+import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch, noSession } from "./helpers";
 
 let root: HTMLElement;
 
@@ -47,8 +47,11 @@ function expectEveryInputLabelled(): void {
 }
 
 describe("login flow", () => {
-  it("renders a labelled login form with password-manager hints", () => {
-    startApp(root);
+  it("renders a labelled login form with password-manager hints", async () => {
+    const fetchMock = mockFetch(noSession());
+    await startApp(root);
+    // The page first tried the refresh cookie (a reload keeps a session), without a body.
+    expect(callOf(fetchMock, 0).url).toBe("/api/auth/refresh");
     expect(heading()).toBe("Sign in");
     expect(input("username").getAttribute("autocomplete")).toBe("username");
     expect(input("password").getAttribute("autocomplete")).toBe("current-password");
@@ -58,13 +61,14 @@ describe("login flow", () => {
 
   it("switches to the change-password form when passwordChangeRequired is true", async () => {
     const fetchMock = mockFetch(
+      noSession(),
       jsonResponse(200, { accessToken: "tok-once", expiresIn: 900, passwordChangeRequired: true }),
     );
-    startApp(root);
+    await startApp(root);
     await signIn("admin", "one-time-password");
 
     await expect.poll(heading).toBe("Change your password");
-    expect(JSON.parse(String(callOf(fetchMock, 0).init.body))).toEqual({
+    expect(JSON.parse(String(callOf(fetchMock, 1).init.body))).toEqual({
       username: "admin",
       password: "one-time-password",
     });
@@ -74,25 +78,26 @@ describe("login flow", () => {
     expect(input("new-password").getAttribute("autocomplete")).toBe("new-password");
     expect(input("confirm-password").getAttribute("autocomplete")).toBe("new-password");
     expectEveryInputLabelled();
-    // Only one call: the clients list is not fetched while a change is required.
-    expect(fetchMock).toHaveBeenCalledTimes(1);
+    // Refresh and login only: the clients list is not fetched while a change is required.
+    expect(fetchMock).toHaveBeenCalledTimes(2);
   });
 
   it("goes to the clients page when no change is required", async () => {
     const fetchMock = mockFetch(
+      noSession(),
       jsonResponse(200, { accessToken: "tok-ok", expiresIn: 900, passwordChangeRequired: false }),
       jsonResponse(200, { clients: [] }),
     );
-    startApp(root);
+    await startApp(root);
     await signIn("alice", "a long enough passphrase");
     await expect.poll(() => root.textContent ?? "").toContain("No clients have registered yet");
     expect(heading()).toBe("Clients");
-    expect(callOf(fetchMock, 1).headers["Authorization"]).toBe("Bearer tok-ok");
+    expect(callOf(fetchMock, 2).headers["Authorization"]).toBe("Bearer tok-ok");
   });
 
   it("shows the server's error message as text and stays on the login form", async () => {
-    mockFetch(jsonResponse(401, errorBody("invalid_credentials", "Wrong username or <b>password</b>.", "r-2")));
-    startApp(root);
+    mockFetch(noSession(), jsonResponse(401, errorBody("invalid_credentials", "Wrong username or <b>password</b>.", "r-2")));
+    await startApp(root);
     await signIn("alice", "wrong");
     const alert = () => root.querySelector('[role="alert"]')?.textContent ?? "";
     await expect.poll(alert).toBe("Wrong username or <b>password</b>. (request r-2)");
@@ -102,11 +107,11 @@ describe("login flow", () => {
     expect(getAccessToken()).toBeNull();
   });
 
-  it("does not call the server with an empty form", () => {
-    const fetchMock = mockFetch();
-    startApp(root);
+  it("does not call the server with an empty form", async () => {
+    const fetchMock = mockFetch(noSession());
+    await startApp(root);
     submit();
-    expect(fetchMock).not.toHaveBeenCalled();
+    expect(fetchMock).toHaveBeenCalledTimes(1); // only the refresh on page load
     expect(root.querySelector('[role="alert"]')?.textContent).toBe("Enter your username and password.");
   });
 });
@@ -114,10 +119,11 @@ describe("login flow", () => {
 describe("change-password flow", () => {
   async function reachChangeForm(): Promise<ReturnType<typeof mockFetch>> {
     const fetchMock = mockFetch(
+      noSession(),
       jsonResponse(200, { accessToken: "tok-once", expiresIn: 900, passwordChangeRequired: true }),
       emptyResponse(204),
     );
-    startApp(root);
+    await startApp(root);
     await signIn("admin", "one-time-password");
     await expect.poll(heading).toBe("Change your password");
     return fetchMock;
@@ -130,7 +136,7 @@ describe("change-password flow", () => {
     input("confirm-password").value = "a different passphrase";
     submit();
     expect(root.querySelector('[role="alert"]')?.textContent).toMatch(/do not match/);
-    expect(fetchMock).toHaveBeenCalledTimes(1);
+    expect(fetchMock).toHaveBeenCalledTimes(2);
   });
 
   it("refuses a too-short new password without calling the server", async () => {
@@ -140,7 +146,7 @@ describe("change-password flow", () => {
     input("confirm-password").value = "short";
     submit();
     expect(root.querySelector('[role="alert"]')?.textContent).toMatch(/at least 12/);
-    expect(fetchMock).toHaveBeenCalledTimes(1);
+    expect(fetchMock).toHaveBeenCalledTimes(2);
   });
 
   it("posts the change with the bearer token, then returns to login to sign in again", async () => {
@@ -151,7 +157,7 @@ describe("change-password flow", () => {
     submit();
 
     await expect.poll(heading).toBe("Sign in");
-    const call = callOf(fetchMock, 1);
+    const call = callOf(fetchMock, 2);
     expect(call.url).toBe("/api/auth/password");
     expect(call.headers["Authorization"]).toBe("Bearer tok-once");
     expect(JSON.parse(String(call.init.body))).toEqual({
@@ -169,6 +175,6 @@ describe("change-password flow", () => {
     expect(heading()).toBe("Sign in");
     expect(root.querySelector('[role="status"]')?.textContent).toBe(SIGNED_OUT_NOTICE);
     expect(getAccessToken()).toBeNull();
-    expect(callOf(fetchMock, 1).url).toBe("/api/auth/logout");
+    expect(callOf(fetchMock, 2).url).toBe("/api/auth/logout");
   });
 });

@@ -30,6 +30,11 @@ fn table() -> Routes {
             "/api/admin/clients/{name}/secret",
             post(rotate_secret),
         ),
+        (
+            Method::GET,
+            "/api/admin/clients/{name}/settings/{setting}/history",
+            get(history),
+        ),
         (Method::GET, "/api/admin/users", get(list_users)),
         (Method::POST, "/api/admin/users", post(create_user)),
         (Method::GET, "/api/admin/users/{username}", get(get_user)),
@@ -201,4 +206,14 @@ async fn rotate_secret(
     Ok(json(
         &clients::rotate_secret(&app, &principal, &name, request, &caller).await?,
     ))
+}
+
+async fn history(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path((name, setting)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response> {
+    let entries = admin::history(&app, &principal, &name, &setting, &caller).await?;
+    Ok(json(&serde_json::json!({ "history": entries })))
 }

@@ -1,4 +1,4 @@
-import { changePassword } from "../api";
+import { changePassword, isSessionEnded } from "../api";
 import { el, field, messageBox, replaceChildren } from "../dom";
 import { errorText } from "./login";
 
@@ -95,6 +95,7 @@ export function renderChangePassword(root: HTMLElement, opts: ChangePasswordView
         opts.onChanged();
       })
       .catch((err: unknown) => {
+        if (isSessionEnded(err)) return; // already back on the login page
         error.show(errorText(err));
       })
       .finally(() => {

@@ -1,4 +1,4 @@
-import { ApiError, listClients, type AdminClient, type AdminSetting } from "../api";
+import { ApiError, isSessionEnded, listClients, type AdminClient, type AdminSetting } from "../api";
 import { el, messageBox, replaceChildren, uniqueId } from "../dom";
 import { errorText } from "./login";
 
@@ -152,6 +152,8 @@ export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Prom
       const { clients } = await listClients();
       replaceChildren(content, renderClientList(clients));
     } catch (err: unknown) {
+      // A session that ended has already sent the user back to the login page.
+      if (isSessionEnded(err)) return;
       if (err instanceof ApiError && err.status === 401) {
         opts.onSessionExpired();
         return;

@@ -176,6 +176,68 @@ impl Setting {
     }
 }
 
+/// A value the service sets from its environment (a client override).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    /// Setting name.
+    pub name: String,
+    /// The value.
+    pub value: Value,
+}
+
+/// The environment variable that overrides `setting`: `FIG_OVERRIDE_` and the name in upper
+/// case, with `.` and `-` as `_` (`Db.Url` → `FIG_OVERRIDE_DB_URL`).
+pub fn override_variable(setting: &str) -> String {
+    let name: String = setting
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("FIG_OVERRIDE_{name}")
+}
+
+/// Client overrides from the environment through `lookup` (pass `|k| std::env::var(k).ok()`):
+/// text as is for `string` settings, JSON for the other types (`42`, `true`, `{"a":1}`).
+pub fn overrides_from(
+    settings: &[Setting],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Override>, FigError> {
+    let mut out = Vec::new();
+    for setting in settings {
+        let variable = override_variable(&setting.name);
+        let Some(text) = lookup(&variable) else {
+            continue;
+        };
+        let value =
+            if setting.kind == "string" || setting.kind == "timeSpan" || setting.kind == "dateTime"
+            {
+                Value::String(text)
+            } else {
+                serde_json::from_str(&text).map_err(|_| {
+                    FigError::Invalid(format!(
+                        "{variable} is not valid JSON for a {} setting",
+                        setting.kind
+                    ))
+                })?
+            };
+        out.push(Override {
+            name: setting.name.clone(),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// [`overrides_from`] the process environment.
+pub fn overrides_from_env(settings: &[Setting]) -> Result<Vec<Override>, FigError> {
+    overrides_from(settings, |k| std::env::var(k).ok())
+}
+
 /// The values of a client, as fetched.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -360,7 +422,24 @@ impl FigClient {
         description: &str,
         settings: &[Setting],
     ) -> Result<String, FigError> {
-        let body = serde_json::json!({ "name": &*self.name, "description": description, "settings": settings });
+        self.register_with_overrides(description, settings, &[])
+            .await
+    }
+
+    /// Registers with client overrides: values the service takes from its environment (see
+    /// [`overrides_from_env`]). The server applies them only when it allows overrides for this
+    /// client, and refuses the registration otherwise.
+    pub async fn register_with_overrides(
+        &self,
+        description: &str,
+        settings: &[Setting],
+        overrides: &[Override],
+    ) -> Result<String, FigError> {
+        let mut body = serde_json::json!({ "name": &*self.name, "description": description, "settings": settings });
+        if !overrides.is_empty() {
+            body["clientSettingOverrides"] = serde_json::to_value(overrides)
+                .map_err(|_| FigError::Invalid("overrides".into()))?;
+        }
         let (status, _, body) = self
             .send(
                 Method::POST,
@@ -450,6 +529,39 @@ mod tests {
         assert!(FigClient::new("http://fig.example.com", "svc", secret()).is_err());
         assert!(FigClient::new("http://127.0.0.1.evil.example", "svc", secret()).is_err());
         assert!(FigClient::new("https://fig.example.com", "a/b", secret()).is_err());
+    }
+
+    #[test]
+    fn overrides_come_from_named_variables() {
+        let settings = [
+            Setting::string("Db.Url"),
+            Setting::int("Retries"),
+            Setting::bool("Fast"),
+        ];
+        let env = |k: &str| match k {
+            "FIG_OVERRIDE_DB_URL" => Some("postgres://db".to_owned()),
+            "FIG_OVERRIDE_RETRIES" => Some("5".to_owned()),
+            _ => None,
+        };
+        let overrides = overrides_from(&settings, env).unwrap();
+        assert_eq!(
+            overrides,
+            vec![
+                Override {
+                    name: "Db.Url".into(),
+                    value: Value::String("postgres://db".into())
+                },
+                Override {
+                    name: "Retries".into(),
+                    value: serde_json::json!(5)
+                },
+            ]
+        );
+        assert!(
+            overrides_from(&settings, |k| (k == "FIG_OVERRIDE_FAST")
+                .then(|| "maybe".to_owned()))
+            .is_err()
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub mod offline;
 pub mod secret;
 pub mod watch;
 
-pub use client::{Fetched, FigClient, FigError, Setting, Settings, StatusAnswer};
+pub use client::{
+    Fetched, FigClient, FigError, Override, Setting, Settings, StatusAnswer, override_variable,
+    overrides_from, overrides_from_env,
+};
 pub use offline::OfflineStore;
 pub use secret::{ClientSecret, SecretError};
 pub use watch::{Current, Origin, Watch, WatchOptions, watch};

@@ -229,3 +229,41 @@ async fn registration_refusals_come_back_as_clear_errors() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn overrides_from_the_environment_reach_the_server() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let h = [("authorization", admin.as_str())];
+    let (url, _server) = stack.serve().await;
+    let secret = client_secret();
+    let client = FigClient::new(&url, "svc", ClientSecret::new(secret).unwrap()).unwrap();
+    let overrides = fig_sdk::overrides_from(&definitions(), |k| {
+        (k == "FIG_OVERRIDE_GREETING").then(|| "from-env".to_owned())
+    })
+    .unwrap();
+    // Off by default: a clear refusal.
+    assert!(
+        matches!(client.register_with_overrides("", &definitions(), &overrides).await, Err(FigError::Forbidden(m)) if m.contains("overrides"))
+    );
+    let mut config = stack
+        .call(Method::GET, "/api/admin/configuration", &h, None)
+        .await
+        .json;
+    config["allowClientOverrides"] = json!(true);
+    config["clientOverridesAllowList"] = json!(["svc"]);
+    stack
+        .call(Method::PUT, "/api/admin/configuration", &h, Some(config))
+        .await;
+    assert_eq!(
+        client
+            .register_with_overrides("", &definitions(), &overrides)
+            .await
+            .unwrap(),
+        "registered"
+    );
+    match client.fetch(None).await.unwrap() {
+        fig_sdk::Fetched::Settings(s) => assert_eq!(s.values["Greeting"], "from-env"),
+        other => panic!("{other:?}"),
+    }
+}

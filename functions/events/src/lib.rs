@@ -14,7 +14,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ObjectLockMode, ServerSideEncryption};
-use fig_shared::events::AuditEvent;
+use fig_shared::events::{Actor, AuditEvent, EventKind, Source};
 use fig_shared::store::OutboxItem;
 use time::OffsetDateTime;
 
@@ -89,6 +89,32 @@ pub fn outbox_event(record: &EventRecord) -> Option<Result<AuditEvent, String>> 
     Some(parsed)
 }
 
+/// A client heartbeat item removed by its TTL: the instance stopped reporting, so it is
+/// disconnected (Fig's ClientStatusChanged). The stream's `REMOVE` record carries the keys.
+pub fn disconnect_event(record: &EventRecord) -> Option<AuditEvent> {
+    let key = |name: &str| match record.change.keys.get(name) {
+        Some(serde_dynamo::AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    if record.event_name != "REMOVE" {
+        return None;
+    }
+    let client = key("PK")?.strip_prefix("CLIENTSTATUS#")?.to_owned();
+    let run_session_id = key("SK")?;
+    Some(AuditEvent::new(
+        EventKind::ClientStatusChanged {
+            client,
+            instance: None,
+            run_session_id,
+            hostname: None,
+            status: "disconnected".into(),
+        },
+        Actor::System,
+        Source::default(),
+        OffsetDateTime::now_utc(),
+    ))
+}
+
 /// An event with the stream sequence number of its record.
 type Sequenced = (Option<String>, AuditEvent);
 
@@ -96,6 +122,15 @@ type Sequenced = (Option<String>, AuditEvent);
 pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse {
     let mut groups: BTreeMap<(String, String), Vec<Sequenced>> = BTreeMap::new();
     for record in &event.records {
+        if let Some(audit) = disconnect_event(record) {
+            let date = audit.time.get(..10).unwrap_or("unknown").to_owned();
+            let hour = audit.time.get(11..13).unwrap_or("00").to_owned();
+            groups
+                .entry((date, hour))
+                .or_default()
+                .push((record.change.sequence_number.clone(), audit));
+            continue;
+        }
         match outbox_event(record) {
             None => {}
             Some(Ok(audit)) => {
@@ -140,4 +175,41 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, pk: &str, sk: &str) -> EventRecord {
+        let mut r = EventRecord::default();
+        r.event_name = name.into();
+        r.change.keys = serde_dynamo::Item::from(std::collections::HashMap::from([
+            ("PK".to_owned(), serde_dynamo::AttributeValue::S(pk.into())),
+            ("SK".to_owned(), serde_dynamo::AttributeValue::S(sk.into())),
+        ]));
+        r
+    }
+
+    #[test]
+    fn an_expired_heartbeat_is_a_disconnect() {
+        let gone = disconnect_event(&record("REMOVE", "CLIENTSTATUS#billing", "run-7")).unwrap();
+        match gone.kind {
+            EventKind::ClientStatusChanged {
+                client,
+                run_session_id,
+                status,
+                ..
+            } => {
+                assert_eq!(
+                    (client.as_str(), run_session_id.as_str(), status.as_str()),
+                    ("billing", "run-7", "disconnected")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(disconnect_event(&record("INSERT", "CLIENTSTATUS#billing", "run-7")).is_none());
+        assert!(disconnect_event(&record("REMOVE", "EVENT#2026-11-25T10#1", "x")).is_none());
+        assert!(outbox_event(&record("REMOVE", "EVENT#2026-11-25T10#1", "x")).is_none());
+    }
 }

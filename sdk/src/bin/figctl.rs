@@ -53,7 +53,8 @@ struct Target {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Register (or update) the client's setting definitions from a JSON file: an array of
-    /// settings as in the HTTP contract ([{"name": …, "type": …, …}]).
+    /// settings as in the HTTP contract ([{"name": …, "type": …, …}]). Variables named
+    /// FIG_OVERRIDE_<SETTING> are sent as client overrides.
     Register {
         #[command(flatten)]
         target: Target,
@@ -116,8 +117,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     definitions.display()
                 )
             })?;
+            let overrides = fig_sdk::overrides_from_env(&settings).map_err(|e| e.to_string())?;
             let status = client(&target)?
-                .register(&description, &settings)
+                .register_with_overrides(&description, &settings, &overrides)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{status}");

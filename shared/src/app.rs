@@ -1,5 +1,6 @@
 //! The state a function builds once at start and passes to every handler.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -31,6 +32,8 @@ pub struct App {
     pub keys: ServiceKeys,
     /// This instance's copy of the server configuration, and when it was read.
     pub server_config: Mutex<Option<(Instant, ServerConfig)>>,
+    /// One lock per data key being unwrapped (single flight).
+    unwrap_locks: Mutex<HashMap<(String, u32), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl App {
@@ -47,6 +50,7 @@ impl App {
             passwords: PasswordHasher::new()?,
             keys: ServiceKeys::new(store.clone(), kms.clone(), &config.app),
             server_config: Mutex::new(None),
+            unwrap_locks: Mutex::new(HashMap::new()),
             store,
             kms,
             s3: clients.s3,
@@ -65,12 +69,31 @@ impl App {
         if let Some(key) = self.data_keys.get(client, version, Instant::now()) {
             return Ok(key);
         }
+        // Single flight: when a key expires under load, one request unwraps it and the others
+        // wait for it, instead of every concurrent request calling KMS.
+        let lock = {
+            let mut locks = self
+                .unwrap_locks
+                .lock()
+                .map_err(|_| crate::error::Error::internal("lock"))?;
+            locks
+                .entry((client.to_owned(), version))
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+                .clone()
+        };
+        let _guard = lock.lock().await;
+        if let Some(key) = self.data_keys.peek(client, version, Instant::now()) {
+            return Ok(key);
+        }
         let key = self
             .kms
             .decrypt(wrapped, &[("app", &self.config.app), ("client", client)])
             .await?;
         self.data_keys
             .insert(client, version, key.clone(), Instant::now());
+        if let Ok(mut locks) = self.unwrap_locks.lock() {
+            locks.remove(&(client.to_owned(), version));
+        }
         Ok(key)
     }
 

@@ -269,6 +269,21 @@ impl DataKeyCache {
         fresh
     }
 
+    /// Like [`DataKeyCache::get`], without counting a use (a waiter re-checking after another
+    /// request unwrapped the key).
+    pub fn peek(&self, client: &str, version: u32, now: Instant) -> Option<SecretBytes> {
+        let entries = self.entries.lock().ok()?;
+        match entries.get(&(client.to_owned(), version)) {
+            Some(CachedKeyDebug(entry))
+                if now.saturating_duration_since(entry.loaded) < self.max_age
+                    && entry.uses < self.max_uses =>
+            {
+                Some(entry.key.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// Stores a freshly unwrapped key, evicting the oldest entry when full.
     pub fn insert(&self, client: &str, version: u32, key: SecretBytes, now: Instant) {
         let Ok(mut entries) = self.entries.lock() else {

@@ -621,3 +621,38 @@ async fn history_shows_who_when_and_values_but_never_secret_ones() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_cold_instance_under_concurrent_load_unwraps_each_key_once() {
+    let stack = Stack::new().await;
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    // A new instance (cold: no pepper, no data key) takes 16 fetches at once.
+    let cold = fig_shared::App::new(
+        stack.app.config.clone(),
+        fig_shared::aws::AwsClients::new(&stack.sdk),
+    )
+    .unwrap();
+    let router = fig_gateway::router(cold.clone(), None);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (router, secret) = (router.clone(), secret.clone());
+        tasks.spawn(async move {
+            use tower::ServiceExt;
+            let mut request = http::Request::builder()
+                .uri("/api/clients/svc/settings")
+                .header("clientSecret", &secret)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            ));
+            router.oneshot(request).await.unwrap().status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    // One Decrypt for the client-secret pepper, one for the client's data key.
+    assert_eq!(cold.kms.calls(), 2);
+}

@@ -13,6 +13,9 @@ use crate::secret::SecretBytes;
 use crate::server_config::ServerConfig;
 use crate::store::Store;
 
+/// Held while one request unwraps a data key.
+type UnwrapLock = Arc<tokio::sync::Mutex<()>>;
+
 /// Everything a handler needs: configuration, AWS access, caches and keys.
 #[derive(Debug)]
 pub struct App {
@@ -33,7 +36,7 @@ pub struct App {
     /// This instance's copy of the server configuration, and when it was read.
     pub server_config: Mutex<Option<(Instant, ServerConfig)>>,
     /// One lock per data key being unwrapped (single flight).
-    unwrap_locks: Mutex<HashMap<(String, u32), Arc<tokio::sync::Mutex<()>>>>,
+    unwrap_locks: Mutex<HashMap<(String, u32), UnwrapLock>>,
 }
 
 impl App {

@@ -261,6 +261,32 @@ pub fn service(routes: Router) -> Router {
         .layer(axum::middleware::from_fn(finish))
 }
 
+/// A function's routes: method, path template and handler. One table builds the router and
+/// lists the routes (for the authorization matrix), so the two cannot disagree.
+pub type RouteTable = Vec<(
+    http::Method,
+    &'static str,
+    axum::routing::MethodRouter<Arc<App>>,
+)>;
+
+/// The router of a route table.
+pub fn router_of(table: RouteTable, app: Arc<App>) -> Router {
+    table
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
+        .with_state(app)
+}
+
+/// Method and path of every route of a table.
+pub fn routes_of(table: RouteTable) -> Vec<(http::Method, &'static str)> {
+    table
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
 /// A JSON response with status 200.
 pub fn json<T: serde::Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {

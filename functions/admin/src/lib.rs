@@ -7,17 +7,15 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{delete, get, post, put};
 use fig_shared::admin::{self, ValueChange};
 use fig_shared::clients::{self, SecretRotation};
-use fig_shared::http::{AuthUser, Caller, JsonBody, json};
+use fig_shared::http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::server_config::{self, ServerConfig};
 use fig_shared::users::{self, NewUser, UserUpdate};
 use fig_shared::{App, Result};
 
-type Routes = Vec<(Method, &'static str, MethodRouter<Arc<App>>)>;
-
-fn table() -> Routes {
+fn table() -> RouteTable {
     vec![
         (Method::GET, "/api/admin/clients", get(list_clients)),
         (
@@ -69,17 +67,12 @@ fn table() -> Routes {
 
 /// The routes this function serves.
 pub fn routes(app: Arc<App>) -> Router {
-    table()
-        .into_iter()
-        .fold(Router::new(), |r, (_, path, handler)| {
-            r.route(path, handler)
-        })
-        .with_state(app)
+    router_of(table(), app)
 }
 
 /// Method and path of every route, for the authorization matrix and the OpenAPI check.
 pub fn route_list() -> Vec<(Method, &'static str)> {
-    table().into_iter().map(|(m, p, _)| (m, p)).collect()
+    routes_of(table())
 }
 
 async fn list_clients(

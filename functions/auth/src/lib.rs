@@ -9,17 +9,15 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use fig_shared::auth::{self, LoginRequest, Session, cookie_value, origin_allowed};
-use fig_shared::http::{AuthUser, Caller, JsonBody, json};
+use fig_shared::http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::mfa::{self, Confirm, Disable};
 use fig_shared::secret::SecretString;
 use fig_shared::users::{self, PasswordChange};
 use fig_shared::{App, Error, Result};
 
-type Routes = Vec<(Method, &'static str, MethodRouter<Arc<App>>)>;
-
-fn table() -> Routes {
+fn table() -> RouteTable {
     vec![
         (Method::POST, "/api/auth/login", post(login)),
         (Method::POST, "/api/auth/refresh", post(refresh)),
@@ -35,17 +33,12 @@ fn table() -> Routes {
 
 /// The routes this function serves.
 pub fn routes(app: Arc<App>) -> Router {
-    table()
-        .into_iter()
-        .fold(Router::new(), |r, (_, path, handler)| {
-            r.route(path, handler)
-        })
-        .with_state(app)
+    router_of(table(), app)
 }
 
 /// Method and path of every route, for the authorization matrix and the OpenAPI check.
 pub fn route_list() -> Vec<(Method, &'static str)> {
-    table().into_iter().map(|(m, p, _)| (m, p)).collect()
+    routes_of(table())
 }
 
 fn with_cookie(mut response: Response, cookie: &SecretString) -> Response {

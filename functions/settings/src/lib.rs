@@ -7,15 +7,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{get, post, put};
 use fig_shared::clients::{self, Fetch, StatusReport};
-use fig_shared::http::{Caller, ClientSecret, JsonBody, json};
+use fig_shared::http::{Caller, ClientSecret, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::model::Registration;
 use fig_shared::{App, Result};
 
-type Routes = Vec<(Method, &'static str, MethodRouter<Arc<App>>)>;
-
-fn table() -> Routes {
+fn table() -> RouteTable {
     vec![
         (Method::POST, "/api/clients", post(register)),
         (Method::GET, "/api/clients/{name}/settings", get(fetch)),
@@ -25,17 +23,12 @@ fn table() -> Routes {
 
 /// The routes this function serves.
 pub fn routes(app: Arc<App>) -> Router {
-    table()
-        .into_iter()
-        .fold(Router::new(), |r, (_, path, handler)| {
-            r.route(path, handler)
-        })
-        .with_state(app)
+    router_of(table(), app)
 }
 
 /// Method and path of every route, for the authorization matrix and the OpenAPI check.
 pub fn route_list() -> Vec<(Method, &'static str)> {
-    table().into_iter().map(|(m, p, _)| (m, p)).collect()
+    routes_of(table())
 }
 
 async fn register(

@@ -303,6 +303,7 @@ pub struct FigClient {
     base: Arc<str>,
     name: Arc<str>,
     secret: ClientSecret,
+    instance: Option<Arc<str>>,
     http: Client<Https, Full<Bytes>>,
     timeout: Duration,
 }
@@ -352,9 +353,26 @@ impl FigClient {
             base: base.into(),
             name: name.into(),
             secret,
+            instance: None,
             http: Client::builder(TokioExecutor::new()).build(https),
             timeout: Duration::from_secs(10),
         })
+    }
+
+    /// This client as instance `instance`: fetches return the instance's values, falling back
+    /// to the base client's when the instance does not exist.
+    pub fn with_instance(mut self, instance: &str) -> Result<Self, FigError> {
+        if instance.is_empty()
+            || !instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(FigError::Invalid(format!(
+                "'{instance}' is not a valid instance name"
+            )));
+        }
+        self.instance = Some(instance.into());
+        Ok(self)
     }
 
     /// The client name.
@@ -458,7 +476,10 @@ impl FigClient {
 
     /// Fetches the values; with `etag`, a `304` becomes [`Fetched::NotModified`].
     pub async fn fetch(&self, etag: Option<&str>) -> Result<Fetched, FigError> {
-        let path = format!("/api/clients/{}/settings", self.name);
+        let path = match &self.instance {
+            Some(instance) => format!("/api/clients/{}/settings?instance={instance}", self.name),
+            None => format!("/api/clients/{}/settings", self.name),
+        };
         let (status, headers, body) = self.send(Method::GET, &path, None, etag).await?;
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::clients::{ClientState, SettingItem, list_client_names, load_client, seal_value};
+use crate::clients::{
+    ClientState, SettingItem, instance_binding, instance_setting_sk, list_client_names,
+    load_client, seal_value,
+};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::{Actor, AuditEvent, EventKind};
@@ -84,6 +87,8 @@ pub struct AdminClient {
     pub version: u64,
     /// Settings, in display order.
     pub settings: Vec<AdminSetting>,
+    /// Instance names.
+    pub instances: Vec<String>,
 }
 
 /// `GET /api/admin/clients`.
@@ -139,6 +144,7 @@ pub async fn list_clients(
             description: state.meta.description.clone(),
             version: state.meta.version,
             settings,
+            instances: state.instances.keys().cloned().collect(),
         });
     }
     Ok(ClientList { clients })
@@ -163,6 +169,9 @@ pub struct ValueChange {
     pub change_message: String,
     /// The values.
     pub values: Vec<NewValue>,
+    /// Set the values of this instance instead of the base client's.
+    #[serde(default)]
+    pub instance: Option<crate::model::ClientName>,
 }
 
 /// The answer to a value change.
@@ -256,11 +265,22 @@ pub async fn update_values(
     let actor = Actor::User {
         name: principal.username.clone(),
     };
+    let instance = change
+        .instance
+        .as_ref()
+        .map(crate::model::ClientName::as_str);
+    if instance.is_some_and(|i| !state.instances.contains_key(i)) {
+        return Err(Error::NotFound {
+            code: "INSTANCE_NOT_FOUND",
+            message: "The client has no such instance.",
+        });
+    }
     let version = write_values(
         app,
         &state,
         &key,
         &change.values,
+        instance,
         (&principal.username, actor),
         &change.change_message,
         false,
@@ -279,6 +299,7 @@ pub async fn write_values(
     state: &ClientState,
     key: &SecretBytes,
     values: &[NewValue],
+    instance: Option<&str>,
     (who, actor): (&str, Actor),
     message: &str,
     externally_managed: bool,
@@ -289,18 +310,32 @@ pub async fn write_values(
     let pk = client_pk(&name);
     let mut items = Vec::with_capacity(values.len() * 2 + 1);
     for new in values {
-        let previous = state.values.get(new.name.as_str());
+        let setting = new.name.as_str();
+        let (previous, bound, sk, history_key) = match instance {
+            Some(i) => (
+                state.instances.get(i).and_then(|v| v.get(setting)),
+                instance_binding(i, setting),
+                instance_setting_sk(i, setting),
+                format!("@{i}/{setting}"),
+            ),
+            None => (
+                state.values.get(setting),
+                setting.to_owned(),
+                setting_sk(setting),
+                setting.to_owned(),
+            ),
+        };
         let version = previous.map_or(1, |p| p.value_version + 1);
         let sealed = seal_value(
             &name,
-            new.name.as_str(),
+            &bound,
             &new.value,
             version,
             state.meta.dek_version,
             key,
         )?;
         let item = SettingItem {
-            name: new.name.to_string(),
+            name: bound.clone(),
             value: sealed.clone(),
             value_version: version,
             dek_version: state.meta.dek_version,
@@ -314,7 +349,7 @@ pub async fn write_values(
         };
         let mut put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(app.store.table())
-            .set_item(Some(to_item(&pk, &setting_sk(new.name.as_str()), &item)?))
+            .set_item(Some(to_item(&pk, &sk, &item)?))
             .set_condition_expression(condition.0.map(str::to_owned));
         if let Some(prev) = condition.1 {
             put = put.expression_attribute_values(":prev", AttributeValue::N(prev.to_string()));
@@ -325,14 +360,14 @@ pub async fn write_values(
         items.push(TransactWriteItem::builder().put(put).build());
         let history = HistoryItem {
             client: name.clone(),
-            setting: new.name.to_string(),
+            setting: history_key.clone(),
             time: now.clone(),
             user: who.to_owned(),
             message: message.to_owned(),
             value_version: version,
             value: seal_value(
                 &name,
-                &format!("#history#{}", new.name),
+                &format!("#history#{bound}"),
                 &new.value,
                 version,
                 state.meta.dek_version,
@@ -345,7 +380,7 @@ pub async fn write_values(
                 .put(app.store.put(
                     to_item(
                         &format!("HISTORY#{name}"),
-                        &format!("{}#{now}#{version:010}", new.name),
+                        &format!("{history_key}#{now}#{version:010}"),
                         &history,
                     )?,
                     None,
@@ -483,4 +518,195 @@ pub async fn history(
     }
     entries.reverse();
     Ok(entries)
+}
+
+/// `POST /api/admin/clients/{name}/instances` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInstance {
+    /// Instance name.
+    pub instance: crate::model::ClientName,
+}
+
+fn client_not_found() -> Error {
+    Error::NotFound {
+        code: "CLIENT_NOT_FOUND",
+        message: "There is no client with that name.",
+    }
+}
+
+fn meta_bump(app: &App, state: &ClientState) -> Result<TransactWriteItem> {
+    let update = app.store.update(
+        &client_pk(&state.meta.name),
+        "META",
+        "SET version = :next, updated = :t",
+        Some("version = :v"),
+        vec![
+            (
+                ":next",
+                AttributeValue::N((state.meta.version + 1).to_string()),
+            ),
+            (":v", AttributeValue::N(state.meta.version.to_string())),
+            (":t", AttributeValue::S(clock::now_rfc3339())),
+        ],
+    )?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Creates an instance of a client from its base values (Administrator). A service that
+/// fetches with `?instance=` gets the instance's values; values the instance does not have
+/// fall back to the base client's.
+pub async fn create_instance(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    request: NewInstance,
+    caller: &Caller,
+) -> Result<serde_json::Value> {
+    require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    let state = load_client(app, client)
+        .await?
+        .ok_or_else(client_not_found)?;
+    let instance = request.instance.as_str();
+    if state.instances.contains_key(instance) {
+        return Err(Error::Conflict {
+            code: "INSTANCE_EXISTS",
+            message: "The client already has an instance with that name.",
+        });
+    }
+    if state.values.len() > 90 {
+        return Err(Error::bad_request(
+            "TOO_MANY_CHANGES",
+            "A client with more than 90 set values cannot be copied into an instance in one step.",
+        ));
+    }
+    let name = state.meta.name.clone();
+    let pk = client_pk(&name);
+    let now = clock::now_rfc3339();
+    let marker = to_item(
+        &pk,
+        &crate::clients::instance_sk(instance),
+        &serde_json::json!({ "instance": instance, "created": now }),
+    )?;
+    let mut items = vec![
+        TransactWriteItem::builder()
+            .put(app.store.put(marker, Some("attribute_not_exists(PK)"))?)
+            .build(),
+    ];
+    for (setting, base) in &state.values {
+        let key = state.data_key(app, base.dek_version).await?;
+        let value = crate::clients::open_value(&name, base, &key)?;
+        let current = state.data_key(app, state.meta.dek_version).await?;
+        let bound = instance_binding(instance, setting);
+        let item = SettingItem {
+            name: bound.clone(),
+            value: seal_value(&name, &bound, &value, 1, state.meta.dek_version, &current)?,
+            value_version: 1,
+            dek_version: state.meta.dek_version,
+            last_changed: now.clone(),
+            last_changed_by: principal.username.clone(),
+            externally_managed: false,
+        };
+        items.push(
+            TransactWriteItem::builder()
+                .put(app.store.put(
+                    to_item(&pk, &instance_setting_sk(instance, setting), &item)?,
+                    None,
+                )?)
+                .build(),
+        );
+    }
+    items.push(meta_bump(app, &state)?);
+    let event = AuditEvent::new(
+        EventKind::InstanceCreated {
+            client: name.clone(),
+            instance: instance.to_owned(),
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CONFLICT",
+                "The client changed at the same time. Try again.",
+            ),
+        )
+        .await?;
+    Ok(serde_json::json!({ "instance": instance, "copiedValues": state.values.len() }))
+}
+
+/// Deletes an instance and its values (Administrator); its services fall back to the base values.
+pub async fn delete_instance(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    instance: &str,
+    caller: &Caller,
+) -> Result<()> {
+    require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    let state = load_client(app, client)
+        .await?
+        .ok_or_else(client_not_found)?;
+    let Some(values) = state.instances.get(instance) else {
+        return Err(Error::NotFound {
+            code: "INSTANCE_NOT_FOUND",
+            message: "The client has no such instance.",
+        });
+    };
+    let pk = client_pk(&state.meta.name);
+    let delete = |sk: String| {
+        aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(app.store.table())
+            .key("PK", AttributeValue::S(pk.clone()))
+            .key("SK", AttributeValue::S(sk))
+            .build()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map_err(|e| Error::internal(format!("delete builder: {e}")))
+    };
+    let mut items = vec![delete(crate::clients::instance_sk(instance))?];
+    for setting in values.keys() {
+        items.push(delete(instance_setting_sk(instance, setting))?);
+    }
+    items.push(meta_bump(app, &state)?);
+    let event = AuditEvent::new(
+        EventKind::InstanceDeleted {
+            client: state.meta.name.clone(),
+            instance: instance.to_owned(),
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CONFLICT",
+                "The client changed at the same time. Try again.",
+            ),
+        )
+        .await
 }

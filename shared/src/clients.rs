@@ -4,7 +4,7 @@
 //! sealed with its data key), its wrapped data keys (`DEK#…`) and one `SETTING#…` item per
 //! value an admin has set. A fetch is one `Query` on that partition.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
@@ -103,6 +103,24 @@ pub struct ClientState {
     deks: HashMap<u32, Vec<u8>>,
     /// Values set by admins, by setting name.
     pub values: HashMap<String, SettingItem>,
+    /// Instances, each with the values set for it (by setting name).
+    pub instances: BTreeMap<String, HashMap<String, SettingItem>>,
+}
+
+/// Sort key of an instance's marker item.
+pub fn instance_sk(instance: &str) -> String {
+    format!("INSTANCE#{instance}")
+}
+
+/// Sort key of an instance's value of `setting`.
+pub fn instance_setting_sk(instance: &str, setting: &str) -> String {
+    format!("INSTANCE#{instance}#SETTING#{setting}")
+}
+
+/// The name an instance's value is sealed under: `{instance}#{setting}`. Names cannot
+/// contain `#`, so an instance value never opens as the base value or another instance's.
+pub fn instance_binding(instance: &str, setting: &str) -> String {
+    format!("{instance}#{setting}")
 }
 
 impl ClientState {
@@ -253,6 +271,7 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
     let mut meta = None;
     let mut deks = HashMap::new();
     let mut values = HashMap::new();
+    let mut instances: BTreeMap<String, HashMap<String, SettingItem>> = BTreeMap::new();
     for item in items {
         let sk = sort_key(&item).to_owned();
         if sk == "META" {
@@ -266,6 +285,19 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
         } else if sk.starts_with("SETTING#") {
             let setting: SettingItem = from_item(item)?;
             values.insert(setting.name.clone(), setting);
+        } else if let Some(rest) = sk.strip_prefix("INSTANCE#") {
+            match rest.split_once("#SETTING#") {
+                Some((instance, setting)) => {
+                    let value: SettingItem = from_item(item)?;
+                    instances
+                        .entry(instance.to_owned())
+                        .or_default()
+                        .insert(setting.to_owned(), value);
+                }
+                None => {
+                    instances.entry(rest.to_owned()).or_default();
+                }
+            }
         } else if sk.starts_with("THROTTLE#")
             && let Some(AttributeValue::N(n)) = item.get("failures")
         {
@@ -273,7 +305,12 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
         }
     }
     Ok((
-        meta.map(|meta| ClientState { meta, deks, values }),
+        meta.map(|meta| ClientState {
+            meta,
+            deks,
+            values,
+            instances,
+        }),
         throttles,
     ))
 }
@@ -471,6 +508,7 @@ async fn apply_overrides(
         &state,
         &key,
         &changed,
+        None,
         (
             &format!("client:{name}"),
             Actor::Client {
@@ -795,8 +833,11 @@ pub enum Fetch {
 }
 
 /// The strong ETag of a client version.
-pub fn etag(meta: &ClientMeta) -> String {
-    format!("\"{}-{}\"", meta.version, meta.definitions_version)
+pub fn etag(meta: &ClientMeta, instance: Option<&str>) -> String {
+    match instance {
+        Some(i) => format!("\"{}-{}-{i}\"", meta.version, meta.definitions_version),
+        None => format!("\"{}-{}\"", meta.version, meta.definitions_version),
+    }
 }
 
 /// Fetches a client's settings, decrypted (`GET /api/clients/{name}/settings`): one `Query`, no
@@ -804,6 +845,7 @@ pub fn etag(meta: &ClientMeta) -> String {
 pub async fn fetch(
     app: &Arc<App>,
     name: &str,
+    instance: Option<&str>,
     secret: &SecretString,
     if_none_match: Option<&str>,
     caller: &Caller,
@@ -820,12 +862,14 @@ pub async fn fetch(
     let Some(state) = state else {
         return Err(auth_failed());
     };
-    let tag = etag(&state.meta);
+    // An instance that does not exist falls back to the base client.
+    let instance = instance.filter(|i| state.instances.contains_key(*i));
+    let tag = etag(&state.meta, instance);
     let read_event = |count: usize| {
         AuditEvent::new(
             EventKind::SettingsRead {
                 client: state.meta.name.clone(),
-                instance: None,
+                instance: instance.map(str::to_owned),
                 count,
             },
             Actor::Client {
@@ -842,15 +886,19 @@ pub async fn fetch(
     let key = state.data_key(app, state.meta.dek_version).await?;
     let definitions = state.definitions(&key)?;
     let mut settings = Vec::with_capacity(definitions.len());
+    let instance_values = instance.and_then(|i| state.instances.get(i));
     for def in definitions {
-        let value = match state.values.get(def.name.as_str()) {
+        let item = instance_values
+            .and_then(|values| values.get(def.name.as_str()))
+            .or_else(|| state.values.get(def.name.as_str()));
+        let value = match item {
             Some(item) if item.dek_version == state.meta.dek_version => {
                 open_value(&state.meta.name, item, &key)?
             }
-            Some(_) => state
-                .value(app, def.name.as_str())
-                .await?
-                .unwrap_or(Value::Null),
+            Some(item) => {
+                let key = state.data_key(app, item.dek_version).await?;
+                open_value(&state.meta.name, item, &key)?
+            }
             None => def.default_value.clone().unwrap_or(Value::Null),
         };
         settings.push(FetchedSetting {
@@ -864,7 +912,7 @@ pub async fn fetch(
     Ok(Fetch::Settings(
         FetchResponse {
             client: state.meta.name.clone(),
-            instance: None,
+            instance: instance.map(str::to_owned),
             version: state.meta.version,
             settings,
             allow_offline: config.allow_offline_settings,

@@ -206,6 +206,20 @@ pub enum EventKind {
         /// Seconds the caller was told to wait.
         retry_after: i64,
     },
+    /// An administrator created an instance of a client (a copy of its values).
+    InstanceCreated {
+        /// Client.
+        client: String,
+        /// Instance.
+        instance: String,
+    },
+    /// An administrator deleted an instance (its clients fall back to the base values).
+    InstanceDeleted {
+        /// Client.
+        client: String,
+        /// Instance.
+        instance: String,
+    },
     /// An administrator rotated a client's secret.
     ClientSecretRotated {
         /// Client.
@@ -282,6 +296,8 @@ impl EventKind {
             Self::SettingValueChanged { .. } => "SettingValueChanged",
             Self::ClientThrottled { .. } => "ClientThrottled",
             Self::ClientSecretRotated { .. } => "ClientSecretRotated",
+            Self::InstanceCreated { .. } => "InstanceCreated",
+            Self::InstanceDeleted { .. } => "InstanceDeleted",
             Self::ClientStatusChanged { .. } => "ClientStatusChanged",
         }
     }

@@ -136,6 +136,26 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
             },
         ),
         (
+            Method::POST,
+            "/api/admin/clients/{name}/instances",
+            "/api/admin/clients/demo/instances",
+            Some(json!({"instance": "eu"})),
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/clients/{name}/instances/{instance}",
+            "/api/admin/clients/demo/instances/eu",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
             Method::PUT,
             "/api/clients/{name}/status",
             "/api/clients/demo/status",

@@ -656,3 +656,113 @@ async fn a_cold_instance_under_concurrent_load_unwraps_each_key_once() {
     // One Decrypt for the client-secret pepper, one for the client's data key.
     assert_eq!(cold.kms.calls(), 2);
 }
+
+#[tokio::test]
+async fn instances_start_as_copies_and_fall_back_to_the_base_client() {
+    let mut stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let h = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    let set = stack
+        .call(Method::PUT, "/api/admin/clients/svc/settings", &h, Some(json!({"values": [{"name": "Greeting", "value": "base"}, {"name": "Password", "value": "base-pw"}]})))
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let created = stack
+        .call(
+            Method::POST,
+            "/api/admin/clients/svc/instances",
+            &h,
+            Some(json!({"instance": "eu"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json["copiedValues"], 2);
+    let dup = stack
+        .call(
+            Method::POST,
+            "/api/admin/clients/svc/instances",
+            &h,
+            Some(json!({"instance": "eu"})),
+        )
+        .await;
+    assert_eq!(dup.json["error"]["code"], "INSTANCE_EXISTS");
+    // The instance changes independently of the base client.
+    let set = stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/svc/settings",
+            &h,
+            Some(json!({"instance": "eu", "values": [{"name": "Greeting", "value": "eu-only"}]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    let get = |instance: Option<&'static str>| {
+        let stack = &stack;
+        let secret = secret.clone();
+        async move {
+            let path = match instance {
+                Some(i) => format!("/api/clients/svc/settings?instance={i}"),
+                None => "/api/clients/svc/settings".to_owned(),
+            };
+            stack
+                .call(Method::GET, &path, &[("clientSecret", &secret)], None)
+                .await
+        }
+    };
+    let value = |r: &fig_tests::Reply, name: &str| {
+        r.json["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["value"]
+            .clone()
+    };
+    let eu = get(Some("eu")).await;
+    assert_eq!(eu.json["instance"], "eu");
+    assert_eq!(value(&eu, "Greeting"), "eu-only");
+    assert_eq!(value(&eu, "Password"), "base-pw", "copied at creation");
+    assert_eq!(value(&eu, "Retries"), 3, "unset everywhere: the default");
+    let base = get(None).await;
+    assert_eq!(value(&base, "Greeting"), "base");
+    assert_ne!(
+        eu.headers["etag"], base.headers["etag"],
+        "one ETag per instance"
+    );
+    // An unknown instance falls back to the base client.
+    let us = get(Some("us")).await;
+    assert_eq!(us.json["instance"], Value::Null);
+    assert_eq!(value(&us, "Greeting"), "base");
+    let bad = get(Some("no%2Fpe")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // Deleting the instance sends its services back to the base values.
+    assert_eq!(
+        stack
+            .call(
+                Method::DELETE,
+                "/api/admin/clients/svc/instances/eu",
+                &h,
+                None
+            )
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(value(&get(Some("eu")).await, "Greeting"), "base");
+    let list = stack
+        .call(Method::GET, "/api/admin/clients", &h, None)
+        .await;
+    assert_eq!(list.json["clients"][0]["instances"], json!([]));
+    let records = stack.audit_records().await;
+    let types: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"InstanceCreated") && types.contains(&"InstanceDeleted"));
+    let read = records
+        .iter()
+        .find(|r| r["type"] == "SettingsRead" && r["instance"] == "eu")
+        .unwrap();
+    assert_eq!(read["client"], "svc");
+}

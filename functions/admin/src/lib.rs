@@ -33,6 +33,16 @@ fn table() -> RouteTable {
             "/api/admin/clients/{name}/settings/{setting}/history",
             get(history),
         ),
+        (
+            Method::POST,
+            "/api/admin/clients/{name}/instances",
+            post(create_instance),
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/clients/{name}/instances/{instance}",
+            delete(delete_instance),
+        ),
         (Method::GET, "/api/admin/users", get(list_users)),
         (Method::POST, "/api/admin/users", post(create_user)),
         (Method::GET, "/api/admin/users/{username}", get(get_user)),
@@ -209,4 +219,27 @@ async fn history(
 ) -> Result<Response> {
     let entries = admin::history(&app, &principal, &name, &setting, &caller).await?;
     Ok(json(&serde_json::json!({ "history": entries })))
+}
+
+async fn create_instance(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(name): Path<String>,
+    caller: Caller,
+    JsonBody(request): JsonBody<admin::NewInstance>,
+) -> Result<Response> {
+    let created = admin::create_instance(&app, &principal, &name, request, &caller).await?;
+    let mut response = json(&created);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+async fn delete_instance(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path((name, instance)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response> {
+    admin::delete_instance(&app, &principal, &name, &instance, &caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use fig_shared::clients::{self, Fetch, StatusReport};
 use fig_shared::http::{Caller, ClientSecret, JsonBody, RouteTable, json, router_of, routes_of};
-use fig_shared::model::Registration;
+use fig_shared::model::{ClientName, Registration};
 use fig_shared::{App, Result};
 
 fn table() -> RouteTable {
@@ -48,12 +48,23 @@ async fn fetch(
     ClientSecret(secret): ClientSecret,
     caller: Caller,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
+    let instance = instance_param(query.as_deref())?;
     Ok(
-        match clients::fetch(&app, &name, &secret, if_none_match, &caller).await? {
+        match clients::fetch(
+            &app,
+            &name,
+            instance.as_ref().map(ClientName::as_str),
+            &secret,
+            if_none_match,
+            &caller,
+        )
+        .await?
+        {
             Fetch::Settings(body, etag) => {
                 let mut response = json(&body);
                 if let Ok(value) = etag.parse() {
@@ -66,6 +77,17 @@ async fn fetch(
             }
         },
     )
+}
+
+/// The optional `instance` query parameter (a name: letters, digits, `.`, `_`, `-`).
+fn instance_param(query: Option<&str>) -> Result<Option<ClientName>> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "instance")
+        .map(|(_, value)| ClientName::parse(value))
+        .transpose()
 }
 
 async fn status(

@@ -31,7 +31,9 @@ die() { log "error: $*"; exit 1; }
 
 # Prints "moto" or "localstack" and returns 0 if an emulator answers at $ENDPOINT.
 probe() {
-  if curl -fsS -o /dev/null --connect-timeout 1 -m 2 "$ENDPOINT/moto-api/data.json" 2>/dev/null; then
+  # data.json dumps moto's whole state: a busy moto holding many tables can take seconds to
+  # answer it, and must not be mistaken for a dead one (and stopped).
+  if curl -fsS -o /dev/null --connect-timeout 2 -m 30 "$ENDPOINT/moto-api/data.json" 2>/dev/null; then
     echo moto
   elif curl -fsS -o /dev/null --connect-timeout 1 -m 2 "$ENDPOINT/_localstack/health" 2>/dev/null; then
     echo localstack

@@ -674,15 +674,7 @@ pub async fn delete_instance(
         });
     };
     let pk = client_pk(&state.meta.name);
-    let delete = |sk: String| {
-        aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(app.store.table())
-            .key("PK", AttributeValue::S(pk.clone()))
-            .key("SK", AttributeValue::S(sk))
-            .build()
-            .map(|d| TransactWriteItem::builder().delete(d).build())
-            .map_err(|e| Error::internal(format!("delete builder: {e}")))
-    };
+    let delete = |sk: String| app.store.delete_in_transaction(&pk, &sk);
     let mut items = vec![delete(crate::clients::instance_sk(instance))?];
     for setting in values.keys() {
         items.push(delete(instance_setting_sk(instance, setting))?);

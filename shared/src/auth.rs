@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
@@ -448,13 +448,8 @@ async fn load_session(app: &App, presented: &Presented) -> Result<Option<Session
 }
 
 fn session_delete(app: &App, username: &str, family: &str) -> Result<TransactWriteItem> {
-    Delete::builder()
-        .table_name(app.store.table())
-        .key("PK", AttributeValue::S(user_pk(username)))
-        .key("SK", AttributeValue::S(format!("SESSION#{family}")))
-        .build()
-        .map(|d| TransactWriteItem::builder().delete(d).build())
-        .map_err(|e| Error::internal(format!("delete builder: {e}")))
+    app.store
+        .delete_in_transaction(&user_pk(username), &format!("SESSION#{family}"))
 }
 
 /// Rotates the refresh token and issues a new access token with the user's current rights.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -754,16 +754,7 @@ async fn update_registration(
         .map_err(|e| Error::internal(format!("put builder: {e}")))?;
     let mut items = vec![TransactWriteItem::builder().put(put).build()];
     for setting in removed.iter().filter(|s| state.values.contains_key(*s)) {
-        let delete = Delete::builder()
-            .table_name(app.store.table())
-            .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
-            .key(
-                "SK",
-                aws_sdk_dynamodb::types::AttributeValue::S(setting_sk(setting)),
-            )
-            .build()
-            .map_err(|e| Error::internal(format!("delete builder: {e}")))?;
-        items.push(TransactWriteItem::builder().delete(delete).build());
+        items.push(app.store.delete_in_transaction(&pk, &setting_sk(setting))?);
     }
     let event = AuditEvent::new(
         EventKind::UpdatedClientRegistration {

@@ -182,6 +182,17 @@ impl Store {
             .map_err(|e| Error::internal(format!("put builder: {e}")))
     }
 
+    /// An unconditional delete of one item, for a transaction.
+    pub fn delete_in_transaction(&self, pk: &str, sk: &str) -> Result<TransactWriteItem> {
+        aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .build()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map_err(|e| Error::internal(format!("delete builder: {e}")))
+    }
+
     /// A conditional `Update` of one item. `#ttl` in the expression names the TTL attribute
     /// (`ttl` is a reserved word in DynamoDB expressions).
     pub fn update(

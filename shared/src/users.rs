@@ -252,15 +252,7 @@ pub async fn session_deletes(
         .iter()
         .map(sort_key)
         .filter(|sk| sk.starts_with("SESSION#") && Some(*sk) != keep.as_deref())
-        .map(|sk| {
-            Delete::builder()
-                .table_name(app.store.table())
-                .key("PK", AttributeValue::S(pk.clone()))
-                .key("SK", AttributeValue::S(sk.to_owned()))
-                .build()
-                .map(|d| TransactWriteItem::builder().delete(d).build())
-                .map_err(|e| Error::internal(format!("delete builder: {e}")))
-        })
+        .map(|sk| app.store.delete_in_transaction(&pk, sk))
         .collect()
 }
 
@@ -581,13 +573,8 @@ fn index_put(app: &App, username: &str) -> Result<TransactWriteItem> {
 }
 
 fn index_delete(app: &App, username: &str) -> Result<TransactWriteItem> {
-    Delete::builder()
-        .table_name(app.store.table())
-        .key("PK", AttributeValue::S("USERS".into()))
-        .key("SK", AttributeValue::S(format!("USER#{username}")))
-        .build()
-        .map(|d| TransactWriteItem::builder().delete(d).build())
-        .map_err(|e| Error::internal(format!("delete builder: {e}")))
+    app.store
+        .delete_in_transaction("USERS", &format!("USER#{username}"))
 }
 
 /// Creates a user (Administrator). The password must meet the password rule and be changed

@@ -113,41 +113,168 @@ pub async fn list_clients(
         let Some(state) = load_client(app, &name).await? else {
             continue;
         };
-        let key = state.data_key(app, state.meta.dek_version).await?;
-        let mut definitions = state.definitions(&key)?;
-        definitions.sort_by_key(|d| (d.display_order.unwrap_or(i32::MAX), d.name.clone()));
-        let mut settings = Vec::with_capacity(definitions.len());
-        for definition in definitions {
-            let item = state.values.get(definition.name.as_str());
-            let value = if definition.secret {
-                None
-            } else {
-                Some(
-                    state
-                        .value(app, definition.name.as_str())
-                        .await?
-                        .or_else(|| definition.default_value.clone())
-                        .unwrap_or(Value::Null),
-                )
-            };
-            settings.push(AdminSetting {
-                value,
-                is_set: item.is_some(),
-                last_changed: item.map(|i| i.last_changed.clone()),
-                last_changed_by: item.map(|i| i.last_changed_by.clone()),
-                externally_managed: item.is_some_and(|i| i.externally_managed),
-                definition,
-            });
-        }
-        clients.push(AdminClient {
-            name: state.meta.name.clone(),
-            description: state.meta.description.clone(),
-            version: state.meta.version,
-            settings,
-            instances: state.instances.keys().cloned().collect(),
-        });
+        clients.push(admin_view(app, &state).await?);
     }
     Ok(ClientList { clients })
+}
+
+/// `GET /api/admin/clients/{name}`: one client, as in the list.
+pub async fn get_client(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    caller: &Caller,
+) -> Result<AdminClient> {
+    require(
+        app,
+        principal,
+        Action::ReadClient,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    let state = load_client(app, client)
+        .await?
+        .ok_or_else(client_not_found)?;
+    admin_view(app, &state).await
+}
+
+/// A client as admins see it: definitions in display order, non-secret values (or their
+/// defaults), and for secret settings only whether they are set and when they last changed.
+async fn admin_view(app: &App, state: &ClientState) -> Result<AdminClient> {
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let mut definitions = state.definitions(&key)?;
+    definitions.sort_by_key(|d| (d.display_order.unwrap_or(i32::MAX), d.name.clone()));
+    let mut settings = Vec::with_capacity(definitions.len());
+    for definition in definitions {
+        let item = state.values.get(definition.name.as_str());
+        let value = if definition.secret {
+            None
+        } else {
+            Some(
+                state
+                    .value(app, definition.name.as_str())
+                    .await?
+                    .or_else(|| definition.default_value.clone())
+                    .unwrap_or(Value::Null),
+            )
+        };
+        settings.push(AdminSetting {
+            value,
+            is_set: item.is_some(),
+            last_changed: item.map(|i| i.last_changed.clone()),
+            last_changed_by: item.map(|i| i.last_changed_by.clone()),
+            externally_managed: item.is_some_and(|i| i.externally_managed),
+            definition,
+        });
+    }
+    Ok(AdminClient {
+        name: state.meta.name.clone(),
+        description: state.meta.description.clone(),
+        version: state.meta.version,
+        settings,
+        instances: state.instances.keys().cloned().collect(),
+    })
+}
+
+/// Items one client deletion may remove in its single transaction (the limit is 100, less the
+/// client index entry and the event).
+const MAX_ITEMS_PER_DELETE: usize = 98;
+
+/// `DELETE /api/admin/clients/{name}` (Administrator): the client, its data keys, values and
+/// instances go in one transaction with the `ClientDeleted` event, so a service never sees a
+/// half-deleted client; from then on its secret gets 401. Its history rows are removed after
+/// (a client registered later under the same name never reads them: they predate it).
+pub async fn delete_client(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    expected_version: Option<u64>,
+    caller: &Caller,
+) -> Result<()> {
+    require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    let state = load_client(app, client)
+        .await?
+        .ok_or_else(client_not_found)?;
+    check_version(&state, expected_version)?;
+    let name = state.meta.name.clone();
+    let pk = client_pk(&name);
+    let mut keys: Vec<String> = state
+        .deks
+        .keys()
+        .map(|v| crate::store::dek_sk(*v))
+        .chain(state.values.keys().map(|s| setting_sk(s)))
+        .collect();
+    for (instance, values) in &state.instances {
+        keys.push(crate::clients::instance_sk(instance));
+        keys.extend(values.keys().map(|s| instance_setting_sk(instance, s)));
+    }
+    if keys.len() + 1 > MAX_ITEMS_PER_DELETE {
+        return Err(Error::Conflict {
+            code: "CLIENT_TOO_LARGE",
+            message: "The client has too many values and instances to delete in one step. Delete its instances first, then the client.",
+        });
+    }
+    // The META item goes with a condition on its version: a concurrent edit makes this fail.
+    let mut items = vec![conditional_delete(app, &pk, "META", state.meta.version)?];
+    for sk in &keys {
+        items.push(app.store.delete_in_transaction(&pk, sk)?);
+    }
+    items.push(
+        app.store
+            .delete_in_transaction("CLIENTS", &format!("CLIENT#{name}"))?,
+    );
+    let event = AuditEvent::new(
+        EventKind::ClientDeleted {
+            client: name.clone(),
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CONFLICT",
+                "The client changed at the same time. Reload and try again.",
+            ),
+        )
+        .await?;
+    app.store.delete_partition(&format!("HISTORY#{name}")).await
+}
+
+fn conditional_delete(app: &App, pk: &str, sk: &str, version: u64) -> Result<TransactWriteItem> {
+    aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S(pk.to_owned()))
+        .key("SK", AttributeValue::S(sk.to_owned()))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+        .build()
+        .map(|d| TransactWriteItem::builder().delete(d).build())
+        .map_err(|e| Error::internal(format!("delete builder: {e}")))
+}
+
+/// Optimistic concurrency: an edit made from a stale view of the client gets 409.
+fn check_version(state: &ClientState, expected: Option<u64>) -> Result<()> {
+    match expected {
+        Some(v) if v != state.meta.version => Err(Error::Conflict {
+            code: "STALE_VERSION",
+            message: "The client changed since you loaded it. Reload and try again.",
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// One value to set.
@@ -172,6 +299,9 @@ pub struct ValueChange {
     /// Set the values of this instance instead of the base client's.
     #[serde(default)]
     pub instance: Option<crate::model::ClientName>,
+    /// The client version the admin saw (or the `If-Match` header): a stale one gets 409.
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 /// The answer to a value change.
@@ -236,6 +366,7 @@ pub async fn update_values(
         code: "CLIENT_NOT_FOUND",
         message: "There is no client with that name.",
     })?;
+    check_version(&state, change.version)?;
     let name = state.meta.name.clone();
     let key = state.data_key(app, state.meta.dek_version).await?;
     let definitions = state.definitions(&key)?;
@@ -483,6 +614,13 @@ pub async fn history(
         .into_iter()
         .map(crate::store::from_item)
         .collect::<Result<_>>()?;
+    // Rows older than the client belong to a deleted client of the same name whose history
+    // was not fully removed: never shown (its key is gone).
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    };
+    let created = parse(&state.meta.created);
+    rows.retain(|r| parse(&r.time) >= created);
     rows.sort_by_key(|r| r.value_version);
     let mut entries = Vec::with_capacity(rows.len());
     let mut previous: Option<Value> = definition.default_value.clone();

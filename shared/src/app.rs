@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::aws::AwsClients;
 use crate::config::Config;
@@ -12,6 +12,15 @@ use crate::keys::ServiceKeys;
 use crate::secret::SecretBytes;
 use crate::server_config::ServerConfig;
 use crate::store::Store;
+
+/// The cache entry of a client's data key: the client name and a fingerprint of the wrapped
+/// blob, so a client deleted and registered again under the same name (a new key with the
+/// same version number) never meets the old key in a warm instance's cache.
+fn cache_id(client: &str, wrapped: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(wrapped);
+    format!("{client}#{}", hex::encode(&digest[..8]))
+}
 
 /// Held while one request unwraps a data key.
 type UnwrapLock = Arc<tokio::sync::Mutex<()>>;
@@ -37,6 +46,8 @@ pub struct App {
     pub server_config: Mutex<Option<(Instant, ServerConfig)>>,
     /// One lock per data key being unwrapped (single flight).
     unwrap_locks: Mutex<HashMap<(String, u32), UnwrapLock>>,
+    /// The webhook HTTP client, built on first use.
+    outbound: std::sync::OnceLock<crate::outbound::Outbound>,
 }
 
 impl App {
@@ -54,6 +65,7 @@ impl App {
             keys: ServiceKeys::new(store.clone(), kms.clone(), &config.app),
             server_config: Mutex::new(None),
             unwrap_locks: Mutex::new(HashMap::new()),
+            outbound: std::sync::OnceLock::new(),
             store,
             kms,
             s3: clients.s3,
@@ -69,7 +81,8 @@ impl App {
         version: u32,
         wrapped: &[u8],
     ) -> Result<SecretBytes> {
-        if let Some(key) = self.data_keys.get(client, version, Instant::now()) {
+        let id = cache_id(client, wrapped);
+        if let Some(key) = self.data_keys.get(&id, version, Instant::now()) {
             return Ok(key);
         }
         // Single flight: when a key expires under load, one request unwraps it and the others
@@ -80,12 +93,12 @@ impl App {
                 .lock()
                 .map_err(|_| crate::error::Error::internal("lock"))?;
             locks
-                .entry((client.to_owned(), version))
+                .entry((id.clone(), version))
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
                 .clone()
         };
         let _guard = lock.lock().await;
-        if let Some(key) = self.data_keys.peek(client, version, Instant::now()) {
+        if let Some(key) = self.data_keys.peek(&id, version, Instant::now()) {
             return Ok(key);
         }
         let key = self
@@ -93,11 +106,21 @@ impl App {
             .decrypt(wrapped, &[("app", &self.config.app), ("client", client)])
             .await?;
         self.data_keys
-            .insert(client, version, key.clone(), Instant::now());
+            .insert(&id, version, key.clone(), Instant::now());
         if let Ok(mut locks) = self.unwrap_locks.lock() {
-            locks.remove(&(client.to_owned(), version));
+            locks.remove(&(id, version));
         }
         Ok(key)
+    }
+
+    /// The webhook HTTP client (SSRF-guarded), built on first use.
+    pub fn outbound(&self) -> Result<&crate::outbound::Outbound> {
+        if let Some(outbound) = self.outbound.get() {
+            return Ok(outbound);
+        }
+        let total = self.config.webhook_timeout;
+        let built = crate::outbound::Outbound::new(total.min(Duration::from_secs(3)), total)?;
+        Ok(self.outbound.get_or_init(|| built))
     }
 
     /// A new data key for `client`: the plaintext (cached) and the wrapped blob to store.
@@ -110,8 +133,12 @@ impl App {
             .kms
             .generate_data_key(&[("app", &self.config.app), ("client", client)])
             .await?;
-        self.data_keys
-            .insert(client, version, key.clone(), Instant::now());
+        self.data_keys.insert(
+            &cache_id(client, &wrapped),
+            version,
+            key.clone(),
+            Instant::now(),
+        );
         Ok((key, wrapped))
     }
 }

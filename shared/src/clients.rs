@@ -100,7 +100,7 @@ struct IndexItem {
 pub struct ClientState {
     /// The `META` item.
     pub meta: ClientMeta,
-    deks: HashMap<u32, Vec<u8>>,
+    pub(crate) deks: HashMap<u32, Vec<u8>>,
     /// Values set by admins, by setting name.
     pub values: HashMap<String, SettingItem>,
     /// Instances, each with the values set for it (by setting name).

@@ -44,6 +44,12 @@ pub struct Config {
     pub poll_interval_ms: u64,
     /// Days an outbox event stays in the table (TTL) after it was written.
     pub event_ttl_days: u32,
+    /// Total time one webhook delivery may take (`FIG_WEBHOOK_TIMEOUT_MS`, default 10 000).
+    pub webhook_timeout: Duration,
+    /// Attempts before a webhook delivery becomes a dead letter (`FIG_WEBHOOK_ATTEMPTS`, default 5).
+    pub webhook_attempts: u32,
+    /// First retry delay; it doubles each attempt (`FIG_WEBHOOK_BACKOFF_MS`, default 1 000).
+    pub webhook_backoff: Duration,
 }
 
 /// A configuration value that could not be read.
@@ -122,6 +128,9 @@ impl Config {
             })?,
             poll_interval_ms: number("FIG_POLL_INTERVAL_MS", 30_000)?,
             event_ttl_days: small("FIG_EVENT_TTL_DAYS", 7)?,
+            webhook_timeout: Duration::from_millis(number("FIG_WEBHOOK_TIMEOUT_MS", 10_000)?),
+            webhook_attempts: small("FIG_WEBHOOK_ATTEMPTS", 5)?.max(1),
+            webhook_backoff: Duration::from_millis(number("FIG_WEBHOOK_BACKOFF_MS", 1_000)?),
         })
     }
 }

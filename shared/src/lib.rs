@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod clients;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod mfa;
 pub mod model;
+pub mod outbound;
 pub mod password;
 pub mod policy;
 pub mod secret;
@@ -25,6 +27,7 @@ pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 pub use app::App;
 pub use error::{Error, Result};

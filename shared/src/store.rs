@@ -135,6 +135,11 @@ impl Store {
         &self.table
     }
 
+    /// The DynamoDB client, for reads this type has no helper for.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// The outbox `Put` of `event`, for a transaction.
     pub fn event_put(&self, event: &AuditEvent) -> Result<TransactWriteItem> {
         Ok(TransactWriteItem::builder()
@@ -331,6 +336,51 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {e:?}")))
+    }
+
+    /// Deletes every item of a partition (no transaction: for data that is already
+    /// unreachable, such as a deleted client's history). Unprocessed items are retried.
+    pub async fn delete_partition(&self, pk: &str) -> Result<()> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let items = self.query_partition(pk).await?;
+        for chunk in items.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|item| {
+                    let key = ["PK", "SK"]
+                        .into_iter()
+                        .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+                        .collect();
+                    DeleteRequest::builder()
+                        .set_key(Some(key))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(|e| Error::internal(format!("delete request: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for _ in 0..5 {
+                if requests.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| Error::unavailable(format!("dynamodb BatchWriteItem: {e:?}")))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(Error::unavailable(
+                    "dynamodb BatchWriteItem: items left unprocessed",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The items of a partition whose sort key starts with `prefix`, following pagination.

@@ -291,6 +291,40 @@ impl Stack {
         format!("Bearer {}", login.json["accessToken"].as_str().unwrap())
     }
 
+    /// A second consumer of the stream that delivers webhooks (from the stream's start).
+    pub fn webhook_poller(&self) -> StreamPoller {
+        StreamPoller::new(
+            &self.sdk,
+            &self.names.table,
+            fig_events::Consumer::Webhooks(fig_events::webhooks::WebhookDeliverer::new(
+                self.app.clone(),
+            )),
+        )
+    }
+
+    /// Replaces fields of the server configuration (as an Administrator).
+    pub async fn configure(&self, admin: &str, changes: Value) -> Reply {
+        let current = self
+            .call(
+                Method::GET,
+                "/api/admin/configuration",
+                &[("authorization", admin)],
+                None,
+            )
+            .await;
+        let mut config = current.json;
+        for (k, v) in changes.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        self.call(
+            Method::PUT,
+            "/api/admin/configuration",
+            &[("authorization", admin)],
+            Some(config),
+        )
+        .await
+    }
+
     /// Every item in the table, as text (for plaintext scans).
     pub async fn table_dump(&self) -> String {
         let mut out = String::new();

@@ -282,6 +282,97 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
                 pending: false,
             },
         ),
+        (
+            Method::GET,
+            "/api/admin/clients/{name}",
+            "/api/admin/clients/demo",
+            None,
+            Users {
+                roles: ALL,
+                pending: false,
+            },
+        ),
+        (
+            Method::GET,
+            "/api/admin/audit",
+            "/api/admin/audit",
+            None,
+            Users {
+                roles: ALL,
+                pending: false,
+            },
+        ),
+        (
+            Method::GET,
+            "/api/admin/webhooks",
+            "/api/admin/webhooks",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
+            "/api/admin/webhooks",
+            "/api/admin/webhooks",
+            Some(json!({"url": "https://hooks.example.com/fig", "types": ["SecurityEvent"]})),
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::PUT,
+            "/api/admin/webhooks/{id}",
+            "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA",
+            Some(json!({"url": "https://hooks.example.com/fig", "types": ["SecurityEvent"]})),
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
+            "/api/admin/webhooks/{id}/test",
+            "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA/test",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::GET,
+            "/api/admin/webhooks/{id}/dead-letters",
+            "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA/dead-letters",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/webhooks/{id}",
+            "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        // Last: it deletes the client the entries above use.
+        (
+            Method::DELETE,
+            "/api/admin/clients/{name}",
+            "/api/admin/clients/demo",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
     ]
 }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use fig_shared::admin::{self, ValueChange};
@@ -13,11 +13,18 @@ use fig_shared::clients::{self, SecretRotation};
 use fig_shared::http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::server_config::{self, ServerConfig};
 use fig_shared::users::{self, NewUser, UserUpdate};
-use fig_shared::{App, Result};
+use fig_shared::webhooks::{self, WebhookRequest};
+use fig_shared::{App, Error, Result};
 
 fn table() -> RouteTable {
     vec![
         (Method::GET, "/api/admin/clients", get(list_clients)),
+        (Method::GET, "/api/admin/clients/{name}", get(get_client)),
+        (
+            Method::DELETE,
+            "/api/admin/clients/{name}",
+            delete(delete_client),
+        ),
         (
             Method::PUT,
             "/api/admin/clients/{name}/settings",
@@ -42,6 +49,25 @@ fn table() -> RouteTable {
             Method::DELETE,
             "/api/admin/clients/{name}/instances/{instance}",
             delete(delete_instance),
+        ),
+        (Method::GET, "/api/admin/audit", get(audit)),
+        (Method::GET, "/api/admin/webhooks", get(list_webhooks)),
+        (Method::POST, "/api/admin/webhooks", post(create_webhook)),
+        (Method::PUT, "/api/admin/webhooks/{id}", put(update_webhook)),
+        (
+            Method::DELETE,
+            "/api/admin/webhooks/{id}",
+            delete(delete_webhook),
+        ),
+        (
+            Method::POST,
+            "/api/admin/webhooks/{id}/test",
+            post(test_webhook),
+        ),
+        (
+            Method::GET,
+            "/api/admin/webhooks/{id}/dead-letters",
+            get(dead_letters),
         ),
         (Method::GET, "/api/admin/users", get(list_users)),
         (Method::POST, "/api/admin/users", post(create_user)),
@@ -93,16 +119,149 @@ async fn list_clients(
     Ok(json(&admin::list_clients(&app, &principal, &caller).await?))
 }
 
-async fn update_values(
+async fn get_client(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     Path(name): Path<String>,
     caller: Caller,
-    JsonBody(change): JsonBody<ValueChange>,
 ) -> Result<Response> {
+    let client = admin::get_client(&app, &principal, &name, &caller).await?;
+    let mut response = json(&client);
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", client.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// The client version from `If-Match` (`"7"` or `7`), for optimistic concurrency.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Error::bad_request(
+                "INVALID_IF_MATCH",
+                "If-Match must be the client version returned as ETag.",
+            )
+        })
+}
+
+async fn delete_client(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Result<Response> {
+    admin::delete_client(&app, &principal, &name, if_match(&headers)?, &caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn update_values(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+    JsonBody(mut change): JsonBody<ValueChange>,
+) -> Result<Response> {
+    if let Some(version) = if_match(&headers)? {
+        change.version = Some(version);
+    }
     Ok(json(
         &admin::update_values(&app, &principal, &name, change, &caller).await?,
     ))
+}
+
+async fn audit(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    RawQuery(query): RawQuery,
+    caller: Caller,
+) -> Result<Response> {
+    let query: fig_shared::audit::AuditQuery =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|_| {
+            Error::bad_request(
+                "INVALID_AUDIT_QUERY",
+                "The query string is not valid: use from, to (RFC 3339), type, user, client, limit (a number) and cursor, each once.",
+            )
+        })?;
+    Ok(json(
+        &fig_shared::audit::query(&app, &principal, query, &caller).await?,
+    ))
+}
+
+async fn list_webhooks(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+) -> Result<Response> {
+    let hooks = webhooks::list(&app, &principal, &caller).await?;
+    Ok(json(&serde_json::json!({ "webhooks": hooks })))
+}
+
+async fn create_webhook(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+    JsonBody(request): JsonBody<WebhookRequest>,
+) -> Result<Response> {
+    let created = webhooks::create(&app, &principal, request, &caller).await?;
+    let mut response = json(&created);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+async fn update_webhook(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    caller: Caller,
+    JsonBody(request): JsonBody<WebhookRequest>,
+) -> Result<Response> {
+    Ok(json(
+        &webhooks::update(&app, &principal, &id, request, &caller).await?,
+    ))
+}
+
+async fn delete_webhook(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    webhooks::delete(&app, &principal, &id, &caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn test_webhook(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    let outcome = webhooks::test(&app, app.outbound()?, &principal, &id, &caller).await?;
+    Ok(json(&serde_json::json!({
+        "delivered": outcome.ok,
+        "status": outcome.status,
+        "error": outcome.error,
+    })))
+}
+
+async fn dead_letters(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    let letters = webhooks::dead_letters(&app, &principal, &id, &caller).await?;
+    Ok(json(&serde_json::json!({ "deadLetters": letters })))
 }
 
 async fn list_users(

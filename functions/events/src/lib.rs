@@ -18,6 +18,8 @@ use fig_shared::events::{Actor, AuditEvent, EventKind, Source};
 use fig_shared::store::OutboxItem;
 use time::OffsetDateTime;
 
+pub mod webhooks;
+
 /// Writes audit objects.
 #[derive(Clone, Debug)]
 pub struct AuditWriter {
@@ -118,35 +120,65 @@ pub fn disconnect_event(record: &EventRecord) -> Option<AuditEvent> {
 /// An event with the stream sequence number of its record.
 type Sequenced = (Option<String>, AuditEvent);
 
-/// Handles one stream batch; S3 failures come back as batch item failures.
-pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse {
-    let mut groups: BTreeMap<(String, String), Vec<Sequenced>> = BTreeMap::new();
+/// The audit events a batch carries, in stream order: outbox inserts and heartbeat expiries.
+/// A malformed outbox item is a bug, not a transient failure: retrying cannot fix it and would
+/// block the stream, so it is logged and skipped (it stays in the table until its TTL).
+pub fn stream_events(event: &Event) -> Vec<Sequenced> {
+    let mut out = Vec::new();
     for record in &event.records {
+        let sequence = record.change.sequence_number.clone();
         if let Some(audit) = disconnect_event(record) {
-            let date = audit.time.get(..10).unwrap_or("unknown").to_owned();
-            let hour = audit.time.get(11..13).unwrap_or("00").to_owned();
-            groups
-                .entry((date, hour))
-                .or_default()
-                .push((record.change.sequence_number.clone(), audit));
+            out.push((sequence, audit));
             continue;
         }
         match outbox_event(record) {
             None => {}
-            Some(Ok(audit)) => {
-                let date = audit.time.get(..10).unwrap_or("unknown").to_owned();
-                let hour = audit.time.get(11..13).unwrap_or("00").to_owned();
-                groups
-                    .entry((date, hour))
-                    .or_default()
-                    .push((record.change.sequence_number.clone(), audit));
-            }
-            // A malformed outbox item is a bug, not a transient failure: retrying cannot fix it
-            // and would block the stream. It stays in the table (and its TTL) for inspection.
+            Some(Ok(audit)) => out.push((sequence, audit)),
             Some(Err(e)) => {
                 tracing::error!(error = %e, sequence = ?record.change.sequence_number, "skipping malformed outbox record")
             }
         }
+    }
+    out
+}
+
+/// What a stream consumer does with its batches. On AWS each is its own event source mapping
+/// on the table's stream (`FIG_EVENTS_CONSUMER=audit|webhooks`), so one never holds back the
+/// other.
+#[derive(Debug)]
+pub enum Consumer {
+    /// Writes the audit trail to S3.
+    Audit(AuditWriter),
+    /// Delivers webhooks.
+    Webhooks(webhooks::WebhookDeliverer),
+}
+
+impl Consumer {
+    /// Handles one batch.
+    pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        match self {
+            Self::Audit(writer) => handle(writer, event).await,
+            Self::Webhooks(deliverer) => deliverer.handle(event).await,
+        }
+    }
+}
+
+impl From<AuditWriter> for Consumer {
+    fn from(writer: AuditWriter) -> Self {
+        Self::Audit(writer)
+    }
+}
+
+/// Handles one stream batch; S3 failures come back as batch item failures.
+pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse {
+    let mut groups: BTreeMap<(String, String), Vec<Sequenced>> = BTreeMap::new();
+    for (sequence, audit) in stream_events(&event) {
+        let date = audit.time.get(..10).unwrap_or("unknown").to_owned();
+        let hour = audit.time.get(11..13).unwrap_or("00").to_owned();
+        groups
+            .entry((date, hour))
+            .or_default()
+            .push((sequence, audit));
     }
     let mut response = DynamoDbEventResponse::default();
     for ((date, hour), events) in groups {

@@ -1,6 +1,9 @@
 //! Lambda entry point of the `events` function (DynamoDB stream consumer).
 
 use aws_lambda_events::event::dynamodb::Event;
+use fig_events::Consumer;
+use fig_events::webhooks::WebhookDeliverer;
+use fig_shared::App;
 use fig_shared::aws::{AwsClients, load_sdk_config};
 use fig_shared::config::Config;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -10,15 +13,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     fig_shared::telemetry::init();
     let config = Config::from_env()?;
     let clients = AwsClients::new(&load_sdk_config().await);
-    let writer = fig_events::AuditWriter::new(
-        clients.s3,
-        &config.audit_bucket,
-        &config.kms_key_id,
-        config.audit_retention_days,
-    );
-    let writer = &writer;
+    // One binary, two event source mappings on the table's stream.
+    let consumer = match std::env::var("FIG_EVENTS_CONSUMER").as_deref() {
+        Ok("webhooks") => Consumer::Webhooks(WebhookDeliverer::new(App::new(config, clients)?)),
+        Ok("audit") | Err(_) => Consumer::Audit(fig_events::AuditWriter::new(
+            clients.s3,
+            &config.audit_bucket,
+            &config.kms_key_id,
+            config.audit_retention_days,
+        )),
+        Ok(other) => {
+            return Err(
+                format!("FIG_EVENTS_CONSUMER must be audit or webhooks, not {other}").into(),
+            );
+        }
+    };
+    let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, lambda_runtime::Error>(fig_events::handle(writer, event.payload).await)
+        Ok::<_, lambda_runtime::Error>(consumer.handle(event.payload).await)
     }))
     .await
 }

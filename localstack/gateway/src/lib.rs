@@ -25,7 +25,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use fig_events::AuditWriter;
+use fig_events::Consumer;
 use fig_shared::App;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
@@ -299,19 +299,20 @@ pub struct StreamPoller {
     ddb: aws_sdk_dynamodb::Client,
     streams: aws_sdk_dynamodbstreams::Client,
     table: String,
-    writer: AuditWriter,
+    consumer: Consumer,
     /// Last sequence number handled successfully, per shard.
     checkpoints: HashMap<String, String>,
 }
 
 impl StreamPoller {
-    /// A poller for `table`'s stream delivering into `writer`.
-    pub fn new(sdk: &SdkConfig, table: impl Into<String>, writer: AuditWriter) -> Self {
+    /// A poller for `table`'s stream delivering into `consumer` (a [`fig_events::AuditWriter`] or a
+    /// webhook deliverer). Each poller keeps its own position, like an event source mapping.
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>, consumer: impl Into<Consumer>) -> Self {
         Self {
             ddb: aws_sdk_dynamodb::Client::new(sdk),
             streams: aws_sdk_dynamodbstreams::Client::new(sdk),
             table: table.into(),
-            writer,
+            consumer: consumer.into(),
             checkpoints: HashMap::new(),
         }
     }
@@ -383,7 +384,7 @@ impl StreamPoller {
                     .map(|r| r.change.sequence_number.clone())
                     .collect();
                 delivered += event.records.len();
-                let response = fig_events::handle(&self.writer, event).await;
+                let response = self.consumer.handle(event).await;
                 let failed: Vec<&String> = response
                     .batch_item_failures
                     .iter()

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use fig_events::Consumer;
+use fig_events::webhooks::WebhookDeliverer;
 use fig_gateway::{LocalNames, StreamPoller, local_sdk_config, provision, router};
 use fig_shared::App;
 use fig_shared::aws::AwsClients;
@@ -57,16 +59,26 @@ async fn main() -> Result<(), fig_gateway::Error> {
         Bootstrap::AlreadyDone => {}
     }
 
-    let mut poller = StreamPoller::new(&sdk, &config.table, writer);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tick.tick().await;
-            if let Err(e) = poller.poll_once().await {
-                tracing::warn!(error = %e, "stream poll failed; retrying");
+    // Two consumers of the stream, as on AWS: the audit trail and webhook delivery.
+    let pollers = [
+        StreamPoller::new(&sdk, &config.table, writer),
+        StreamPoller::new(
+            &sdk,
+            &config.table,
+            Consumer::Webhooks(WebhookDeliverer::new(app.clone())),
+        ),
+    ];
+    for mut poller in pollers {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                if let Err(e) = poller.poll_once().await {
+                    tracing::warn!(error = %e, "stream poll failed; retrying");
+                }
             }
-        }
-    });
+        });
+    }
 
     if !web_dir.join("index.html").exists() {
         println!(

@@ -1,0 +1,269 @@
+//! Admin API: one client, optimistic concurrency, client delete, and the audit view.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fig_tests::{Stack, client_secret};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn register(stack: &Stack, name: &str, secret: &str) {
+    let r = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", secret)],
+            Some(json!({"name": name, "settings": [
+                {"name": "Greeting", "type": "string", "defaultValue": "hello"},
+                {"name": "ApiKey", "type": "string", "secret": true},
+            ]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test]
+async fn one_client_stale_edits_and_delete() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let auth = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    register(&stack, "billing", &secret).await;
+
+    let one = stack
+        .call(Method::GET, "/api/admin/clients/billing", &auth, None)
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    assert_eq!(one.json["name"], "billing");
+    let version = one.json["version"].as_u64().unwrap();
+    assert_eq!(one.headers["etag"], format!("\"{version}\""));
+    let missing = stack
+        .call(Method::GET, "/api/admin/clients/nope", &auth, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Optimistic concurrency: the version the admin saw, in the body or as If-Match.
+    let change = |v: Value| json!({"changeMessage": "x", "values": [{"name": "Greeting", "value": v}], "version": version});
+    let ok = stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/billing/settings",
+            &auth,
+            Some(change(json!("hi"))),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    let stale = stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/billing/settings",
+            &auth,
+            Some(change(json!("stale"))),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
+    assert_eq!(stale.json["error"]["code"], "STALE_VERSION");
+    let stale_header = stack
+        .call(
+            Method::PUT,
+            "/api/admin/clients/billing/settings",
+            &[("authorization", admin.as_str()), ("if-match", "\"1\"")],
+            Some(json!({"values": [{"name": "Greeting", "value": "stale"}]})),
+        )
+        .await;
+    assert_eq!(stale_header.status, StatusCode::CONFLICT);
+    let fetch = stack
+        .call(
+            Method::GET,
+            "/api/clients/billing/settings",
+            &[("clientSecret", &secret)],
+            None,
+        )
+        .await;
+    assert!(fetch.text.contains("\"hi\"") && !fetch.text.contains("stale"));
+
+    // Delete: a User may not; a stale If-Match is refused; then the secret stops working.
+    let user = stack.user_auth(&admin, "editor", "User", json!({})).await;
+    let denied = stack
+        .call(
+            Method::DELETE,
+            "/api/admin/clients/billing",
+            &[("authorization", user.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let stale_delete = stack
+        .call(
+            Method::DELETE,
+            "/api/admin/clients/billing",
+            &[("authorization", admin.as_str()), ("if-match", "\"1\"")],
+            None,
+        )
+        .await;
+    assert_eq!(stale_delete.status, StatusCode::CONFLICT);
+    let deleted = stack
+        .call(Method::DELETE, "/api/admin/clients/billing", &auth, None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let gone = stack
+        .call(
+            Method::GET,
+            "/api/clients/billing/settings",
+            &[("clientSecret", &secret)],
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+    let list = stack
+        .call(Method::GET, "/api/admin/clients", &auth, None)
+        .await;
+    assert_eq!(list.json["clients"], json!([]));
+    // (The failure counter of the last 401 stays: throttling outlives the client.)
+    let dump: String = stack
+        .table_dump()
+        .await
+        .lines()
+        .filter(|l| !l.contains("THROTTLE#"))
+        .collect();
+    assert!(
+        !dump.contains("CLIENT#billing") && !dump.contains("HISTORY#billing"),
+        "nothing of the client is left: {dump}"
+    );
+
+    // The name can be registered again (a new key, in this same warm instance), and the old
+    // history is not shown.
+    let new_secret = client_secret();
+    register(&stack, "billing", &new_secret).await;
+    let fetch = stack
+        .call(
+            Method::GET,
+            "/api/clients/billing/settings",
+            &[("clientSecret", &new_secret)],
+            None,
+        )
+        .await;
+    assert_eq!(fetch.status, StatusCode::OK, "{}", fetch.text);
+    assert!(
+        fetch.text.contains("\"hello\""),
+        "defaults, not the old values"
+    );
+    let history = stack
+        .call(
+            Method::GET,
+            "/api/admin/clients/billing/settings/Greeting/history",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(history.json["history"], json!([]), "{}", history.text);
+
+    let mut stack = stack;
+    let records = stack.audit_records().await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["type"] == "ClientDeleted" && r["client"] == "billing")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_audit_view_filters_and_pages_and_hides_user_activity() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let auth = [("authorization", admin.as_str())];
+    register(&stack, "billing", &client_secret()).await;
+    register(&stack, "search", &client_secret()).await;
+    for _ in 0..3 {
+        stack.login("ghost", "wrong password entirely").await;
+    }
+    let reader = stack
+        .user_auth(
+            &admin,
+            "reader",
+            "ReadOnly",
+            json!({"clientFilter": "bill.*"}),
+        )
+        .await;
+
+    let all = stack
+        .call(Method::GET, "/api/admin/audit?limit=500", &auth, None)
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    let events = all.json["events"].as_array().unwrap();
+    assert!(events.len() >= 8, "{}", all.text);
+    let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted, "newest first");
+
+    let failed = stack
+        .call(
+            Method::GET,
+            "/api/admin/audit?type=LoginFailed&user=ghost",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(
+        failed.json["events"].as_array().unwrap().len(),
+        3,
+        "{}",
+        failed.text
+    );
+    let billing = stack
+        .call(Method::GET, "/api/admin/audit?client=billing", &auth, None)
+        .await;
+    let billing_events = billing.json["events"].as_array().unwrap();
+    assert!(!billing_events.is_empty());
+    assert!(billing_events.iter().all(|e| e["client"] == "billing"));
+
+    // Pages of 2 cover the same events as one page, without repeats.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let url = match &cursor {
+            Some(c) => format!("/api/admin/audit?limit=2&cursor={}", c.replace('|', "%7C")),
+            None => "/api/admin/audit?limit=2".to_owned(),
+        };
+        let page = stack.call(Method::GET, &url, &auth, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for e in page.json["events"].as_array().unwrap() {
+            paged.push(e["id"].as_str().unwrap().to_owned());
+        }
+        match page.json["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let first_ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(paged[..first_ids.len()], first_ids[..]);
+
+    // A ReadOnly user with a client filter sees only that client's events, no user activity.
+    let seen = stack
+        .call(
+            Method::GET,
+            "/api/admin/audit?limit=500",
+            &[("authorization", reader.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
+    let seen = seen.json["events"].as_array().unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|e| e["client"] == "billing"), "{seen:?}");
+
+    for bad in [
+        "/api/admin/audit?from=yesterday",
+        "/api/admin/audit?limit=0",
+        "/api/admin/audit?limit=many",
+        "/api/admin/audit?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+        "/api/admin/audit?cursor=nonsense",
+        "/api/admin/audit?unknown=1",
+    ] {
+        let r = stack.call(Method::GET, bad, &auth, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert_eq!(r.json["error"]["code"], "INVALID_AUDIT_QUERY", "{bad}");
+    }
+}

@@ -19,6 +19,9 @@ pub struct Config {
     pub audit_bucket: String,
     /// Days of Object Lock retention applied to each audit object (0: bucket default only).
     pub audit_retention_days: u32,
+    /// The asymmetric KMS key (ECC P-256) that signs audit digests
+    /// (`FIG_AUDIT_SIGNING_KEY_ID`; default: the envelope key's alias + `-audit-signing`).
+    pub audit_signing_key_id: String,
     /// Default for the "allow new registrations" server setting (deploy parameter).
     pub allow_new_registrations: bool,
     /// Password for the first administrator; random when unset.
@@ -50,6 +53,11 @@ pub struct Config {
     pub webhook_attempts: u32,
     /// First retry delay; it doubles each attempt (`FIG_WEBHOOK_BACKOFF_MS`, default 1 000).
     pub webhook_backoff: Duration,
+}
+
+/// The default alias of the audit digest signing key for an envelope key alias.
+pub fn audit_signing_alias(kms_alias: &str) -> String {
+    format!("{kms_alias}-audit-signing")
 }
 
 /// A configuration value that could not be read.
@@ -106,6 +114,10 @@ impl Config {
             kms_key_id: text("FIG_KMS_KEY_ID", "alias/fig"),
             audit_bucket: text("FIG_AUDIT_BUCKET", "fig-audit"),
             audit_retention_days: small("FIG_AUDIT_RETENTION_DAYS", 0)?,
+            audit_signing_key_id: text(
+                "FIG_AUDIT_SIGNING_KEY_ID",
+                &audit_signing_alias(&text("FIG_KMS_KEY_ID", "alias/fig")),
+            ),
             allow_new_registrations: flag("FIG_ALLOW_NEW_REGISTRATIONS", true)?,
             bootstrap_admin_password: lookup("FIG_BOOTSTRAP_ADMIN_PASSWORD")
                 .filter(|v| !v.is_empty())

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod audit_trail;
 pub mod auth;
 pub mod aws;
 pub mod clients;

@@ -113,7 +113,10 @@ impl Stack {
             &names.audit_bucket,
             &names.kms_alias,
             1,
-        );
+        )
+        .with_digests(fig_shared::audit_trail::DigestChain::for_config(
+            &clients, &config,
+        ));
         let poller = StreamPoller::new(&sdk, &names.table, writer);
         let app = App::new(config, clients.clone()).unwrap();
         fig_shared::users::bootstrap_admin(&app).await.unwrap();

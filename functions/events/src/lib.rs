@@ -14,8 +14,10 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ObjectLockMode, ServerSideEncryption};
+use fig_shared::audit_trail::{DigestChain, ObjectRef};
 use fig_shared::events::{Actor, AuditEvent, EventKind, Source};
 use fig_shared::store::OutboxItem;
+use sha2::Digest as _;
 use time::OffsetDateTime;
 
 pub mod webhooks;
@@ -27,6 +29,7 @@ pub struct AuditWriter {
     bucket: String,
     kms_key_id: String,
     retention_days: u32,
+    chain: Option<DigestChain>,
 }
 
 impl AuditWriter {
@@ -43,7 +46,22 @@ impl AuditWriter {
             bucket: bucket.into(),
             kms_key_id: kms_key_id.into(),
             retention_days,
+            chain: None,
         }
+    }
+
+    /// Also extends the signed digest chain after every batch.
+    pub fn with_digests(mut self, chain: DigestChain) -> Self {
+        self.chain = Some(chain);
+        self
+    }
+
+    fn retain_until(&self) -> Option<aws_sdk_s3::primitives::DateTime> {
+        (self.retention_days > 0).then(|| {
+            let until =
+                OffsetDateTime::now_utc() + time::Duration::days(i64::from(self.retention_days));
+            aws_sdk_s3::primitives::DateTime::from_secs(until.unix_timestamp())
+        })
     }
 
     async fn put(&self, key: &str, body: String) -> Result<(), String> {
@@ -56,14 +74,10 @@ impl AuditWriter {
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&self.kms_key_id)
             .body(ByteStream::from(body.into_bytes()));
-        if self.retention_days > 0 {
-            let until =
-                OffsetDateTime::now_utc() + time::Duration::days(i64::from(self.retention_days));
+        if let Some(until) = self.retain_until() {
             request = request
                 .object_lock_mode(ObjectLockMode::Compliance)
-                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
-                    until.unix_timestamp(),
-                ));
+                .object_lock_retain_until_date(until);
         }
         request
             .send()
@@ -181,6 +195,7 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
             .push((sequence, audit));
     }
     let mut response = DynamoDbEventResponse::default();
+    let mut written = Vec::new();
     for ((date, hour), events) in groups {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             continue;
@@ -194,8 +209,19 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
             body.push_str(&audit.to_json_line());
             body.push('\n');
         }
+        let sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
         match writer.put(&key, body).await {
-            Ok(()) => tracing::info!(key = %key, events = events.len(), "audit object written"),
+            Ok(()) => {
+                tracing::info!(key = %key, events = events.len(), "audit object written");
+                written.push((
+                    ObjectRef {
+                        key,
+                        sha256,
+                        events: events.len(),
+                    },
+                    events.into_iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                ));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, key = %key, "audit object not written; the stream will retry");
                 for (sequence, _) in events {
@@ -203,6 +229,22 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
                     failure.item_identifier = sequence;
                     response.batch_item_failures.push(failure);
                 }
+            }
+        }
+    }
+    // One signed digest for the objects of this batch. If it cannot be written, their records
+    // fail too: the stream hands them back, the objects are written again (same keys, same
+    // bytes) and the next digest covers them.
+    if let Some(chain) = &writer.chain
+        && !written.is_empty()
+    {
+        let objects = written.iter().map(|(o, _)| o.clone()).collect();
+        if let Err(e) = chain.append(objects, writer.retain_until()).await {
+            tracing::warn!(error = %e, "audit digest not written; the stream will retry");
+            for sequence in written.into_iter().flat_map(|(_, s)| s) {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = sequence;
+                response.batch_item_failures.push(failure);
             }
         }
     }

@@ -4,6 +4,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use fig_events::Consumer;
 use fig_events::webhooks::WebhookDeliverer;
 use fig_shared::App;
+use fig_shared::audit_trail::DigestChain;
 use fig_shared::aws::{AwsClients, load_sdk_config};
 use fig_shared::config::Config;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -16,12 +17,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // One binary, two event source mappings on the table's stream.
     let consumer = match std::env::var("FIG_EVENTS_CONSUMER").as_deref() {
         Ok("webhooks") => Consumer::Webhooks(WebhookDeliverer::new(App::new(config, clients)?)),
-        Ok("audit") | Err(_) => Consumer::Audit(fig_events::AuditWriter::new(
-            clients.s3,
-            &config.audit_bucket,
-            &config.kms_key_id,
-            config.audit_retention_days,
-        )),
+        Ok("audit") | Err(_) => Consumer::Audit(
+            fig_events::AuditWriter::new(
+                clients.s3.clone(),
+                &config.audit_bucket,
+                &config.kms_key_id,
+                config.audit_retention_days,
+            )
+            .with_digests(DigestChain::for_config(&clients, &config)),
+        ),
         Ok(other) => {
             return Err(
                 format!("FIG_EVENTS_CONSUMER must be audit or webhooks, not {other}").into(),

@@ -172,6 +172,32 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
             .await?;
     }
 
+    // The audit digest signing key: asymmetric, so verifiers can check signatures with the
+    // public key alone.
+    let signing_alias = fig_shared::config::audit_signing_alias(&names.kms_alias);
+    if !aliases
+        .aliases()
+        .iter()
+        .any(|a| a.alias_name() == Some(signing_alias.as_str()))
+    {
+        let key = kms
+            .create_key()
+            .description(format!("Fig audit digest signing key ({signing_alias})"))
+            .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+            .send()
+            .await?;
+        let key_id = key
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .ok_or("CreateKey returned no key id")?;
+        kms.create_alias()
+            .alias_name(&signing_alias)
+            .target_key_id(&key_id)
+            .send()
+            .await?;
+    }
+
     for (bucket, lock) in [(&names.audit_bucket, true), (&names.web_bucket, false)] {
         if s3.head_bucket().bucket(bucket).send().await.is_ok() {
             continue;

@@ -14,6 +14,7 @@ use fig_events::Consumer;
 use fig_events::webhooks::WebhookDeliverer;
 use fig_gateway::{LocalNames, StreamPoller, local_sdk_config, provision, router};
 use fig_shared::App;
+use fig_shared::audit_trail::DigestChain;
 use fig_shared::aws::AwsClients;
 use fig_shared::config::Config;
 use fig_shared::users::{Bootstrap, bootstrap_admin};
@@ -42,7 +43,8 @@ async fn main() -> Result<(), fig_gateway::Error> {
         &config.audit_bucket,
         &config.kms_key_id,
         config.audit_retention_days,
-    );
+    )
+    .with_digests(DigestChain::for_config(&clients, &config));
     let app = App::new(config.clone(), clients)?;
     match bootstrap_admin(&app).await? {
         Bootstrap::CreatedWithRandomPassword(password) => {

@@ -32,6 +32,117 @@ enum Command {
     /// Act as a setting client (secret from FIG_CLIENT_SECRET or FIG_CLIENT_SECRET_FILE).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Query and verify the audit trail in S3 (AWS credentials from the usual chain).
+    #[cfg(feature = "audit")]
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[cfg(feature = "audit")]
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the events of a time range as JSON Lines, oldest first (de-duplicated by id).
+    Query {
+        /// The audit bucket.
+        #[arg(long, env = "FIG_AUDIT_BUCKET")]
+        bucket: String,
+        /// Start (RFC 3339, e.g. 2026-11-25T00:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Only this event type (e.g. LoginFailed).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Only events by or about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events about this client.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Verify the signed digest chain: reports removed, altered, reordered, added and
+    /// missing-at-the-end objects; exits with status 1 when anything is wrong.
+    Verify {
+        /// The audit bucket.
+        #[arg(long, env = "FIG_AUDIT_BUCKET")]
+        bucket: String,
+        /// The table holding the chain head (to detect digests missing at the end).
+        #[arg(long, env = "FIG_TABLE")]
+        table: Option<String>,
+    },
+}
+
+#[cfg(feature = "audit")]
+async fn audit(command: AuditCommand) -> Result<(), String> {
+    use fig_shared::audit_trail;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clients = fig_shared::aws::AwsClients::new(&sdk);
+    match command {
+        AuditCommand::Query {
+            bucket,
+            from,
+            to,
+            kind,
+            user,
+            client,
+        } => {
+            let time = |name: &str, v: &str| {
+                OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
+                    format!("--{name} must be an RFC 3339 time such as 2026-11-25T00:00:00Z")
+                })
+            };
+            let filter = audit_trail::QueryFilter {
+                from: Some(time("from", &from)?),
+                to: Some(time("to", &to)?),
+                kind,
+                user,
+                client,
+            };
+            let events = audit_trail::query(&clients.s3, &bucket, &filter)
+                .await
+                .map_err(|e| e.to_string())?;
+            for event in events {
+                println!("{event}");
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { bucket, table } => {
+            let head = match table {
+                Some(table) => Some(
+                    audit_trail::read_head(&clients.dynamodb, &table)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .sequence,
+                ),
+                None => None,
+            };
+            let report = audit_trail::verify(&clients.s3, &clients.kms, &bucket, head)
+                .await
+                .map_err(|e| e.to_string())?;
+            for problem in &report.problems {
+                println!("PROBLEM {problem}");
+            }
+            println!(
+                "{} digests, {} objects, {} events checked: {}",
+                report.digests,
+                report.objects,
+                report.events,
+                if report.ok() { "intact" } else { "NOT INTACT" }
+            );
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} problem(s) in the audit trail",
+                    report.problems.len()
+                ))
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -100,6 +211,8 @@ fn print_values(current: &fig_sdk::Settings, origin: &str) {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        #[cfg(feature = "audit")]
+        Command::Audit(command) => audit(command).await,
         Command::Secret(SecretCommand::Generate) => {
             println!("{}", ClientSecret::generate().expose());
             Ok(())

@@ -589,18 +589,60 @@ async fn register_new(
         .await;
     }
     let hasher = app.keys.secret_hasher().await?;
+    let secret_hash = B64.encode(hasher.hash(name, &secret)?);
+    let event = AuditEvent::new(
+        EventKind::NewClientRegistration {
+            client: name.to_owned(),
+            settings: registration
+                .settings
+                .iter()
+                .map(|d| d.name.to_string())
+                .collect(),
+        },
+        Actor::Client {
+            name: name.to_owned(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    create_client(
+        app,
+        name,
+        &registration.description,
+        &registration.settings,
+        secret_hash,
+        &event,
+    )
+    .await?;
+    Ok(RegistrationResult {
+        status: "registered",
+        version: 1,
+    })
+}
+
+/// Writes a new client in one transaction with `event`: its `META` (definitions sealed under a
+/// new data key), the wrapped key and the index entry. `secret_hash` may be empty (an imported
+/// client has no secret until an administrator rotates one).
+pub(crate) async fn create_client(
+    app: &App,
+    name: &str,
+    description: &str,
+    settings: &[SettingDefinition],
+    secret_hash: String,
+    event: &AuditEvent,
+) -> Result<()> {
     let dek_version = 1;
     let (key, wrapped) = app.new_client_data_key(name, dek_version).await?;
     let now = clock::now_rfc3339();
     let meta = ClientMeta {
         name: name.to_owned(),
-        description: registration.description.clone(),
-        secret_hash: B64.encode(hasher.hash(name, &secret)?),
+        description: description.to_owned(),
+        secret_hash,
         previous_secret_hash: None,
         previous_secret_expires: None,
         version: 1,
         definitions_version: 1,
-        definitions: seal_definitions(name, &registration.settings, 1, dek_version, &key)?,
+        definitions: seal_definitions(name, settings, 1, dek_version, &key)?,
         dek_version,
         created: now.clone(),
         updated: now.clone(),
@@ -642,35 +684,17 @@ async fn register_new(
                 .build())
         })
         .collect::<Result<Vec<_>>>()?;
-    let event = AuditEvent::new(
-        EventKind::NewClientRegistration {
-            client: name.to_owned(),
-            settings: registration
-                .settings
-                .iter()
-                .map(|d| d.name.to_string())
-                .collect(),
-        },
-        Actor::Client {
-            name: name.to_owned(),
-        },
-        caller.source(),
-        clock::now(),
-    );
     app.store
         .transact(
             items,
-            &event,
+            event,
             (
                 "CLIENT_EXISTS",
                 "The client was registered at the same time. Try again.",
             ),
         )
         .await?;
-    Ok(RegistrationResult {
-        status: "registered",
-        version: 1,
-    })
+    Ok(())
 }
 
 async fn update_registration(

@@ -27,6 +27,7 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
+pub mod transfer;
 pub mod users;
 pub mod webhooks;
 

@@ -276,7 +276,7 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
             Method::PUT,
             "/api/admin/configuration",
             "/api/admin/configuration",
-            Some(json!({"pollIntervalMs": 30000})),
+            Some(json!({"pollIntervalMs": 30000, "allowFileImports": true})),
             Users {
                 roles: ADMINS,
                 pending: false,
@@ -357,6 +357,38 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
             "/api/admin/webhooks/{id}",
             "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA",
             None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::GET,
+            "/api/admin/export",
+            "/api/admin/export",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
+            "/api/admin/export",
+            "/api/admin/export",
+            Some(json!({"passphrase": "correct horse battery staple export"})),
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
+            "/api/admin/import",
+            "/api/admin/import",
+            Some(
+                json!({"mode": "valuesOnly", "document": {"format": "not-fig", "exportedAt": "", "clients": []}}),
+            ),
             Users {
                 roles: ADMINS,
                 pending: false,
@@ -453,6 +485,12 @@ async fn every_route_times_every_principal() {
         )
         .await;
     assert_eq!(reg.status, StatusCode::OK);
+
+    // Imports on, so the import entry reaches its own validation for an Administrator.
+    let on = stack
+        .configure(&admin, json!({"allowFileImports": true}))
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
 
     let principals: Vec<(&str, Option<String>, Option<Role>)> = vec![
         ("no token", None, None),

@@ -12,6 +12,7 @@ use fig_shared::admin::{self, ValueChange};
 use fig_shared::clients::{self, SecretRotation};
 use fig_shared::http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::server_config::{self, ServerConfig};
+use fig_shared::transfer;
 use fig_shared::users::{self, NewUser, UserUpdate};
 use fig_shared::webhooks::{self, WebhookRequest};
 use fig_shared::{App, Error, Result};
@@ -51,6 +52,9 @@ fn table() -> RouteTable {
             delete(delete_instance),
         ),
         (Method::GET, "/api/admin/audit", get(audit)),
+        (Method::GET, "/api/admin/export", get(export_plain)),
+        (Method::POST, "/api/admin/export", post(export_sealed)),
+        (Method::POST, "/api/admin/import", post(import)),
         (Method::GET, "/api/admin/webhooks", get(list_webhooks)),
         (Method::POST, "/api/admin/webhooks", post(create_webhook)),
         (Method::PUT, "/api/admin/webhooks/{id}", put(update_webhook)),
@@ -262,6 +266,53 @@ async fn dead_letters(
 ) -> Result<Response> {
     let letters = webhooks::dead_letters(&app, &principal, &id, &caller).await?;
     Ok(json(&serde_json::json!({ "deadLetters": letters })))
+}
+
+/// Export documents are offered as a file download and never cached.
+fn download(document: &transfer::ExportDocument) -> Response {
+    let mut response = json(document);
+    let name = format!(
+        "attachment; filename=\"fig-export-{}.json\"",
+        document.exported_at.get(..10).unwrap_or("export")
+    );
+    if let Ok(value) = HeaderValue::from_str(&name) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+async fn export_plain(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(download(
+        &transfer::export(&app, &principal, None, &caller).await?,
+    ))
+}
+
+async fn export_sealed(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+    JsonBody(request): JsonBody<transfer::ExportRequest>,
+) -> Result<Response> {
+    Ok(download(
+        &transfer::export(&app, &principal, Some(request.passphrase), &caller).await?,
+    ))
+}
+
+async fn import(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+    JsonBody(request): JsonBody<transfer::ImportRequest>,
+) -> Result<Response> {
+    Ok(json(
+        &transfer::import(&app, &principal, request, &caller).await?,
+    ))
 }
 
 async fn list_users(

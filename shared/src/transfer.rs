@@ -1,0 +1,604 @@
+//! Export and import of clients, definitions and values (Administrator).
+//!
+//! An export holds every client the caller may see: description, definitions, non-secret
+//! values and instance values. Secret values are left out, unless the administrator gives a
+//! passphrase: then they travel in one AES-256-GCM blob under a key derived from it with
+//! Argon2id (19 MiB, 2 passes, random salt). No client-secret material is ever exported;
+//! imported clients that are new have no secret until an administrator rotates one.
+//!
+//! Import modes: `addNewClients` (clients that exist are left alone), `replaceClients`
+//! (existing clients are deleted and written again, keeping their client secret) and
+//! `valuesOnly` (values of existing clients, validated against their own definitions).
+//! Everything is validated before anything is written; imports can be switched off.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::admin::{NewValue, require};
+use crate::app::App;
+use crate::clients::load_client;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::events::{Actor, AuditEvent, EventKind};
+use crate::http::Caller;
+use crate::model::{ClientName, SettingDefinition, SettingName};
+use crate::policy::{Action, Principal, Resource};
+use crate::secret::SecretString;
+
+/// The format name of export documents.
+pub const FORMAT: &str = "fig-export/v1";
+/// Most clients one import may hold.
+const MAX_CLIENTS: usize = 500;
+const AAD: &[u8] = b"fig-export/v1 secrets";
+
+/// One client in an export.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedClient {
+    /// Name.
+    pub name: ClientName,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Definitions.
+    pub settings: Vec<SettingDefinition>,
+    /// Values set by admins (non-secret settings only).
+    #[serde(default)]
+    pub values: BTreeMap<String, Value>,
+    /// Instance values (non-secret settings only), by instance.
+    #[serde(default)]
+    pub instances: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+/// Secret values, sealed with a passphrase.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SealedSecrets {
+    /// `argon2id`.
+    pub kdf: String,
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+    /// Salt, base64.
+    pub salt: String,
+    /// AES-256-GCM nonce, base64.
+    pub nonce: String,
+    /// Ciphertext with tag, base64: JSON `{client: {setting or "@instance/setting": value}}`.
+    pub ciphertext: String,
+}
+
+/// An export document.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportDocument {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// When (UTC).
+    pub exported_at: String,
+    /// By whom.
+    #[serde(default)]
+    pub exported_by: String,
+    /// The clients.
+    pub clients: Vec<ExportedClient>,
+    /// Secret values, when exported with a passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<SealedSecrets>,
+}
+
+/// `POST /api/admin/export` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Seals secret values with a key derived from this.
+    pub passphrase: SecretString,
+}
+
+/// How an import treats existing clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ImportMode {
+    /// Only clients that do not exist are created.
+    AddNewClients,
+    /// Existing clients are replaced (their client secret is kept).
+    ReplaceClients,
+    /// Only values of existing clients are set.
+    ValuesOnly,
+}
+
+impl ImportMode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::AddNewClients => "addNewClients",
+            Self::ReplaceClients => "replaceClients",
+            Self::ValuesOnly => "valuesOnly",
+        }
+    }
+}
+
+/// `POST /api/admin/import` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportRequest {
+    /// How to treat existing clients.
+    pub mode: ImportMode,
+    /// Opens the document's secret values (without it they are not imported).
+    #[serde(default)]
+    pub passphrase: Option<SecretString>,
+    /// The export document.
+    pub document: ExportDocument,
+}
+
+/// What an import wrote.
+#[derive(Debug, Serialize)]
+pub struct ImportResult {
+    /// Clients created or changed.
+    pub clients: usize,
+    /// Values written.
+    pub values: usize,
+}
+
+fn derive(passphrase: &SecretString, salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    Argon2::default()
+        .hash_password_into(passphrase.expose().as_bytes(), salt, key.as_mut())
+        .map_err(|_| Error::internal("argon2 key derivation failed"))?;
+    Ok(key)
+}
+
+fn check_passphrase(passphrase: &SecretString) -> Result<()> {
+    crate::password::check_new_password("export", passphrase).map_err(|_| {
+        Error::bad_request(
+            "WEAK_PASSPHRASE",
+            "The passphrase must have at least 12 characters and be hard to guess (strength 3 of 4): a few unrelated words work well. Anyone with the file and the passphrase can read the secrets.",
+        )
+    })
+}
+
+async fn seal(passphrase: SecretString, plaintext: Zeroizing<Vec<u8>>) -> Result<SealedSecrets> {
+    tokio::task::spawn_blocking(move || {
+        let salt = crate::crypto::random_bytes(16);
+        let nonce = crate::crypto::random_bytes(12);
+        let key = derive(&passphrase, &salt)?;
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| Error::internal("aes key"))?;
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: AAD,
+                },
+            )
+            .map_err(|_| Error::internal("aes-gcm seal"))?;
+        Ok(SealedSecrets {
+            kdf: "argon2id".into(),
+            memory_kib: argon2::Params::DEFAULT_M_COST,
+            iterations: argon2::Params::DEFAULT_T_COST,
+            parallelism: argon2::Params::DEFAULT_P_COST,
+            salt: B64.encode(salt),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(ciphertext),
+        })
+    })
+    .await
+    .map_err(|_| Error::internal("seal task"))?
+}
+
+type Secrets = BTreeMap<String, BTreeMap<String, Value>>;
+
+async fn open(passphrase: SecretString, sealed: &SealedSecrets) -> Result<Secrets> {
+    let wrong = || {
+        Error::bad_request(
+            "WRONG_PASSPHRASE",
+            "The passphrase does not open the secrets in this file (or the file was changed).",
+        )
+    };
+    if sealed.kdf != "argon2id"
+        || sealed.memory_kib != argon2::Params::DEFAULT_M_COST
+        || sealed.iterations != argon2::Params::DEFAULT_T_COST
+        || sealed.parallelism != argon2::Params::DEFAULT_P_COST
+    {
+        return Err(Error::bad_request(
+            "INVALID_IMPORT",
+            "The secrets in this file use key-derivation settings this server does not accept.",
+        ));
+    }
+    let decode = |v: &str| B64.decode(v).map_err(|_| wrong());
+    let (salt, nonce, ciphertext) = (
+        decode(&sealed.salt)?,
+        decode(&sealed.nonce)?,
+        decode(&sealed.ciphertext)?,
+    );
+    if nonce.len() != 12 || salt.len() < 16 {
+        return Err(wrong());
+    }
+    let plaintext = tokio::task::spawn_blocking(move || {
+        let key = derive(&passphrase, &salt)?;
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| Error::internal("aes key"))?;
+        cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: AAD,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| wrong())
+    })
+    .await
+    .map_err(|_| Error::internal("open task"))??;
+    serde_json::from_slice(&plaintext).map_err(|_| wrong())
+}
+
+/// `GET /api/admin/export` (no passphrase: no secret values) and `POST` (with one).
+pub async fn export(
+    app: &Arc<App>,
+    principal: &Principal,
+    passphrase: Option<SecretString>,
+    caller: &Caller,
+) -> Result<ExportDocument> {
+    require(app, principal, Action::ImportExport, Resource::None, caller).await?;
+    if let Some(p) = &passphrase {
+        check_passphrase(p)?;
+    }
+    let mut clients = Vec::new();
+    let mut secrets: Secrets = BTreeMap::new();
+    for name in crate::clients::list_client_names(app).await? {
+        let Some(state) = load_client(app, &name).await? else {
+            continue;
+        };
+        let key = state.data_key(app, state.meta.dek_version).await?;
+        let definitions = state.definitions(&key)?;
+        let secret = |setting: &str| {
+            definitions
+                .iter()
+                .any(|d| d.name.as_str() == setting && d.secret)
+        };
+        let mut values = BTreeMap::new();
+        for (setting, item) in &state.values {
+            let key = state.data_key(app, item.dek_version).await?;
+            let value = crate::clients::open_value(&name, item, &key)?;
+            if secret(setting) {
+                secrets
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(setting.clone(), value);
+            } else {
+                values.insert(setting.clone(), value);
+            }
+        }
+        let mut instances = BTreeMap::new();
+        for (instance, items) in &state.instances {
+            let mut values = BTreeMap::new();
+            for (setting, item) in items {
+                let key = state.data_key(app, item.dek_version).await?;
+                let value = crate::clients::open_value(&name, item, &key)?;
+                if secret(setting) {
+                    secrets
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(format!("@{instance}/{setting}"), value);
+                } else {
+                    values.insert(setting.clone(), value);
+                }
+            }
+            instances.insert(instance.clone(), values);
+        }
+        clients.push(ExportedClient {
+            name: ClientName::parse(&name)?,
+            description: state.meta.description.clone(),
+            settings: definitions,
+            values,
+            instances,
+        });
+    }
+    let with_secrets = passphrase.is_some();
+    let sealed = match passphrase {
+        Some(p) => {
+            let plaintext = Zeroizing::new(
+                serde_json::to_vec(&secrets)
+                    .map_err(|e| Error::internal(format!("export: {e}")))?,
+            );
+            Some(seal(p, plaintext).await?)
+        }
+        None => None,
+    };
+    app.store
+        .record(&AuditEvent::new(
+            EventKind::ClientsExported {
+                clients: clients.len(),
+                with_secrets,
+            },
+            Actor::User {
+                name: principal.username.clone(),
+            },
+            caller.source(),
+            clock::now(),
+        ))
+        .await?;
+    Ok(ExportDocument {
+        format: FORMAT.into(),
+        exported_at: clock::now_rfc3339(),
+        exported_by: principal.username.clone(),
+        clients,
+        secrets: sealed,
+    })
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::bad_request("INVALID_IMPORT", message)
+}
+
+/// Values of one client (base, then per instance) as the import will write them.
+struct Planned {
+    base: Vec<NewValue>,
+    instances: BTreeMap<String, Vec<NewValue>>,
+}
+
+fn plan(
+    client: &ExportedClient,
+    definitions: &[SettingDefinition],
+    secrets: Option<&BTreeMap<String, Value>>,
+) -> Result<Planned> {
+    let check = |setting: &str, value: &Value| -> Result<NewValue> {
+        let definition = definitions
+            .iter()
+            .find(|d| d.name.as_str() == setting)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "Client '{}' has no setting '{setting}'.",
+                    client.name
+                ))
+            })?;
+        definition.check_value(value).map_err(|e| {
+            invalid(format!(
+                "Client '{}', setting '{setting}': {}",
+                client.name,
+                e.public().1
+            ))
+        })?;
+        Ok(NewValue {
+            name: SettingName::parse(setting)?,
+            value: value.clone(),
+        })
+    };
+    let mut base = Vec::new();
+    let mut instances: BTreeMap<String, Vec<NewValue>> = BTreeMap::new();
+    for (setting, value) in &client.values {
+        base.push(check(setting, value)?);
+    }
+    for (instance, values) in &client.instances {
+        ClientName::parse(instance)?;
+        let entry = instances.entry(instance.clone()).or_default();
+        for (setting, value) in values {
+            entry.push(check(setting, value)?);
+        }
+    }
+    for (key, value) in secrets.into_iter().flatten() {
+        match key.strip_prefix('@').and_then(|k| k.split_once('/')) {
+            Some((instance, setting)) => {
+                ClientName::parse(instance)?;
+                instances
+                    .entry(instance.to_owned())
+                    .or_default()
+                    .push(check(setting, value)?);
+            }
+            None => base.push(check(key, value)?),
+        }
+    }
+    let too_many = base.len() > 90 || instances.values().any(|v| v.len() > 90);
+    if too_many {
+        return Err(invalid(format!(
+            "Client '{}' has more than 90 values; import it in parts.",
+            client.name
+        )));
+    }
+    Ok(Planned { base, instances })
+}
+
+/// `POST /api/admin/import`.
+pub async fn import(
+    app: &Arc<App>,
+    principal: &Principal,
+    request: ImportRequest,
+    caller: &Caller,
+) -> Result<ImportResult> {
+    require(app, principal, Action::ImportExport, Resource::None, caller).await?;
+    if !crate::server_config::load(app).await?.allow_file_imports {
+        return Err(Error::Forbidden {
+            code: "IMPORTS_DISABLED",
+            message: "File imports are switched off on this server. An administrator can allow them in the server configuration.",
+        });
+    }
+    let document = request.document;
+    if document.format != FORMAT {
+        return Err(invalid(format!("This is not a {FORMAT} document.")));
+    }
+    if document.clients.len() > MAX_CLIENTS {
+        return Err(invalid(format!(
+            "An import may hold at most {MAX_CLIENTS} clients."
+        )));
+    }
+    let secrets = match (&document.secrets, request.passphrase) {
+        (Some(sealed), Some(p)) => Some(open(p, sealed).await?),
+        _ => None,
+    };
+    // Validate everything first.
+    let mut seen = std::collections::HashSet::new();
+    let mut work = Vec::new();
+    for client in &document.clients {
+        let name = client.name.as_str();
+        if !seen.insert(name) {
+            return Err(invalid(format!("Client '{name}' appears twice.")));
+        }
+        let registration = crate::model::Registration {
+            name: client.name.clone(),
+            description: client.description.clone(),
+            instance: None,
+            settings: client.settings.clone(),
+            client_setting_overrides: Vec::new(),
+        };
+        registration
+            .validate()
+            .map_err(|e| invalid(format!("Client '{name}': {}", e.public().1)))?;
+        let existing = load_client(app, name).await?;
+        let client_secrets = secrets.as_ref().and_then(|s| s.get(name));
+        let planned = match (request.mode, &existing) {
+            (ImportMode::ValuesOnly, None) => {
+                return Err(invalid(format!(
+                    "Client '{name}' does not exist; 'valuesOnly' sets values of existing clients."
+                )));
+            }
+            (ImportMode::ValuesOnly, Some(state)) => {
+                let key = state.data_key(app, state.meta.dek_version).await?;
+                let planned = plan(client, &state.definitions(&key)?, client_secrets)?;
+                if let Some(missing) = planned
+                    .instances
+                    .keys()
+                    .find(|i| !state.instances.contains_key(*i))
+                {
+                    return Err(invalid(format!(
+                        "Client '{name}' has no instance '{missing}'; 'valuesOnly' does not create instances."
+                    )));
+                }
+                planned
+            }
+            (ImportMode::AddNewClients, Some(_)) => continue,
+            _ => plan(client, &client.settings, client_secrets)?,
+        };
+        require(
+            app,
+            principal,
+            Action::ManageClients,
+            Resource::Client(name),
+            caller,
+        )
+        .await?;
+        work.push((client, existing, planned));
+    }
+    // Then write, client by client.
+    let actor = || Actor::User {
+        name: principal.username.clone(),
+    };
+    let message = format!("Imported ({})", request.mode.name());
+    let mut written_clients = Vec::new();
+    let mut written_values = 0;
+    for (client, existing, planned) in work {
+        let name = client.name.as_str();
+        if request.mode != ImportMode::ValuesOnly {
+            let secret_hash = existing
+                .as_ref()
+                .map(|s| s.meta.secret_hash.clone())
+                .unwrap_or_default();
+            if existing.is_some() {
+                crate::admin::delete_client(app, principal, name, None, caller).await?;
+            }
+            let event = AuditEvent::new(
+                EventKind::NewClientRegistration {
+                    client: name.to_owned(),
+                    settings: client.settings.iter().map(|d| d.name.to_string()).collect(),
+                },
+                actor(),
+                caller.source(),
+                clock::now(),
+            );
+            crate::clients::create_client(
+                app,
+                name,
+                &client.description,
+                &client.settings,
+                secret_hash,
+                &event,
+            )
+            .await?;
+            for instance in planned.instances.keys() {
+                crate::admin::create_instance(
+                    app,
+                    principal,
+                    name,
+                    crate::admin::NewInstance {
+                        instance: ClientName::parse(instance)?,
+                    },
+                    caller,
+                )
+                .await?;
+            }
+        }
+        let fresh = || async {
+            load_client(app, name)
+                .await?
+                .ok_or_else(|| Error::unavailable("imported client vanished"))
+        };
+        if !planned.base.is_empty() {
+            let state = fresh().await?;
+            let key = state.data_key(app, state.meta.dek_version).await?;
+            for chunk in planned.base.chunks(crate::admin::MAX_VALUES_PER_CHANGE) {
+                let state = fresh().await?;
+                crate::admin::write_values(
+                    app,
+                    &state,
+                    &key,
+                    chunk,
+                    None,
+                    (&principal.username, actor()),
+                    &message,
+                    false,
+                    caller,
+                )
+                .await?;
+                written_values += chunk.len();
+            }
+        }
+        for (instance, values) in &planned.instances {
+            let state = fresh().await?;
+            let key = state.data_key(app, state.meta.dek_version).await?;
+            for chunk in values.chunks(crate::admin::MAX_VALUES_PER_CHANGE) {
+                let state = fresh().await?;
+                crate::admin::write_values(
+                    app,
+                    &state,
+                    &key,
+                    chunk,
+                    Some(instance),
+                    (&principal.username, actor()),
+                    &message,
+                    false,
+                    caller,
+                )
+                .await?;
+                written_values += chunk.len();
+            }
+        }
+        written_clients.push(name.to_owned());
+    }
+    app.store
+        .record(&AuditEvent::new(
+            EventKind::ClientsImported {
+                mode: request.mode.name().into(),
+                clients: written_clients.clone(),
+                values: written_values,
+            },
+            actor(),
+            caller.source(),
+            clock::now(),
+        ))
+        .await?;
+    Ok(ImportResult {
+        clients: written_clients.len(),
+        values: written_values,
+    })
+}

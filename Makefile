@@ -14,7 +14,7 @@ CARGO ?= cargo
 NPM ?= npm
 EMULATOR := localstack/emulator.sh
 
-.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint rust-test gateway fmt bench
+.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint rust-test emulator-tests browser gateway fmt bench e2e
 
 help:
 	@echo "make run    run Fig locally (emulator + gateway on http://127.0.0.1:$${FIG_PORT:-8080})"
@@ -44,6 +44,15 @@ web-check: web-deps
 	cd web && $(NPM) run --silent typecheck
 	cd web && $(NPM) test --silent
 
+# Browser tests (web/e2e): Debian's Chromium driven by playwright-core against the gateway and
+# the emulator, each test file with its own table, bucket and key. Screenshots go to
+# target/e2e-artifacts/.
+browser:
+	web/e2e/install-browser.sh
+
+e2e: browser gateway web
+	$(EMULATOR) run-with bash -c 'cd web && $(NPM) run --silent e2e'
+
 ## --- checks ----------------------------------------------------------------------------------
 
 fmt:
@@ -60,16 +69,26 @@ infra-lint:
 
 # Unit tests and the emulator tests (each emulator test provisions its own uniquely named
 # table, key and buckets). nextest prints one summary line at the end; cargo test otherwise.
-rust-test:
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(EMULATOR) run-with $(CARGO) nextest run --workspace --no-fail-fast; \
+RUST_TESTS = if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
-	  $(EMULATOR) run-with $(CARGO) test --workspace --no-fail-fast; \
+	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+rust-test:
+	@$(EMULATOR) run-with bash -c '$(RUST_TESTS)'
+
+# What `make test` runs against one emulator: the browser tests, then the Rust tests (whose
+# summary ends the output). Both always run; either failing fails the target.
+emulator-tests: browser gateway web
+	@$(EMULATOR) run-with bash -c 'browser=0; (cd web && $(NPM) run --silent e2e) || browser=$$?; \
+	  $(RUST_TESTS); rust=$$?; \
+	  if [ $$browser -ne 0 ]; then echo "browser tests failed (web/e2e, artefacts in target/e2e-artifacts)"; fi; \
+	  [ $$browser -eq 0 ] && [ $$rust -eq 0 ]'
 
 check: fmt-check clippy web-check web infra-lint
 
-test: check rust-test
+test: check emulator-tests
 
 ## --- benchmark (not part of make test) --------------------------------------------------------
 

@@ -40,6 +40,22 @@ export interface AdminSetting {
   value?: unknown;
   isSet?: boolean;
   lastChanged?: string | null;
+  lastChangedBy?: string;
+  defaultValue?: unknown;
+  group?: string;
+  category?: string;
+  classification?: string;
+  validationRegex?: string;
+  validationExplanation?: string;
+  validValues?: string[];
+  minimum?: number;
+  maximum?: number;
+  /** Folded away by default. */
+  advanced?: boolean;
+  displayOrder?: number;
+  /** Set by the client from its environment (a client override). */
+  externallyManaged?: boolean;
+  supportsLiveUpdate?: boolean;
 }
 
 export interface AdminClient {
@@ -47,10 +63,25 @@ export interface AdminClient {
   description: string;
   version: number | string;
   settings: AdminSetting[];
+  /** Names of the client's instances. */
+  instances?: string[];
 }
 
 export interface ClientsResponse {
   clients: AdminClient[];
+}
+
+export type Role = "Administrator" | "User" | "ReadOnly";
+
+/** `GET /api/auth/me`: the signed-in user (never a hash or an MFA secret). */
+export interface Me {
+  username: string;
+  role: Role;
+  clientFilter?: string | null;
+  classifications?: string[] | null;
+  enabled: boolean;
+  mfaEnabled: boolean;
+  passwordChangeRequired: boolean;
 }
 
 /** An error answered by the API (`{"error": {code, message, requestId}}`) or a transport failure. */
@@ -193,7 +224,7 @@ function adopt(parsed: LoginResponse, gen: number): boolean {
   return true;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
@@ -318,7 +349,7 @@ async function request(path: string, opts: RequestOptions): Promise<unknown> {
   return readBody(await send(path, opts, accessToken));
 }
 
-function badShape(what: string): ApiError {
+export function badShape(what: string): ApiError {
   return new ApiError(200, "bad_response", `The server sent an unexpected ${what} response.`);
 }
 
@@ -342,6 +373,10 @@ function parseLogin(body: unknown): LoginResponse {
   };
 }
 
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+const num = (v: unknown): number | undefined =>
+  typeof v === "number" && Number.isFinite(v) ? v : undefined;
+
 function parseSetting(s: unknown): AdminSetting {
   if (!isRecord(s) || typeof s["name"] !== "string") {
     throw badShape("clients");
@@ -356,33 +391,87 @@ function parseSetting(s: unknown): AdminSetting {
   if (secret) {
     // Defence in depth: a secret's value is never kept client-side, even if a server sent one.
     setting.isSet = s["isSet"] === true;
-    const lc = s["lastChanged"];
-    if (typeof lc === "string") setting.lastChanged = lc;
   } else {
     if ("value" in s) setting.value = s["value"];
-    const lc = s["lastChanged"];
-    if (typeof lc === "string") setting.lastChanged = lc;
+    if ("defaultValue" in s) setting.defaultValue = s["defaultValue"];
   }
+  const lc = str(s["lastChanged"]);
+  if (lc !== undefined) setting.lastChanged = lc;
+  const texts = [
+    "lastChangedBy",
+    "group",
+    "category",
+    "classification",
+    "validationRegex",
+    "validationExplanation",
+  ] as const;
+  for (const key of texts) {
+    const v = str(s[key]);
+    if (v !== undefined) setting[key] = v;
+  }
+  for (const key of ["minimum", "maximum", "displayOrder"] as const) {
+    const v = num(s[key]);
+    if (v !== undefined) setting[key] = v;
+  }
+  const valid = s["validValues"];
+  if (Array.isArray(valid) && valid.every((v: unknown) => typeof v === "string")) {
+    setting.validValues = valid as string[];
+  }
+  if (s["advanced"] === true) setting.advanced = true;
+  if (s["externallyManaged"] === true) setting.externallyManaged = true;
+  if (s["supportsLiveUpdate"] === true) setting.supportsLiveUpdate = true;
   return setting;
+}
+
+export function parseClient(c: unknown): AdminClient {
+  if (!isRecord(c) || typeof c["name"] !== "string") {
+    throw badShape("clients");
+  }
+  const version = c["version"];
+  const client: AdminClient = {
+    name: c["name"],
+    description: typeof c["description"] === "string" ? c["description"] : "",
+    version: typeof version === "number" || typeof version === "string" ? version : "",
+    settings: Array.isArray(c["settings"]) ? c["settings"].map(parseSetting) : [],
+  };
+  const instances = c["instances"];
+  if (Array.isArray(instances)) {
+    client.instances = instances.filter((i: unknown): i is string => typeof i === "string");
+  }
+  return client;
 }
 
 function parseClients(body: unknown): ClientsResponse {
   if (!isRecord(body) || !Array.isArray(body["clients"])) {
     throw badShape("clients");
   }
-  const clients = body["clients"].map((c: unknown): AdminClient => {
-    if (!isRecord(c) || typeof c["name"] !== "string") {
-      throw badShape("clients");
-    }
-    const version = c["version"];
-    return {
-      name: c["name"],
-      description: typeof c["description"] === "string" ? c["description"] : "",
-      version: typeof version === "number" || typeof version === "string" ? version : "",
-      settings: Array.isArray(c["settings"]) ? c["settings"].map(parseSetting) : [],
-    };
-  });
-  return { clients };
+  return { clients: body["clients"].map(parseClient) };
+}
+
+const ROLES: readonly Role[] = ["Administrator", "User", "ReadOnly"];
+
+export function isRole(v: unknown): v is Role {
+  return typeof v === "string" && (ROLES as readonly string[]).includes(v);
+}
+
+function parseMe(body: unknown): Me {
+  if (!isRecord(body) || typeof body["username"] !== "string" || !isRole(body["role"])) {
+    throw badShape("profile");
+  }
+  const classifications = body["classifications"];
+  return {
+    username: body["username"],
+    role: body["role"],
+    clientFilter: typeof body["clientFilter"] === "string" ? body["clientFilter"] : null,
+    classifications:
+      Array.isArray(classifications) &&
+      classifications.every((c: unknown) => typeof c === "string")
+        ? (classifications as string[])
+        : null,
+    enabled: body["enabled"] !== false,
+    mfaEnabled: body["mfaEnabled"] === true,
+    passwordChangeRequired: body["passwordChangeRequired"] === true,
+  };
 }
 
 /**
@@ -463,6 +552,23 @@ export async function changePassword(currentPassword: string, newPassword: strin
 export async function listClients(): Promise<ClientsResponse> {
   const body = await request("/admin/clients", { method: "GET", auth: true });
   return parseClients(body);
+}
+
+/** `GET /api/auth/me`: who is signed in, and with which role (decides what the console shows). */
+export async function getMe(): Promise<Me> {
+  return parseMe(await request("/auth/me", { method: "GET", auth: true }));
+}
+
+/**
+ * An authenticated call to any API route (bearer token, one refresh-and-retry on a refused
+ * token). Resolves to the parsed JSON body, or `undefined` for 204.
+ */
+export function apiRequest(
+  method: "GET" | "POST" | "PUT" | "DELETE",
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  return request(path, body === undefined ? { method, auth: true } : { method, auth: true, body });
 }
 
 /** `POST /api/auth/mfa/enroll`: start (or restart) TOTP enrolment. */

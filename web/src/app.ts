@@ -2,7 +2,7 @@
 //
 // page load -> refresh (a reload keeps the user signed in) -> login (password, then a TOTP or
 // recovery code if the account has MFA) -> change password if required -> set up MFA if
-// required -> clients.
+// required -> the console (views/shell.ts: role from GET /api/auth/me, pages, sign-out).
 import {
   clearAccessToken,
   logout,
@@ -13,9 +13,9 @@ import {
 } from "./api";
 import { el, focusHeading, replaceChildren } from "./dom";
 import { renderChangePassword } from "./views/changePassword";
-import { renderClients } from "./views/clients";
 import { renderLogin } from "./views/login";
 import { renderMfaEnrollment } from "./views/mfaEnrollment";
+import { leaveShell, renderShell } from "./views/shell";
 
 export const PASSWORD_CHANGED_NOTICE =
   "Your password has been changed. Sign in again with your new password.";
@@ -27,6 +27,7 @@ export const MFA_ENABLED_NOTICE =
 /** Start the app; resolves once the first real view (login or the signed-in one) is on screen. */
 export function startApp(root: HTMLElement): Promise<void> {
   const showLogin = (notice?: string): void => {
+    leaveShell();
     renderLogin(root, {
       ...(notice === undefined ? {} : { notice }),
       onLoggedIn: (result: LoginResponse, username: string) => route(result, username),
@@ -47,6 +48,9 @@ export function startApp(root: HTMLElement): Promise<void> {
 
   const signOut = (notice: string): void => {
     void logout();
+    // The next person to sign in on this tab starts on the first page, not where this one was.
+    // (An expired session keeps the page, so signing in again returns there.)
+    if (location.hash !== "") history.replaceState(null, "", location.pathname + location.search);
     showLogin(notice);
   };
 
@@ -82,14 +86,16 @@ export function startApp(root: HTMLElement): Promise<void> {
   };
 
   const showClients = (): void => {
-    void renderClients(root, {
+    void renderShell(root, {
       onSignOut: () => signOut(SIGNED_OUT_NOTICE),
       onSessionExpired: () => {
         clearAccessToken();
         showLogin(SESSION_EXPIRED_NOTICE);
       },
+    }).then(() => {
+      // Only if the console is still what is on screen (not the login page after an expiry).
+      if (root.querySelector("nav.app-nav") !== null) focusHeading(root);
     });
-    focusHeading(root);
   };
 
   // A refresh that fails (scheduled, or after a refused token) ends the session here.

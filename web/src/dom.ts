@@ -95,3 +95,142 @@ export function focusHeading(root: Element): void {
     h.focus();
   }
 }
+
+/** A button of type "button" (never submits by accident) with a click handler. */
+export function button(
+  text: string,
+  onClick: () => void,
+  attrs: Attrs = {},
+): HTMLButtonElement {
+  const b = el("button", { type: "button", class: "secondary", ...attrs }, text);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** A labelled select. `options` are [value, label] pairs. */
+export function selectField(
+  label: string,
+  name: string,
+  options: Array<[string, string]>,
+  selected?: string,
+  hint?: string,
+): { wrapper: HTMLDivElement; select: HTMLSelectElement } {
+  const id = uniqueId(name);
+  const hintId = hint === undefined ? undefined : `${id}-hint`;
+  const select = el(
+    "select",
+    { id, name, "aria-describedby": hintId },
+    ...options.map(([value, text]) =>
+      el("option", { value, selected: value === selected }, text),
+    ),
+  );
+  const wrapper = el(
+    "div",
+    { class: "field" },
+    el("label", { for: id }, label),
+    select,
+    hint === undefined ? null : el("p", { class: "hint", id: hintId }, hint),
+  );
+  return { wrapper, select };
+}
+
+/** A labelled textarea. */
+export function textareaField(
+  label: string,
+  attrs: Attrs & { name: string },
+  value = "",
+  hint?: string,
+): { wrapper: HTMLDivElement; textarea: HTMLTextAreaElement } {
+  const id = uniqueId(attrs.name);
+  const hintId = hint === undefined ? undefined : `${id}-hint`;
+  const textarea = el("textarea", { rows: "4", ...attrs, id, "aria-describedby": hintId });
+  textarea.value = value;
+  const wrapper = el(
+    "div",
+    { class: "field" },
+    el("label", { for: id }, label),
+    textarea,
+    hint === undefined ? null : el("p", { class: "hint", id: hintId }, hint),
+  );
+  return { wrapper, textarea };
+}
+
+/** A checkbox with its label after it. */
+export function checkboxField(
+  label: string,
+  name: string,
+  checked: boolean,
+  hint?: string,
+): { wrapper: HTMLDivElement; input: HTMLInputElement } {
+  const id = uniqueId(name);
+  const hintId = hint === undefined ? undefined : `${id}-hint`;
+  const input = el("input", { type: "checkbox", id, name, "aria-describedby": hintId });
+  input.checked = checked;
+  const wrapper = el(
+    "div",
+    { class: "field field-check" },
+    input,
+    el("label", { for: id }, label),
+    hint === undefined ? null : el("p", { class: "hint", id: hintId }, hint),
+  );
+  return { wrapper, input };
+}
+
+/** A "working…" indicator for anything slow; screen readers hear the text. */
+export function progress(text: string): HTMLParagraphElement {
+  return el(
+    "p",
+    { class: "progress", role: "status" },
+    el("span", { class: "spinner", "aria-hidden": "true" }),
+    text,
+  );
+}
+
+/** A `<time>` element showing a timestamp in local time (the ISO text stays in `datetime`). */
+export function timeElement(iso: string): HTMLTimeElement {
+  const date = new Date(iso);
+  const text = Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  return el("time", { datetime: iso }, text);
+}
+
+/**
+ * A one-time secret panel: the value once, a copy button and a clear warning. "Done" removes
+ * it from the page (the value is not kept anywhere else).
+ */
+export function oneTimeSecret(
+  title: string,
+  label: string,
+  secret: string,
+  onDone?: () => void,
+): HTMLElement {
+  const status = el("span", { class: "copy-status", role: "status" });
+  const copy = button("Copy", () => {
+    const clip = typeof navigator === "undefined" ? undefined : navigator.clipboard;
+    if (clip === undefined) {
+      status.textContent = "Copying is not available here: select the text and copy it.";
+      return;
+    }
+    clip.writeText(secret).then(
+      () => (status.textContent = "Copied."),
+      () => (status.textContent = "Could not copy: select the text and copy it."),
+    );
+  });
+  const panel = el(
+    "section",
+    { class: "one-time card", "aria-label": title },
+    el("h3", {}, title),
+    el(
+      "p",
+      { class: "message message-notice" },
+      "Copy it now: you will not see it again. It is not stored anywhere you can read it back.",
+    ),
+    el("p", {}, el("code", { class: "secret-text", "aria-label": label }, secret)),
+    el("div", { class: "actions" }, copy, status),
+  );
+  const done = button("Done, hide it", () => {
+    panel.remove();
+    onDone?.();
+  });
+  panel.querySelector(".actions")?.append(done);
+  return panel;
+}

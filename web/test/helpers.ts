@@ -53,3 +53,56 @@ export function tokenBody(
     mfaEnrollmentRequired: extra.mfaEnrollmentRequired ?? false,
   };
 }
+
+/** The answer to `GET /api/auth/me`. */
+export function meResponse(role: "Administrator" | "User" | "ReadOnly" = "Administrator", username = "alice"): Response {
+  return jsonResponse(200, {
+    username,
+    role,
+    clientFilter: null,
+    classifications: null,
+    enabled: true,
+    mfaEnabled: false,
+    passwordChangeRequired: false,
+    created: "2026-01-01T00:00:00Z",
+    updated: "2026-01-01T00:00:00Z",
+  });
+}
+
+export type Route = (init: RequestInit, url: URL) => Response | Promise<Response>;
+
+/**
+ * Install a fetch mock that answers by "METHOD /path" (query string ignored for the match).
+ * Unknown routes get a JSON 404; every call is recorded with its parsed body.
+ */
+export function routeFetch(routes: Record<string, Route | Response | unknown>): {
+  fn: FetchMock;
+  calls: Array<{ method: string; path: string; url: URL; body: unknown }>;
+} {
+  const calls: Array<{ method: string; path: string; url: URL; body: unknown }> = [];
+  const fn: FetchMock = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = new URL(String(input), "http://fig.test");
+    const method = init?.method ?? "GET";
+    const body = typeof init?.body === "string" ? (JSON.parse(init.body) as unknown) : undefined;
+    calls.push({ method, path: url.pathname, url, body });
+    const route = routes[`${method} ${url.pathname}`];
+    if (route === undefined) return jsonResponse(404, errorBody("NOT_FOUND", "There is no such route."));
+    if (typeof route === "function") return (route as Route)(init ?? {}, url);
+    if (route instanceof Response) return route.clone();
+    return jsonResponse(200, route);
+  });
+  vi.stubGlobal("fetch", fn);
+  return { fn, calls };
+}
+
+export function meOf(role: "Administrator" | "User" | "ReadOnly", username = "alice") {
+  return {
+    username,
+    role,
+    clientFilter: null,
+    classifications: null,
+    enabled: true,
+    mfaEnabled: false,
+    passwordChangeRequired: false,
+  };
+}

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearAccessToken, getAccessToken } from "../src/api";
 import { PASSWORD_CHANGED_NOTICE, SIGNED_OUT_NOTICE, startApp } from "../src/app";
-import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch, noSession } from "./helpers";
+import { callOf, emptyResponse, errorBody, jsonResponse, meResponse, mockFetch, noSession } from "./helpers";
 
 let root: HTMLElement;
 
@@ -86,6 +86,7 @@ describe("login flow", () => {
     const fetchMock = mockFetch(
       noSession(),
       jsonResponse(200, { accessToken: "tok-ok", expiresIn: 900, passwordChangeRequired: false }),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
     );
     await startApp(root);

@@ -8,7 +8,7 @@ import {
   SECOND_STEP_TIMEOUT_MS,
 } from "../src/views/login";
 import { SAVE_CODES_NOW } from "../src/views/mfaEnrollment";
-import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch, noSession, tokenBody } from "./helpers";
+import { callOf, emptyResponse, errorBody, jsonResponse, meResponse, mockFetch, noSession, tokenBody } from "./helpers";
 
 let root: HTMLElement;
 
@@ -84,6 +84,7 @@ describe("second sign-in step (MFA_REQUIRED)", () => {
   it("asks for the app's code, then signs in with the same credentials plus totp", async () => {
     const fetchMock = await reachSecondStep(
       jsonResponse(200, tokenBody("tok-mfa")),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
     );
     // The MFA_REQUIRED answer is a prompt, not an error.
@@ -141,6 +142,7 @@ describe("second sign-in step (MFA_REQUIRED)", () => {
   it("offers a recovery code instead, and sends recoveryCode without totp", async () => {
     const fetchMock = await reachSecondStep(
       jsonResponse(200, tokenBody("tok-rc")),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
     );
     button("Use a recovery code instead").click();
@@ -221,7 +223,7 @@ describe("throttling (429)", () => {
 
 describe("sessions", () => {
   it("a reload with a valid refresh cookie goes straight to the console", async () => {
-    const fetchMock = mockFetch(jsonResponse(200, tokenBody("tok-reload")), jsonResponse(200, { clients: [] }));
+    const fetchMock = mockFetch(jsonResponse(200, tokenBody("tok-reload")), meResponse(), jsonResponse(200, { clients: [] }));
     await startApp(root);
     await expect.poll(heading).toBe("Clients");
     expect(callOf(fetchMock, 0).url).toBe("/api/auth/refresh");
@@ -232,6 +234,7 @@ describe("sessions", () => {
     const fetchMock = mockFetch(
       noSession(),
       jsonResponse(200, tokenBody("tok-a")),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
       jsonResponse(401, errorBody("UNAUTHENTICATED", "A valid access token is required.")),
       jsonResponse(200, tokenBody("tok-b")),
@@ -242,8 +245,8 @@ describe("sessions", () => {
     await expect.poll(heading).toBe("Clients");
     button("Refresh").click();
     await expect.poll(() => root.querySelector("h2")?.textContent ?? "").toBe("billing");
-    expect(callOf(fetchMock, 4).url).toBe("/api/auth/refresh");
-    expect(callOf(fetchMock, 5).headers["Authorization"]).toBe("Bearer tok-b");
+    expect(callOf(fetchMock, 5).url).toBe("/api/auth/refresh");
+    expect(callOf(fetchMock, 6).headers["Authorization"]).toBe("Bearer tok-b");
     expect(alertText()).toBe("");
   });
 
@@ -251,6 +254,7 @@ describe("sessions", () => {
     const fetchMock = mockFetch(
       noSession(),
       jsonResponse(200, tokenBody("tok-a")),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
       jsonResponse(401, errorBody("UNAUTHENTICATED", "A valid access token is required.")),
       noSession(),
@@ -263,12 +267,13 @@ describe("sessions", () => {
     expect(statusText()).toBe(SESSION_EXPIRED_NOTICE);
     expect(alertText()).toBe("");
     expect(getAccessToken()).toBeNull();
-    expect(fetchMock).toHaveBeenCalledTimes(5);
+    expect(fetchMock).toHaveBeenCalledTimes(6);
   });
 
   it("sign out posts logout with same-origin credentials and forgets the token", async () => {
     const fetchMock = mockFetch(
       jsonResponse(200, tokenBody("tok-a")),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
       emptyResponse(204),
     );
@@ -278,7 +283,7 @@ describe("sessions", () => {
     expect(heading()).toBe("Sign in");
     expect(statusText()).toBe(SIGNED_OUT_NOTICE);
     expect(getAccessToken()).toBeNull();
-    const { url, init } = callOf(fetchMock, 2);
+    const { url, init } = callOf(fetchMock, 3);
     expect(url).toBe("/api/auth/logout");
     expect(init.method).toBe("POST");
     expect(init.credentials).toBe("same-origin");
@@ -306,6 +311,7 @@ describe("MFA enrolment required by an administrator", () => {
       jsonResponse(200, { secret: SECRET, otpauthUri: URI }),
       jsonResponse(200, { recoveryCodes: ["aaaaa-bbbbb", `ccccc-${XSS}`] }),
       jsonResponse(200, tokenBody("tok-full")),
+      meResponse(),
       jsonResponse(200, { clients: [] }),
     );
     expect(root.textContent).toContain("An administrator requires two-factor authentication");

@@ -90,6 +90,8 @@ async fn main() -> Result<(), fig_gateway::Error> {
     }
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // FIG_PORT=0 picks a free port; this line names the real one (the browser tests read it).
+    let addr = listener.local_addr()?;
     println!("Fig is running at http://{addr}/  (API under /api, Ctrl-C to stop)");
     axum::serve(
         listener,

@@ -1,34 +1,203 @@
-import { ApiError, isSessionEnded, listClients, type AdminClient, type AdminSetting } from "../api";
-import { el, messageBox, replaceChildren, uniqueId } from "../dom";
-import { errorText } from "./login";
+// Clients and their settings: search and filters, advanced settings folded, secret settings
+// write-only, value editing with the definition's rules checked before saving, history per
+// setting, instances, client secret rotation and client deletion.
+import { ApiError, listClients, type AdminClient, type AdminSetting } from "../api";
+import {
+  createInstance,
+  deleteClient,
+  deleteInstance,
+  rotateClientSecret,
+  settingHistory,
+  updateValues,
+} from "../adminApi";
+import {
+  button,
+  el,
+  field,
+  messageBox,
+  oneTimeSecret,
+  progress,
+  replaceChildren,
+  selectField,
+  textareaField,
+  timeElement,
+  uniqueId,
+} from "../dom";
+import {
+  canEditValues,
+  emptyState,
+  formatValue,
+  isAdmin,
+  pageHeader,
+  reportError,
+  type PageContext,
+} from "./common";
+
+export { formatValue } from "./common";
+
+export const CONFLICT_TEXT =
+  "Someone changed this client at the same time, so nothing was saved. Reload to see the current values, then make your change again.";
+export const SECRET_HINT =
+  "Write-only: the current value is never shown. Whatever you type replaces it.";
 
 export interface ClientsViewOptions {
-  onSignOut: () => void;
+  /** Who is signed in; without it the page shows values only (no edit controls). */
+  ctx?: PageContext;
+  onSignOut?: () => void;
   /** Called when the server no longer accepts the access token. */
   onSessionExpired: () => void;
 }
 
-/** Text for a non-secret value: strings as they are, anything else as JSON. */
-export function formatValue(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (value === undefined) return "";
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+// --- value validation --------------------------------------------------------------------------
+
+export type Checked = { ok: true; value: unknown } | { ok: false; error: string };
+
+const INT32 = [-2147483648, 2147483647] as const;
+
+/** The setting's type, lower-cased and without a .NET-style prefix (`Int32` → `int`). */
+function kindOf(setting: AdminSetting): string {
+  const t = setting.type.toLowerCase();
+  if (t === "int32" || t === "integer") return "int";
+  if (t === "int64") return "long";
+  if (t === "boolean") return "bool";
+  if (t === "float" || t === "decimal" || t === "number") return "double";
+  return t;
 }
 
-function timeElement(iso: string): HTMLTimeElement {
-  const date = new Date(iso);
-  const text = Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-  return el("time", { datetime: iso }, text);
+function isMultiline(setting: AdminSetting): boolean {
+  const k = kindOf(setting);
+  return k === "json" || k === "datagrid";
 }
+
+/**
+ * Turn what was typed into the JSON value to send, checking the definition first: type,
+ * allowed values, minimum/maximum and the validation pattern. The server checks again and
+ * has the final word; this only saves a round trip and explains the rule up front.
+ */
+export function validateValue(setting: AdminSetting, raw: string): Checked {
+  const fail = (error: string): Checked => ({ ok: false, error });
+  const kind = kindOf(setting);
+  let value: unknown;
+  switch (kind) {
+    case "int":
+    case "long": {
+      const t = raw.trim();
+      if (!/^-?\d+$/.test(t)) return fail("Enter a whole number.");
+      const n = Number(t);
+      if (!Number.isSafeInteger(n)) return fail("The number is too large.");
+      if (kind === "int" && (n < INT32[0] || n > INT32[1])) {
+        return fail("Enter a whole number between -2147483648 and 2147483647.");
+      }
+      value = n;
+      break;
+    }
+    case "double": {
+      const t = raw.trim();
+      const n = Number(t);
+      if (t === "" || !Number.isFinite(n)) return fail("Enter a number.");
+      value = n;
+      break;
+    }
+    case "bool":
+      if (raw !== "true" && raw !== "false") return fail("Choose true or false.");
+      value = raw === "true";
+      break;
+    case "datetime": {
+      const t = raw.trim();
+      const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+      if (!rfc3339.test(t) || Number.isNaN(Date.parse(t))) {
+        return fail("Enter a date and time like 2026-01-31T09:30:00Z (RFC 3339).");
+      }
+      value = t;
+      break;
+    }
+    case "json":
+    case "datagrid": {
+      try {
+        value = JSON.parse(raw) as unknown;
+      } catch {
+        return fail("Enter valid JSON.");
+      }
+      if (
+        kind === "datagrid" &&
+        !(
+          Array.isArray(value) &&
+          value.every((r: unknown) => typeof r === "object" && r !== null && !Array.isArray(r))
+        )
+      ) {
+        return fail("Enter a JSON list of records, like [{\"name\": \"a\"}].");
+      }
+      break;
+    }
+    default:
+      value = raw;
+  }
+  if (setting.validValues !== undefined && typeof value === "string" && !setting.validValues.includes(value)) {
+    return fail(`Choose one of: ${setting.validValues.join(", ")}.`);
+  }
+  if (typeof value === "number") {
+    if (setting.minimum !== undefined && value < setting.minimum) {
+      return fail(`The smallest value allowed is ${setting.minimum}.`);
+    }
+    if (setting.maximum !== undefined && value > setting.maximum) {
+      return fail(`The largest value allowed is ${setting.maximum}.`);
+    }
+  }
+  if (setting.validationRegex !== undefined && typeof value === "string") {
+    let re: RegExp | null = null;
+    try {
+      // Anchored, as the server anchors it. A pattern JavaScript cannot read is left to the server.
+      re = new RegExp(`^(?:${setting.validationRegex})$`, "u");
+    } catch {
+      re = null;
+    }
+    if (re !== null && !re.test(value)) {
+      return fail(
+        setting.validationExplanation !== undefined && setting.validationExplanation !== ""
+          ? `Not valid: ${setting.validationExplanation}`
+          : `Not valid: it must match the pattern ${setting.validationRegex}`,
+      );
+    }
+  }
+  if (JSON.stringify(value).length > 32 * 1024) return fail("The value is larger than 32 KiB.");
+  return { ok: true, value };
+}
+
+/** What the rules of a definition are, in words (shown under the value field). */
+export function ruleHint(setting: AdminSetting): string {
+  const parts: string[] = [`Type: ${setting.type}.`];
+  if (setting.minimum !== undefined) parts.push(`Minimum ${setting.minimum}.`);
+  if (setting.maximum !== undefined) parts.push(`Maximum ${setting.maximum}.`);
+  if (setting.validationRegex !== undefined) {
+    parts.push(
+      setting.validationExplanation !== undefined && setting.validationExplanation !== ""
+        ? `Rule: ${setting.validationExplanation}.`
+        : `Must match ${setting.validationRegex}.`,
+    );
+  }
+  if (setting.secret) parts.push(SECRET_HINT);
+  return parts.join(" ");
+}
+
+// --- rendering ---------------------------------------------------------------------------------
+
+/** What a list needs to offer edit controls; without it the list is read-only. */
+export interface ClientActions {
+  ctx: PageContext;
+  /** Load the clients again (after a change, or after a conflict). */
+  reload: () => void;
+}
+
+const COLUMNS = ["Setting", "Type", "Value", "Last changed", "Description"];
 
 function lastChangedCell(setting: AdminSetting): HTMLElement {
-  return setting.lastChanged
-    ? el("span", {}, timeElement(setting.lastChanged))
-    : el("span", { class: "muted" }, "never");
+  if (!setting.lastChanged) return el("span", { class: "muted" }, "never");
+  return el(
+    "span",
+    {},
+    timeElement(setting.lastChanged),
+    setting.lastChangedBy ? el("span", { class: "muted" }, ` by ${setting.lastChangedBy}`) : null,
+  );
 }
 
 function valueCell(setting: AdminSetting): HTMLElement {
@@ -47,14 +216,208 @@ function valueCell(setting: AdminSetting): HTMLElement {
     : el("code", { class: "value" }, text);
 }
 
-function settingRow(setting: AdminSetting): HTMLTableRowElement {
+function valueInput(setting: AdminSetting): { wrapper: HTMLElement; read: () => string; focus: () => void } {
+  const hint = ruleHint(setting);
+  const kind = kindOf(setting);
+  const current = setting.secret || setting.value === undefined || setting.value === null ? "" : formatValue(setting.value);
+  if (kind === "bool" || setting.validValues !== undefined) {
+    const options: Array<[string, string]> =
+      kind === "bool"
+        ? [
+            ["true", "true"],
+            ["false", "false"],
+          ]
+        : (setting.validValues ?? []).map((v) => [v, v]);
+    const s = selectField("New value", "value", [["", "Choose…"], ...options], current, hint);
+    return { wrapper: s.wrapper, read: () => s.select.value, focus: () => s.select.focus() };
+  }
+  if (isMultiline(setting)) {
+    const current2 = setting.value === undefined || setting.value === null ? "" : JSON.stringify(setting.value, null, 2);
+    const t = textareaField("New value", { name: "value", spellcheck: "false", rows: "6" }, current2, hint);
+    return { wrapper: t.wrapper, read: () => t.textarea.value, focus: () => t.textarea.focus() };
+  }
+  const f = field(
+    "New value",
+    setting.secret
+      ? { name: "value", type: "password", autocomplete: "new-password", spellcheck: "false" }
+      : {
+          name: "value",
+          type: "text",
+          autocomplete: "off",
+          spellcheck: "false",
+          value: current,
+          inputmode: kind === "int" || kind === "long" ? "numeric" : kind === "double" ? "decimal" : undefined,
+        },
+    hint,
+  );
+  return { wrapper: f.wrapper, read: () => f.input.value, focus: () => f.input.focus() };
+}
+
+function editorRow(
+  client: AdminClient,
+  setting: AdminSetting,
+  actions: ClientActions,
+  close: () => void,
+): HTMLTableRowElement {
+  const error = messageBox("error");
+  const notice = messageBox("notice");
+  const input = valueInput(setting);
+  const message = field(
+    "Change message",
+    { name: "change-message", type: "text", autocomplete: "off", maxlength: "1000", required: true },
+    "Required: why you are making this change (kept in the history and the audit trail).",
+  );
+  const instances = client.instances ?? [];
+  const target =
+    instances.length === 0
+      ? null
+      : selectField(
+          "Apply to",
+          "instance",
+          [["", "Base values (every instance without its own)"], ...instances.map((i): [string, string] => [i, `Instance ${i}`])],
+          "",
+        );
+  const save = el("button", { type: "submit", class: "primary" }, "Save");
+  const cancel = button("Cancel", close);
+  const reload = button("Reload", () => actions.reload());
+  reload.hidden = true;
+  const form = el(
+    "form",
+    { class: "editor", novalidate: true, "aria-label": `Edit ${setting.name}` },
+    el("h3", { class: "editor-title" }, `Edit ${setting.name}`),
+    error.node,
+    notice.node,
+    input.wrapper,
+    target?.wrapper,
+    message.wrapper,
+    el("div", { class: "actions" }, save, cancel, reload),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    error.clear();
+    notice.clear();
+    reload.hidden = true;
+    const checked = validateValue(setting, input.read());
+    if (!checked.ok) {
+      error.show(checked.error);
+      input.focus();
+      return;
+    }
+    const why = message.input.value.trim();
+    if (why === "") {
+      error.show("Enter a change message: why are you making this change?");
+      message.input.focus();
+      return;
+    }
+    const instance = target?.select.value ?? "";
+    save.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    updateValues(client.name, {
+      changeMessage: why,
+      values: [{ name: setting.name, value: checked.value }],
+      ...(instance === "" ? {} : { instance }),
+    })
+      .then(() => {
+        notice.show("Saved.");
+        actions.reload();
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 409) {
+          error.show(CONFLICT_TEXT);
+          reload.hidden = false;
+          reload.focus();
+          return;
+        }
+        reportError(err, actions.ctx, (t) => error.show(t));
+      })
+      .finally(() => {
+        save.disabled = false;
+        form.removeAttribute("aria-busy");
+      });
+  });
+  const row = el("tr", { class: "editor-row" }, el("td", { colspan: "6" }, form));
+  queueMicrotask(() => input.focus());
+  return row;
+}
+
+function historyRow(client: AdminClient, setting: AdminSetting, ctx: PageContext | undefined): HTMLTableRowElement {
+  const body = el("div", { class: "history", "aria-busy": "true" }, progress("Loading history…"));
+  const error = messageBox("error");
+  const row = el(
+    "tr",
+    { class: "history-row" },
+    el("td", { colspan: "6" }, el("h3", {}, `History of ${setting.name}`), error.node, body),
+  );
+  settingHistory(client.name, setting.name)
+    .then((entries) => {
+      if (entries.length === 0) {
+        replaceChildren(body, el("p", { class: "muted" }, "No changes yet: the value is the default."));
+        return;
+      }
+      replaceChildren(
+        body,
+        el(
+          "div",
+          { class: "table-wrap" },
+          el(
+            "table",
+            { class: "data history-table" },
+            el("caption", { class: "visually-hidden" }, `Changes of ${setting.name}`),
+            el(
+              "thead",
+              {},
+              el("tr", {}, ...["When", "Who", "Message", "Change"].map((c) => el("th", { scope: "col" }, c))),
+            ),
+            el(
+              "tbody",
+              {},
+              ...entries.map((h) =>
+                el(
+                  "tr",
+                  {},
+                  el("td", { "data-label": "When" }, timeElement(h.time)),
+                  el("td", { "data-label": "Who" }, h.user),
+                  el("td", { "data-label": "Message" }, h.message),
+                  el(
+                    "td",
+                    { "data-label": "Change" },
+                    setting.secret
+                      ? el("span", { class: "muted" }, "secret value changed (not shown)")
+                      : el(
+                          "span",
+                          {},
+                          el("code", { class: "value" }, formatValue(h.oldValue ?? null)),
+                          " → ",
+                          el("code", { class: "value" }, formatValue(h.newValue ?? null)),
+                        ),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
+    })
+    .catch((err: unknown) => {
+      replaceChildren(body);
+      if (ctx === undefined) error.show("Could not load the history.");
+      else reportError(err, ctx, (t) => error.show(t));
+    })
+    .finally(() => body.removeAttribute("aria-busy"));
+  return row;
+}
+
+function settingRow(client: AdminClient, setting: AdminSetting, actions: ClientActions | undefined): HTMLTableRowElement {
+  const place = [setting.group, setting.category].filter((x): x is string => x !== undefined && x !== "");
   const nameCell = el(
     "th",
     { scope: "row", "data-label": "Setting" },
     el("span", { class: "setting-name" }, setting.name),
     setting.secret ? el("span", { class: "badge badge-secret" }, "secret") : null,
+    setting.externallyManaged ? el("span", { class: "badge badge-secret" }, "set by the client") : null,
+    place.length === 0 ? null : el("span", { class: "setting-place muted" }, place.join(" · ")),
   );
-  return el(
+  const row = el(
     "tr",
     { class: setting.secret ? "setting secret" : "setting" },
     nameCell,
@@ -63,39 +426,247 @@ function settingRow(setting: AdminSetting): HTMLTableRowElement {
     el("td", { "data-label": "Last changed" }, lastChangedCell(setting)),
     el("td", { "data-label": "Description" }, setting.description),
   );
+  if (actions === undefined) return row;
+
+  let editor: HTMLTableRowElement | null = null;
+  let history: HTMLTableRowElement | null = null;
+  const cell = el("td", { "data-label": "Actions", class: "row-actions" });
+  const historyButton = button("History", () => {
+    if (history !== null) {
+      history.remove();
+      history = null;
+      historyButton.setAttribute("aria-expanded", "false");
+      return;
+    }
+    history = historyRow(client, setting, actions.ctx);
+    (editor ?? row).after(history);
+    historyButton.setAttribute("aria-expanded", "true");
+  }, { "aria-expanded": "false", "aria-label": `History of ${setting.name}` });
+  if (canEditValues(actions.ctx)) {
+    const edit = button("Edit", () => {
+      if (editor !== null) {
+        editor.remove();
+        editor = null;
+        edit.setAttribute("aria-expanded", "false");
+        return;
+      }
+      editor = editorRow(client, setting, actions, () => {
+        editor?.remove();
+        editor = null;
+        edit.setAttribute("aria-expanded", "false");
+        edit.focus();
+      });
+      row.after(editor);
+      edit.setAttribute("aria-expanded", "true");
+    }, { "aria-expanded": "false", "aria-label": `Edit ${setting.name}`, class: "secondary edit" });
+    cell.append(edit, " ");
+  }
+  cell.append(historyButton);
+  row.append(cell);
+  return row;
 }
 
-function clientSection(client: AdminClient): HTMLElement {
-  const headingId = uniqueId("client");
-  const table =
-    client.settings.length === 0
-      ? el("p", { class: "muted" }, "This client has no settings.")
+function settingsTable(client: AdminClient, settings: AdminSetting[], caption: string, actions: ClientActions | undefined): HTMLElement {
+  const columns = actions === undefined ? COLUMNS : [...COLUMNS, "Actions"];
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el(
+      "table",
+      { class: "settings" },
+      el("caption", { class: "visually-hidden" }, caption),
+      el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { scope: "col" }, c)))),
+      el("tbody", {}, ...settings.map((s) => settingRow(client, s, actions))),
+    ),
+  );
+}
+
+function instancesBlock(client: AdminClient, actions: ClientActions, status: ReturnType<typeof messageBox>): HTMLElement {
+  const instances = client.instances ?? [];
+  const admin = isAdmin(actions.ctx);
+  const list =
+    instances.length === 0
+      ? el("p", { class: "muted" }, "No instances: every service of this client gets the base values.")
       : el(
-          "div",
-          { class: "table-wrap" },
-          el(
-            "table",
-            { class: "settings" },
-            el("caption", { class: "visually-hidden" }, `Settings of ${client.name}`),
+          "ul",
+          { class: "instances" },
+          ...instances.map((i) =>
             el(
-              "thead",
+              "li",
               {},
-              el(
-                "tr",
-                {},
-                el("th", { scope: "col" }, "Setting"),
-                el("th", { scope: "col" }, "Type"),
-                el("th", { scope: "col" }, "Value"),
-                el("th", { scope: "col" }, "Last changed"),
-                el("th", { scope: "col" }, "Description"),
-              ),
+              el("code", {}, i),
+              admin
+                ? button(
+                    "Delete",
+                    () => {
+                      status.clear();
+                      deleteInstance(client.name, i).then(
+                        () => actions.reload(),
+                        (err: unknown) => reportError(err, actions.ctx, (t) => status.show(t)),
+                      );
+                    },
+                    { "aria-label": `Delete instance ${i}`, class: "secondary danger" },
+                  )
+                : null,
             ),
-            el("tbody", {}, ...client.settings.map(settingRow)),
           ),
         );
+  let form: HTMLFormElement | null = null;
+  if (admin) {
+    const name = field(
+      "New instance name",
+      { name: "instance", type: "text", autocomplete: "off", spellcheck: "false", pattern: "[A-Za-z0-9._-]{1,64}" },
+      "Letters, digits, '.', '_' and '-'. It starts as a copy of the base values.",
+    );
+    const create = el("button", { type: "submit", class: "secondary" }, "Create instance");
+    form = el("form", { class: "inline-form", novalidate: true }, name.wrapper, create);
+    const f = form;
+    f.addEventListener("submit", (event) => {
+      event.preventDefault();
+      status.clear();
+      const value = name.input.value.trim();
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) {
+        status.show("An instance name is 1 to 64 letters, digits, '.', '_' or '-'.");
+        name.input.focus();
+        return;
+      }
+      create.disabled = true;
+      f.setAttribute("aria-busy", "true");
+      createInstance(client.name, value)
+        .then(() => actions.reload())
+        .catch((err: unknown) => reportError(err, actions.ctx, (t) => status.show(t)))
+        .finally(() => {
+          create.disabled = false;
+          f.removeAttribute("aria-busy");
+        });
+    });
+  }
+  return el(
+    "details",
+    { class: "instances-block" },
+    el("summary", {}, `Instances (${instances.length})`),
+    el(
+      "p",
+      { class: "muted" },
+      "An instance has its own values; choose it under \"Apply to\" when you edit a setting. The table shows the base values.",
+    ),
+    list,
+    form,
+  );
+}
+
+function manageBlock(client: AdminClient, actions: ClientActions, status: ReturnType<typeof messageBox>): HTMLElement {
+  const out = el("div", { class: "one-time-slot" });
+  const grace = field(
+    "Grace period (minutes)",
+    { name: "grace-minutes", type: "text", inputmode: "numeric", value: "60", autocomplete: "off" },
+    "How long the old secret keeps working (0 to 10080, 7 days), so services can be updated.",
+  );
+  const rotate = el("button", { type: "submit", class: "secondary" }, "Rotate client secret");
+  const rotateForm = el(
+    "form",
+    { class: "inline-form", novalidate: true, "aria-label": `Rotate the secret of ${client.name}` },
+    grace.wrapper,
+    rotate,
+  );
+  rotateForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    status.clear();
+    const t = grace.input.value.trim();
+    const minutes = Number(t);
+    if (!/^\d+$/.test(t) || minutes > 10080) {
+      status.show("Enter a grace period between 0 and 10080 minutes.");
+      grace.input.focus();
+      return;
+    }
+    rotate.disabled = true;
+    rotateForm.setAttribute("aria-busy", "true");
+    rotateClientSecret(client.name, minutes)
+      .then((r) => {
+        replaceChildren(
+          out,
+          oneTimeSecret(`New client secret for ${client.name}`, "New client secret", r.clientSecret),
+          r.previousSecretValidUntil
+            ? el("p", { class: "muted" }, "The old secret works until ", timeElement(r.previousSecretValidUntil), ".")
+            : null,
+        );
+        out.querySelector<HTMLElement>("h3")?.focus();
+      })
+      .catch((err: unknown) => reportError(err, actions.ctx, (t2) => status.show(t2)))
+      .finally(() => {
+        rotate.disabled = false;
+        rotateForm.removeAttribute("aria-busy");
+      });
+  });
+
+  const confirmName = field(
+    `Type "${client.name}" to confirm`,
+    { name: "confirm-client", type: "text", autocomplete: "off", spellcheck: "false" },
+    "Deleting a client removes its settings, values, history and instances. Its services can no longer fetch.",
+  );
+  const del = el("button", { type: "submit", class: "danger", disabled: true }, "Delete client");
+  confirmName.input.addEventListener("input", () => {
+    del.disabled = confirmName.input.value !== client.name;
+  });
+  const deleteForm = el(
+    "form",
+    { class: "inline-form", novalidate: true, "aria-label": `Delete ${client.name}` },
+    confirmName.wrapper,
+    del,
+  );
+  deleteForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    status.clear();
+    if (confirmName.input.value !== client.name) {
+      status.show(`Type the client name, ${client.name}, to confirm.`);
+      return;
+    }
+    del.disabled = true;
+    deleteForm.setAttribute("aria-busy", "true");
+    deleteClient(client.name)
+      .then(() => actions.reload())
+      .catch((err: unknown) => {
+        reportError(err, actions.ctx, (t) => status.show(t));
+        del.disabled = false;
+      })
+      .finally(() => deleteForm.removeAttribute("aria-busy"));
+  });
+  return el(
+    "details",
+    { class: "manage-block" },
+    el("summary", {}, "Manage client"),
+    el("h3", {}, "Client secret"),
+    rotateForm,
+    out,
+    el("h3", {}, "Delete client"),
+    deleteForm,
+  );
+}
+
+function clientSection(client: AdminClient, actions: ClientActions | undefined): HTMLElement {
+  const headingId = uniqueId("client");
+  const status = messageBox("error");
+  const normal = client.settings.filter((s) => s.advanced !== true);
+  const advanced = client.settings.filter((s) => s.advanced === true);
+  const body: Array<Node | null> = [];
+  if (client.settings.length === 0) {
+    body.push(el("p", { class: "muted" }, "This client has no settings."));
+  } else {
+    if (normal.length > 0) body.push(settingsTable(client, normal, `Settings of ${client.name}`, actions));
+    if (advanced.length > 0) {
+      body.push(
+        el(
+          "details",
+          { class: "advanced" },
+          el("summary", {}, `Advanced settings (${advanced.length})`),
+          settingsTable(client, advanced, `Advanced settings of ${client.name}`, actions),
+        ),
+      );
+    }
+  }
   return el(
     "section",
-    { class: "client card", "aria-labelledby": headingId },
+    { class: "client card", "aria-labelledby": headingId, "data-client": client.name },
     el(
       "header",
       { class: "client-header" },
@@ -103,42 +674,125 @@ function clientSection(client: AdminClient): HTMLElement {
       el("span", { class: "version" }, `version ${String(client.version)}`),
     ),
     client.description === "" ? null : el("p", { class: "description" }, client.description),
-    table,
+    status.node,
+    ...body,
+    actions === undefined ? null : instancesBlock(client, actions, status),
+    actions !== undefined && isAdmin(actions.ctx) ? manageBlock(client, actions, status) : null,
   );
 }
 
-/** Render a list of clients (pure: no network). */
-export function renderClientList(clients: AdminClient[]): HTMLElement {
+/** Render a list of clients (pure: no network until a control is used). */
+export function renderClientList(clients: AdminClient[], actions?: ClientActions): HTMLElement {
   if (clients.length === 0) {
-    return el(
-      "div",
-      { class: "empty card" },
-      el("p", {}, "No clients have registered yet."),
-      el(
-        "p",
-        { class: "muted" },
-        "A service appears here after it registers its settings with its client secret.",
-      ),
+    return emptyState(
+      "No clients have registered yet.",
+      "A service appears here after it registers its settings with its client secret.",
     );
   }
-  return el("div", { class: "client-list" }, ...clients.map(clientSection));
+  return el("div", { class: "client-list" }, ...clients.map((c) => clientSection(c, actions)));
 }
+
+// --- filtering ---------------------------------------------------------------------------------
+
+export interface ClientFilter {
+  /** Matches client names and setting names (case-insensitive). */
+  text: string;
+  group: string;
+  category: string;
+}
+
+/** The clients and settings that match a filter. A client whose name matches keeps every setting. */
+export function filterClients(clients: AdminClient[], f: ClientFilter): AdminClient[] {
+  const text = f.text.trim().toLowerCase();
+  const out: AdminClient[] = [];
+  for (const c of clients) {
+    const nameMatches = text === "" || c.name.toLowerCase().includes(text);
+    const settings = c.settings.filter(
+      (s) =>
+        (f.group === "" || s.group === f.group) &&
+        (f.category === "" || s.category === f.category) &&
+        (nameMatches || s.name.toLowerCase().includes(text)),
+    );
+    const narrowed = f.group !== "" || f.category !== "" || !nameMatches;
+    if (narrowed && settings.length === 0) continue;
+    out.push({ ...c, settings });
+  }
+  return out;
+}
+
+function distinct(clients: AdminClient[], key: "group" | "category"): string[] {
+  const set = new Set<string>();
+  for (const c of clients) for (const s of c.settings) if (s[key]) set.add(s[key]);
+  return [...set].sort((a, b) => a.localeCompare(b));
+}
+
+// --- the page ----------------------------------------------------------------------------------
 
 export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Promise<void> {
   const error = messageBox("error");
   const content = el("div", { class: "clients-content", "aria-live": "polite" });
-  const refresh = el("button", { type: "button", class: "secondary" }, "Refresh");
-  const signOut = el("button", { type: "button", class: "secondary" }, "Sign out");
+  const refresh = button("Refresh", () => void load());
+  const filter: ClientFilter = { text: "", group: "", category: "" };
+  let clients: AdminClient[] = [];
+
+  const search = field(
+    "Search",
+    { name: "search", type: "search", autocomplete: "off", spellcheck: "false" },
+    "Client or setting name.",
+  );
+  const group = selectField("Group", "group", [["", "All groups"]]);
+  const category = selectField("Category", "category", [["", "All categories"]]);
+  const filters = el(
+    "form",
+    { class: "filters", role: "search", "aria-label": "Filter clients and settings", novalidate: true },
+    search.wrapper,
+    group.wrapper,
+    category.wrapper,
+  );
+  filters.addEventListener("submit", (e) => e.preventDefault());
+
+  const ctx = opts.ctx;
+  const actions: ClientActions | undefined =
+    ctx === undefined ? undefined : { ctx, reload: () => void load() };
+
+  const fillSelect = (select: HTMLSelectElement, all: string, values: string[], current: string): void => {
+    replaceChildren(
+      select,
+      el("option", { value: "" }, all),
+      ...values.map((v) => el("option", { value: v, selected: v === current }, v)),
+    );
+    select.value = values.includes(current) ? current : "";
+  };
+
+  const show = (): void => {
+    filter.text = search.input.value;
+    filter.group = group.select.value;
+    filter.category = category.select.value;
+    if (clients.length === 0) {
+      replaceChildren(content, renderClientList([], actions));
+      return;
+    }
+    const shown = filterClients(clients, filter);
+    replaceChildren(
+      content,
+      shown.length === 0
+        ? emptyState("Nothing matches the filter.", "Change the search text, group or category.")
+        : renderClientList(shown, actions),
+    );
+  };
+  search.input.addEventListener("input", show);
+  group.select.addEventListener("change", show);
+  category.select.addEventListener("change", show);
 
   const view = el(
     "div",
     { class: "clients-view" },
-    el(
-      "div",
-      { class: "toolbar" },
-      el("h1", {}, "Clients"),
-      el("div", { class: "toolbar-actions" }, refresh, signOut),
+    pageHeader(
+      "Clients",
+      refresh,
+      ...(opts.onSignOut === undefined ? [] : [button("Sign out", () => opts.onSignOut?.())]),
     ),
+    filters,
     error.node,
     content,
   );
@@ -147,27 +801,20 @@ export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Prom
     error.clear();
     refresh.disabled = true;
     content.setAttribute("aria-busy", "true");
-    replaceChildren(content, el("p", { class: "muted" }, "Loading clients…"));
+    replaceChildren(content, progress("Loading clients…"));
     try {
-      const { clients } = await listClients();
-      replaceChildren(content, renderClientList(clients));
+      clients = (await listClients()).clients;
+      fillSelect(group.select, "All groups", distinct(clients, "group"), filter.group);
+      fillSelect(category.select, "All categories", distinct(clients, "category"), filter.category);
+      show();
     } catch (err: unknown) {
-      // A session that ended has already sent the user back to the login page.
-      if (isSessionEnded(err)) return;
-      if (err instanceof ApiError && err.status === 401) {
-        opts.onSessionExpired();
-        return;
-      }
       replaceChildren(content);
-      error.show(errorText(err));
+      reportError(err, { onSessionExpired: opts.onSessionExpired }, (t) => error.show(t));
     } finally {
       refresh.disabled = false;
       content.removeAttribute("aria-busy");
     }
   };
-
-  refresh.addEventListener("click", () => void load());
-  signOut.addEventListener("click", () => opts.onSignOut());
 
   replaceChildren(root, view);
   return load();

@@ -1,0 +1,282 @@
+// Settings in a real browser: an edit checked against the definition, saved with a change
+// message, seen in the history and in the client's own fetch; a secret value that never reaches
+// the page; instances and client secret rotation; client deletion; and a ReadOnly user who sees
+// no edit controls and whom the API refuses anyway.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import {
+  adminWithNewPassword,
+  apiLogin,
+  call,
+  launchBrowser,
+  openPage,
+  registerClient,
+  signIn,
+  startGateway,
+  strongPassword,
+} from "./harness.mjs";
+
+const CLIENT = "e2e-shop";
+
+const row = (page, setting) =>
+  page.locator("tr.setting", { has: page.locator(".setting-name", { hasText: new RegExp(`^${setting}$`) }) });
+
+describe("settings in the browser", () => {
+  let stack;
+  let browser;
+  let admin;
+  let clientSecret;
+  let context;
+  let page;
+  /** Every API response body the admin page received. */
+  const bodies = [];
+  const pending = [];
+
+  before(async () => {
+    stack = await startGateway();
+    admin = await adminWithNewPassword(stack);
+    clientSecret = await registerClient(stack.baseUrl, {
+      name: CLIENT,
+      description: "Shop service (e2e)",
+      settings: [
+        { name: "Greeting", type: "string", defaultValue: "hello", description: "Shown on the front page", group: "Front" },
+        { name: "MaxItems", type: "int", defaultValue: 10, minimum: 1, maximum: 100, description: "Basket size", group: "Basket" },
+        { name: "DbPassword", type: "string", secret: true, description: "Database password" },
+        { name: "Mode", type: "string", defaultValue: "safe", validValues: ["fast", "safe"], description: "Mode", category: "Ops" },
+        { name: "Tracing", type: "bool", defaultValue: false, advanced: true, description: "Verbose tracing" },
+      ],
+    });
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on("response", (r) => {
+      if (new URL(r.url()).pathname.startsWith("/api/")) {
+        pending.push(r.text().then((t) => bodies.push(t), () => undefined));
+      }
+    });
+    await signIn(page, stack.baseUrl, "admin", admin.password);
+    await page.getByRole("heading", { level: 1, name: "Clients" }).waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it("filters, folds advanced settings, checks a value against its definition before saving", async () => {
+    await row(page, "Greeting").waitFor();
+    // Advanced settings are folded away by default.
+    assert.equal(await row(page, "Tracing").isVisible(), false);
+    await page.getByText("Advanced settings (1)").click();
+    assert.equal(await row(page, "Tracing").isVisible(), true);
+
+    // The group filter narrows the settings.
+    await page.getByLabel("Group").selectOption("Basket");
+    assert.equal(await row(page, "Greeting").count(), 0);
+    assert.equal(await row(page, "MaxItems").count(), 1);
+    await page.getByLabel("Group").selectOption("");
+    await page.getByLabel("Search").fill("no-such-thing");
+    await page.getByText("Nothing matches the filter.").waitFor();
+    await page.getByLabel("Search").fill("");
+
+    // Out of range: refused in the page, no request sent.
+    let puts = 0;
+    const countPuts = (req) => {
+      if (req.method() === "PUT") puts += 1;
+    };
+    page.on("request", countPuts);
+    await page.getByRole("button", { name: "Edit MaxItems" }).click();
+    await page.getByLabel("New value").fill("500");
+    await page.getByLabel("Change message").fill("too many");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByText("The largest value allowed is 100.").waitFor();
+    await page.getByLabel("New value").fill("ten");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByText("Enter a whole number.").waitFor();
+    page.off("request", countPuts);
+    assert.equal(puts, 0);
+    await page.getByRole("button", { name: "Cancel" }).click();
+  });
+
+  it("an edit needs a change message, shows in the history and in the client's fetch", async () => {
+    await page.getByRole("button", { name: "Edit Greeting" }).click();
+    await page.getByLabel("New value").fill("bonjour");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByText("Enter a change message").waitFor();
+    await page.getByLabel("Change message").fill("e2e: greet in French");
+    const saved = page.waitForResponse((r) => r.request().method() === "PUT");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    const put = await saved;
+    assert.equal(put.status(), 200);
+    assert.deepEqual(JSON.parse(put.request().postData()), {
+      changeMessage: "e2e: greet in French",
+      values: [{ name: "Greeting", value: "bonjour" }],
+    });
+    await row(page, "Greeting").locator('td[data-label="Value"]', { hasText: "bonjour" }).waitFor();
+
+    await page.getByRole("button", { name: "History of Greeting" }).click();
+    const history = page.locator("tr.history-row");
+    await history.getByText("e2e: greet in French").waitFor();
+    const change = await history.locator('td[data-label="Change"]').first().textContent();
+    assert.equal(change, "hello → bonjour");
+    assert.match(await history.locator('td[data-label="Who"]').first().textContent(), /admin/);
+
+    const fetched = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, {
+      headers: { clientSecret },
+    });
+    assert.equal(fetched.status, 200);
+    const greeting = fetched.body.settings.find((s) => s.name === "Greeting");
+    assert.equal(greeting.value, "bonjour");
+  });
+
+  it("a secret value never reaches the page: not in the DOM, not in any response", async () => {
+    const secret = `S3cret-${randomBytes(12).toString("hex")}`;
+    assert.equal(await row(page, "DbPassword").locator('td[data-label="Value"]').textContent(), "not set");
+    await page.getByRole("button", { name: "Edit DbPassword" }).click();
+    const input = page.getByLabel("New value");
+    assert.equal(await input.getAttribute("type"), "password");
+    assert.equal(await input.inputValue(), "");
+    await input.fill(secret);
+    await page.getByLabel("Change message").fill("e2e: rotate the database password");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await row(page, "DbPassword").locator('td[data-label="Value"]', { hasText: /^set$/ }).waitFor();
+
+    // Its history says that it changed, never what to.
+    await page.getByRole("button", { name: "History of DbPassword" }).click();
+    await page.locator("tr.history-row").getByText("secret value changed (not shown)").waitFor();
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.waitForFunction(() => document.querySelector("[aria-busy='true']") === null);
+
+    await Promise.all(pending);
+    assert.ok(bodies.length >= 5, `responses seen: ${bodies.length}`);
+    for (const body of bodies) assert.ok(!body.includes(secret), "a response carried the secret");
+    assert.ok(!(await page.content()).includes(secret), "the DOM holds the secret");
+    const values = await page.evaluate(() => [...document.querySelectorAll("input, textarea")].map((i) => i.value));
+    assert.ok(!values.includes(secret), "an input still holds the secret");
+
+    // It was saved all the same: the client gets it.
+    const fetched = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret } });
+    assert.equal(fetched.body.settings.find((s) => s.name === "DbPassword").value, secret);
+  });
+
+  it("instances: created, edited on their own, deleted", async () => {
+    const section = page.locator(`section[data-client="${CLIENT}"]`);
+    await section.getByText(/^Instances \(0\)$/).click();
+    await section.getByLabel("New instance name").fill("eu-west");
+    await section.getByRole("button", { name: "Create instance" }).click();
+    await section.getByText(/^Instances \(1\)$/).waitFor();
+
+    await page.getByRole("button", { name: "Edit Greeting" }).click();
+    await page.getByLabel("New value").fill("moin");
+    await page.getByLabel("Apply to").selectOption("eu-west");
+    await page.getByLabel("Change message").fill("e2e: instance greeting");
+    const saved = page.waitForResponse((r) => r.request().method() === "PUT");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    const put = await saved;
+    assert.equal(put.status(), 200);
+    assert.equal(JSON.parse(put.request().postData()).instance, "eu-west");
+
+    const inst = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings?instance=eu-west`, { headers: { clientSecret } });
+    assert.equal(inst.body.settings.find((s) => s.name === "Greeting").value, "moin");
+    const base = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret } });
+    assert.equal(base.body.settings.find((s) => s.name === "Greeting").value, "bonjour");
+
+    await section.getByText(/^Instances \(1\)$/).click();
+    await section.getByRole("button", { name: "Delete instance eu-west" }).click();
+    await section.getByText(/^Instances \(0\)$/).waitFor();
+  });
+
+  it("client secret rotation shows the new secret once, and it works", async () => {
+    const section = page.locator(`section[data-client="${CLIENT}"]`);
+    await section.getByText("Manage client").click();
+    await section.getByLabel("Grace period (minutes)").fill("5");
+    await section.getByRole("button", { name: "Rotate client secret" }).click();
+    const panel = section.getByRole("region", { name: `New client secret for ${CLIENT}` });
+    await panel.waitFor();
+    assert.match(await panel.textContent(), /you will not see it again/);
+    assert.equal(await panel.getByRole("button", { name: "Copy" }).count(), 1);
+    const newSecret = (await panel.getByLabel("New client secret").textContent()).trim();
+    assert.ok(newSecret.length >= 32);
+    const withNew = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret: newSecret } });
+    assert.equal(withNew.status, 200);
+    const withOld = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret } });
+    assert.equal(withOld.status, 200, "the old secret works during the grace period");
+    await panel.getByRole("button", { name: "Done, hide it" }).click();
+    assert.ok(!(await page.content()).includes(newSecret));
+    clientSecret = newSecret;
+  });
+
+  it("a ReadOnly user sees no edit controls, and the API refuses them anyway", async () => {
+    // The admin creates the user on the Users page.
+    const initial = strongPassword();
+    await openPage(page, "Users");
+    await page.getByLabel("Username").fill("viewer");
+    await page.getByLabel("Initial password").fill(initial);
+    await page.getByLabel("Role").selectOption("ReadOnly");
+    await page.getByRole("button", { name: "Create user" }).click();
+    await page.locator('tr[data-user="viewer"]').waitFor();
+
+    const ctx2 = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const p2 = await ctx2.newPage();
+    await signIn(p2, stack.baseUrl, "viewer", initial);
+    await p2.getByRole("heading", { name: "Change your password" }).waitFor();
+    const password = strongPassword();
+    await p2.getByLabel("Current password").fill(initial);
+    await p2.getByLabel("New password", { exact: true }).fill(password);
+    await p2.getByLabel("Confirm new password").fill(password);
+    await p2.getByRole("button", { name: "Change password" }).click();
+    await signIn(p2, stack.baseUrl, "viewer", password);
+    await p2.getByRole("heading", { level: 1, name: "Clients" }).waitFor();
+    await row(p2, "Greeting").waitFor();
+
+    const nav = p2.getByRole("navigation", { name: "Main" });
+    assert.match(await nav.textContent(), /ReadOnly/);
+    for (const hidden of ["Users", "Webhooks", "Import / export"]) {
+      assert.equal(await nav.getByRole("link", { name: hidden }).count(), 0, hidden);
+    }
+    assert.equal(await p2.getByRole("button", { name: /^Edit/ }).count(), 0);
+    assert.equal(await p2.getByText("Manage client").count(), 0);
+    assert.equal(await p2.getByRole("button", { name: "Create instance" }).count(), 0);
+    assert.ok((await p2.getByRole("button", { name: /^History of/ }).count()) > 0);
+
+    await openPage(p2, "Configuration");
+    assert.match(await p2.locator("main").textContent(), /Only an Administrator can change/);
+    assert.equal(await p2.locator("main input, main textarea, main select").count(), 0);
+    assert.equal(await p2.getByRole("button", { name: /Save/ }).count(), 0);
+    await ctx2.close();
+
+    const token = await apiLogin(stack.baseUrl, "viewer", password);
+    const put = await call(stack.baseUrl, "PUT", `/api/admin/clients/${CLIENT}/settings`, {
+      token,
+      body: { changeMessage: "sneaky", values: [{ name: "Greeting", value: "hacked" }] },
+    });
+    assert.equal(put.status, 403);
+    const conf = await call(stack.baseUrl, "PUT", "/api/admin/configuration", {
+      token,
+      body: { pollIntervalMs: 5000 },
+    });
+    assert.equal(conf.status, 403);
+    const rotate = await call(stack.baseUrl, "POST", `/api/admin/clients/${CLIENT}/secret`, { token, body: { graceMinutes: 0 } });
+    assert.equal(rotate.status, 403);
+  });
+
+  it("deleting a client asks for its name, then removes it", async () => {
+    const doomed = "e2e-doomed";
+    await registerClient(stack.baseUrl, { name: doomed, description: "", settings: [{ name: "A", type: "string" }] });
+    await openPage(page, "Clients");
+    const section = page.locator(`section[data-client="${doomed}"]`);
+    await section.getByText("Manage client").click();
+    const del = section.getByRole("button", { name: "Delete client" });
+    assert.equal(await del.isDisabled(), true);
+    await section.getByLabel(`Type "${doomed}" to confirm`).fill("e2e-doome");
+    assert.equal(await del.isDisabled(), true);
+    await section.getByLabel(`Type "${doomed}" to confirm`).fill(doomed);
+    const answered = page.waitForResponse((r) => r.request().method() === "DELETE");
+    await del.click();
+    assert.equal((await answered).status(), 204);
+    await section.waitFor({ state: "detached" });
+    const list = await call(stack.baseUrl, "GET", "/api/admin/clients", { token: await apiLogin(stack.baseUrl, "admin", admin.password) });
+    assert.ok(!list.body.clients.some((c) => c.name === doomed));
+  });
+});

@@ -1,0 +1,305 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clearAccessToken, setAccessToken, type AdminClient, type AdminSetting } from "../src/api";
+import {
+  CONFLICT_TEXT,
+  filterClients,
+  renderClients,
+  validateValue,
+} from "../src/views/clients";
+import type { PageContext } from "../src/views/common";
+import { emptyResponse, errorBody, jsonResponse, meOf, routeFetch } from "./helpers";
+
+const XSS = `<img src=x onerror="window.__pwned=1">`;
+
+const setting = (over: Partial<AdminSetting>): AdminSetting => ({
+  name: "S",
+  type: "string",
+  description: "",
+  secret: false,
+  ...over,
+});
+
+const shop = (): AdminClient => ({
+  name: "shop",
+  description: "Shop",
+  version: 3,
+  instances: ["eu"],
+  settings: [
+    setting({ name: "Greeting", value: "hello", group: "Front", category: "UI" }),
+    setting({ name: "MaxItems", type: "int", value: 10, minimum: 1, maximum: 100, group: "Basket" }),
+    setting({ name: "DbPassword", secret: true, isSet: true, lastChanged: "2026-01-01T00:00:00Z" }),
+    setting({ name: "Tracing", type: "bool", value: false, advanced: true, category: "Ops" }),
+  ],
+});
+
+let root: HTMLElement;
+const ctxOf = (role: "Administrator" | "User" | "ReadOnly"): PageContext => ({
+  me: meOf(role),
+  onSessionExpired: vi.fn(),
+});
+
+beforeEach(() => {
+  setAccessToken("tok");
+  root = document.createElement("main");
+  document.body.append(root);
+});
+
+afterEach(() => {
+  clearAccessToken();
+  document.body.replaceChildren();
+});
+
+const buttons = (name: RegExp | string): HTMLButtonElement[] =>
+  [...root.querySelectorAll("button")].filter((b) =>
+    typeof name === "string" ? b.textContent === name || b.getAttribute("aria-label") === name : name.test(b.getAttribute("aria-label") ?? b.textContent ?? ""),
+  );
+const one = (name: string): HTMLButtonElement => {
+  const b = buttons(name)[0];
+  if (b === undefined) throw new Error(`no button ${name}`);
+  return b;
+};
+const labelled = <T extends HTMLElement>(label: string): T => {
+  const l = [...root.querySelectorAll("label")].find((x) => x.textContent === label);
+  const id = l?.getAttribute("for");
+  const e = id ? root.querySelector<T>(`#${id}`) : null;
+  if (e === null) throw new Error(`no field ${label}`);
+  return e;
+};
+const submitForm = (inside: Element): void => {
+  const form = inside.closest("form") ?? inside.querySelector("form");
+  form?.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+};
+const alerts = (): string[] =>
+  [...root.querySelectorAll('[role="alert"]:not([hidden])')].map((a) => a.textContent ?? "");
+
+describe("validateValue", () => {
+  it("checks types", () => {
+    expect(validateValue(setting({ type: "int" }), "42")).toEqual({ ok: true, value: 42 });
+    expect(validateValue(setting({ type: "int" }), "4.2")).toMatchObject({ ok: false });
+    expect(validateValue(setting({ type: "int" }), "3000000000")).toMatchObject({ ok: false });
+    expect(validateValue(setting({ type: "long" }), "3000000000")).toEqual({ ok: true, value: 3000000000 });
+    expect(validateValue(setting({ type: "double" }), "2.5")).toEqual({ ok: true, value: 2.5 });
+    expect(validateValue(setting({ type: "double" }), "abc")).toMatchObject({ ok: false });
+    expect(validateValue(setting({ type: "bool" }), "true")).toEqual({ ok: true, value: true });
+    expect(validateValue(setting({ type: "bool" }), "yes")).toMatchObject({ ok: false });
+    expect(validateValue(setting({ type: "dateTime" }), "2026-01-31T09:30:00Z")).toMatchObject({ ok: true });
+    expect(validateValue(setting({ type: "dateTime" }), "tomorrow")).toMatchObject({ ok: false });
+    expect(validateValue(setting({ type: "json" }), '{"a":1}')).toEqual({ ok: true, value: { a: 1 } });
+    expect(validateValue(setting({ type: "json" }), "{nope")).toMatchObject({ ok: false, error: "Enter valid JSON." });
+    expect(validateValue(setting({ type: "dataGrid" }), '[{"a":1}]')).toMatchObject({ ok: true });
+    expect(validateValue(setting({ type: "dataGrid" }), "[1]")).toMatchObject({ ok: false });
+    expect(validateValue(setting({}), "anything")).toEqual({ ok: true, value: "anything" });
+  });
+
+  it("checks allowed values, range and the (anchored) pattern with its explanation", () => {
+    const mode = setting({ validValues: ["fast", "safe"] });
+    expect(validateValue(mode, "fast")).toMatchObject({ ok: true });
+    expect(validateValue(mode, "slow")).toEqual({ ok: false, error: "Choose one of: fast, safe." });
+    const n = setting({ type: "int", minimum: 1, maximum: 10 });
+    expect(validateValue(n, "0")).toEqual({ ok: false, error: "The smallest value allowed is 1." });
+    expect(validateValue(n, "11")).toEqual({ ok: false, error: "The largest value allowed is 10." });
+    const port = setting({ validationRegex: "[0-9]{2,5}", validationExplanation: "a port number" });
+    expect(validateValue(port, "8080")).toMatchObject({ ok: true });
+    expect(validateValue(port, "x8080")).toEqual({ ok: false, error: "Not valid: a port number" });
+    const bare = setting({ validationRegex: "[a-z]+" });
+    expect(validateValue(bare, "A")).toEqual({ ok: false, error: "Not valid: it must match the pattern [a-z]+" });
+    // A pattern JavaScript cannot compile is left to the server.
+    expect(validateValue(setting({ validationRegex: "(?P<x>a)" }), "b")).toMatchObject({ ok: true });
+  });
+});
+
+describe("filterClients", () => {
+  const clients = [shop(), { name: "billing", description: "", version: 1, settings: [setting({ name: "Rate" })] }];
+
+  it("matches client and setting names, groups and categories", () => {
+    expect(filterClients(clients, { text: "bill", group: "", category: "" }).map((c) => c.name)).toEqual(["billing"]);
+    const byName = filterClients(clients, { text: "greet", group: "", category: "" });
+    expect(byName.map((c) => c.name)).toEqual(["shop"]);
+    expect(byName[0]?.settings.map((s) => s.name)).toEqual(["Greeting"]);
+    const byGroup = filterClients(clients, { text: "", group: "Basket", category: "" });
+    expect(byGroup[0]?.settings.map((s) => s.name)).toEqual(["MaxItems"]);
+    expect(filterClients(clients, { text: "", group: "", category: "Ops" })[0]?.settings.map((s) => s.name)).toEqual(["Tracing"]);
+    expect(filterClients(clients, { text: "zzz", group: "", category: "" })).toEqual([]);
+    expect(filterClients(clients, { text: "", group: "", category: "" })).toHaveLength(2);
+  });
+});
+
+describe("clients page", () => {
+  async function open(role: "Administrator" | "User" | "ReadOnly", routes: Record<string, unknown> = {}) {
+    const mock = routeFetch({ "GET /api/admin/clients": { clients: [shop()] }, ...routes });
+    const ctx = ctxOf(role);
+    await renderClients(root, { ctx, onSessionExpired: ctx.onSessionExpired });
+    return { ...mock, ctx };
+  }
+
+  it("folds advanced settings and offers group and category filters", async () => {
+    await open("Administrator");
+    const details = root.querySelector<HTMLDetailsElement>("details.advanced");
+    expect(details?.open).toBe(false);
+    expect(details?.querySelector("summary")?.textContent).toBe("Advanced settings (1)");
+    expect(details?.textContent).toContain("Tracing");
+    const groups = [...labelled<HTMLSelectElement>("Group").options].map((o) => o.value);
+    expect(groups).toEqual(["", "Basket", "Front"]);
+    const cats = [...labelled<HTMLSelectElement>("Category").options].map((o) => o.value);
+    expect(cats).toEqual(["", "Ops", "UI"]);
+
+    const search = labelled<HTMLInputElement>("Search");
+    search.value = "nothing-like-this";
+    search.dispatchEvent(new Event("input"));
+    expect(root.textContent).toContain("Nothing matches the filter.");
+    search.value = "";
+    search.dispatchEvent(new Event("input"));
+    const group = labelled<HTMLSelectElement>("Group");
+    group.value = "Basket";
+    group.dispatchEvent(new Event("change"));
+    expect([...root.querySelectorAll(".setting-name")].map((s) => s.textContent)).toEqual(["MaxItems"]);
+  });
+
+  it("a secret shows set / not set and last change; its editor is a password field with no value", async () => {
+    await open("Administrator");
+    const row = [...root.querySelectorAll("tr.setting")].find((r) => r.textContent?.includes("DbPassword"));
+    expect(row?.querySelector('td[data-label="Value"]')?.textContent).toBe("set");
+    expect(row?.querySelector("time")?.getAttribute("datetime")).toBe("2026-01-01T00:00:00Z");
+    one("Edit DbPassword").click();
+    const input = labelled<HTMLInputElement>("New value");
+    expect(input.type).toBe("password");
+    expect(input.value).toBe("");
+    expect(input.getAttribute("autocomplete")).toBe("new-password");
+    expect(root.textContent).toContain("Write-only");
+  });
+
+  it("validates before saving: nothing is sent for a bad value or a missing message", async () => {
+    const { calls } = await open("Administrator");
+    one("Edit MaxItems").click();
+    const value = labelled<HTMLInputElement>("New value");
+    value.value = "500";
+    labelled<HTMLInputElement>("Change message").value = "why";
+    submitForm(value);
+    expect(alerts()).toContain("The largest value allowed is 100.");
+    value.value = "50";
+    labelled<HTMLInputElement>("Change message").value = "  ";
+    submitForm(value);
+    expect(alerts()).toContain("Enter a change message: why are you making this change?");
+    expect(calls.filter((c) => c.method === "PUT")).toHaveLength(0);
+  });
+
+  it("saves with the change message, the typed value and the chosen instance, then reloads", async () => {
+    const { calls } = await open("User", { "PUT /api/admin/clients/shop/settings": { version: 4 } });
+    one("Edit MaxItems").click();
+    labelled<HTMLInputElement>("New value").value = "25";
+    labelled<HTMLInputElement>("Change message").value = "bigger baskets";
+    labelled<HTMLSelectElement>("Apply to").value = "eu";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(2));
+    const put = calls.find((c) => c.method === "PUT");
+    expect(put?.path).toBe("/api/admin/clients/shop/settings");
+    expect(put?.body).toEqual({ changeMessage: "bigger baskets", values: [{ name: "MaxItems", value: 25 }], instance: "eu" });
+  });
+
+  it("shows the server's error, and explains a 409 with a reload action", async () => {
+    let answer = jsonResponse(400, errorBody("INVALID_VALUE", `Value of 'Greeting' is not valid ${XSS}.`, "r-9"));
+    const { calls } = await open("Administrator", { "PUT /api/admin/clients/shop/settings": () => answer });
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "hi";
+    labelled<HTMLInputElement>("Change message").value = "m";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(alerts()).toContain(`Value of 'Greeting' is not valid ${XSS}. (request r-9)`));
+    expect(root.querySelector("img")).toBeNull();
+
+    answer = jsonResponse(409, errorBody("CONFLICT", "The settings changed at the same time. Reload and try again."));
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(alerts()).toContain(CONFLICT_TEXT));
+    const reload = one("Reload");
+    expect(reload.hidden).toBe(false);
+    reload.click();
+    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(2));
+  });
+
+  it("shows a setting's history, and a secret's without values", async () => {
+    await open("ReadOnly", {
+      "GET /api/admin/clients/shop/settings/Greeting/history": {
+        history: [{ time: "2026-02-01T10:00:00Z", user: "bob", message: `hi ${XSS}`, version: 2, oldValue: "hello", newValue: "hi" }],
+      },
+      "GET /api/admin/clients/shop/settings/DbPassword/history": {
+        history: [{ time: "2026-02-01T10:00:00Z", user: "bob", message: "rotate", version: 1, newValue: "leaked?" }],
+      },
+    });
+    one("History of Greeting").click();
+    await vi.waitFor(() => expect(root.querySelector("tr.history-row tbody tr")).not.toBeNull());
+    const hist = root.querySelector("tr.history-row");
+    expect(hist?.querySelector('td[data-label="Change"]')?.textContent).toBe("hello → hi");
+    expect(hist?.querySelector('td[data-label="Message"]')?.textContent).toBe(`hi ${XSS}`);
+    expect(root.querySelector("img")).toBeNull();
+    one("History of DbPassword").click();
+    await vi.waitFor(() => expect(root.textContent).toContain("secret value changed (not shown)"));
+    expect(root.textContent).not.toContain("leaked?");
+  });
+
+  it("ReadOnly sees no edit controls; User edits values but manages nothing", async () => {
+    await open("ReadOnly");
+    expect(buttons(/^Edit /)).toHaveLength(0);
+    expect(root.textContent).not.toContain("Manage client");
+    expect(root.querySelector('input[name="instance"]')).toBeNull();
+    expect(buttons(/^History of /).length).toBeGreaterThan(0);
+
+    root.replaceChildren();
+    await open("User");
+    expect(buttons(/^Edit /).length).toBeGreaterThan(0);
+    expect(root.textContent).not.toContain("Manage client");
+    expect(root.querySelector('input[name="instance"]')).toBeNull();
+  });
+
+  it("Administrator: instances created and deleted", async () => {
+    const { calls } = await open("Administrator", {
+      "POST /api/admin/clients/shop/instances": jsonResponse(201, { instance: "us", copiedValues: 2 }),
+      "DELETE /api/admin/clients/shop/instances/eu": emptyResponse(204),
+    });
+    const name = labelled<HTMLInputElement>("New instance name");
+    name.value = "bad name!";
+    submitForm(name);
+    expect(alerts().join(" ")).toContain("An instance name is 1 to 64");
+    name.value = "us";
+    submitForm(name);
+    await vi.waitFor(() => expect(calls.find((c) => c.method === "POST")?.body).toEqual({ instance: "us" }));
+    one("Delete instance eu").click();
+    await vi.waitFor(() => expect(calls.some((c) => c.method === "DELETE")).toBe(true));
+  });
+
+  it("Administrator: rotating the secret shows it once with a copy button", async () => {
+    const writeText = vi.fn(() => Promise.resolve());
+    vi.stubGlobal("navigator", { ...navigator, clipboard: { writeText } });
+    const { calls } = await open("Administrator", {
+      "POST /api/admin/clients/shop/secret": { clientSecret: "new-secret-value-123", previousSecretValidUntil: "2026-03-01T00:00:00Z" },
+    });
+    const grace = labelled<HTMLInputElement>("Grace period (minutes)");
+    grace.value = "99999";
+    submitForm(grace);
+    expect(alerts()).toContain("Enter a grace period between 0 and 10080 minutes.");
+    grace.value = "30";
+    submitForm(grace);
+    await vi.waitFor(() => expect(root.textContent).toContain("new-secret-value-123"));
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ graceMinutes: 30 });
+    expect(root.textContent).toContain("you will not see it again");
+    one("Copy").click();
+    expect(writeText).toHaveBeenCalledWith("new-secret-value-123");
+    one("Done, hide it").click();
+    expect(root.textContent).not.toContain("new-secret-value-123");
+  });
+
+  it("Administrator: deleting a client needs its name typed", async () => {
+    const { calls } = await open("Administrator", { "DELETE /api/admin/clients/shop": emptyResponse(204) });
+    const del = one("Delete client");
+    expect(del.disabled).toBe(true);
+    const confirm = labelled<HTMLInputElement>('Type "shop" to confirm');
+    confirm.value = "sho";
+    confirm.dispatchEvent(new Event("input"));
+    expect(del.disabled).toBe(true);
+    submitForm(confirm);
+    expect(calls.some((c) => c.method === "DELETE")).toBe(false);
+    confirm.value = "shop";
+    confirm.dispatchEvent(new Event("input"));
+    expect(del.disabled).toBe(false);
+    submitForm(confirm);
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual(["/api/admin/clients/shop"]));
+  });
+});

@@ -1,0 +1,425 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clearAccessToken, setAccessToken } from "../src/api";
+import { auditQueryString, getClient, searchAudit } from "../src/adminApi";
+import { endOfMinute, fromLocalInput, renderAudit, toLocalInput } from "../src/views/audit";
+import type { PageContext } from "../src/views/common";
+import { renderConfiguration } from "../src/views/configuration";
+import { leaveShell, pageFromHash, renderShell } from "../src/views/shell";
+import { exportFileName, renderTransfer } from "../src/views/transfer";
+import { renderUsers } from "../src/views/users";
+import { renderWebhooks, validateWebhook } from "../src/views/webhooks";
+import { emptyResponse, errorBody, jsonResponse, meOf, routeFetch } from "./helpers";
+
+const XSS = `<img src=x onerror="window.__pwned=1">`;
+let root: HTMLElement;
+const ctxOf = (role: "Administrator" | "User" | "ReadOnly"): PageContext => ({
+  me: meOf(role),
+  onSessionExpired: vi.fn(),
+});
+
+beforeEach(() => {
+  setAccessToken("tok");
+  history.replaceState(null, "", "/");
+  root = document.createElement("main");
+  document.body.append(root);
+});
+
+afterEach(() => {
+  leaveShell();
+  clearAccessToken();
+  document.body.replaceChildren();
+});
+
+const button = (name: string): HTMLButtonElement => {
+  const b = [...root.querySelectorAll("button")].find((x) => x.textContent === name || x.getAttribute("aria-label") === name);
+  if (b === undefined) throw new Error(`no button ${name}`);
+  return b;
+};
+const labelled = <T extends HTMLElement>(label: string): T => {
+  const l = [...root.querySelectorAll("label")].find((x) => x.textContent === label);
+  const id = l?.getAttribute("for");
+  const e = id ? root.querySelector<T>(`#${id}`) : null;
+  if (e === null) throw new Error(`no field ${label}`);
+  return e;
+};
+const submitForm = (inside: Element): void => {
+  (inside.closest("form") ?? inside.querySelector("form"))?.dispatchEvent(
+    new Event("submit", { bubbles: true, cancelable: true }),
+  );
+};
+const alerts = (): string[] => [...root.querySelectorAll('[role="alert"]:not([hidden])')].map((a) => a.textContent ?? "");
+const statuses = (): string => [...root.querySelectorAll('[role="status"]:not([hidden])')].map((a) => a.textContent).join(" | ");
+
+function expectEveryFieldLabelled(): void {
+  for (const f of root.querySelectorAll("input, select, textarea")) {
+    expect(f.id).not.toBe("");
+    expect(root.querySelector(`label[for="${f.id}"]`)?.textContent ?? "").not.toBe("");
+  }
+}
+
+describe("the console shell", () => {
+  const routes = {
+    "GET /api/auth/me": meOf("Administrator"),
+    "GET /api/admin/clients": { clients: [] },
+    "GET /api/admin/configuration": {
+      allowNewRegistrations: true, allowUpdatedRegistrations: true, allowClientOverrides: false,
+      clientOverridesAllowList: [], allowFileImports: false, allowOfflineSettings: true,
+      requireMfaForAdministrators: false, webhookAllowedHosts: [], pollIntervalMs: 30000,
+    },
+  };
+
+  it("an Administrator gets every page; links move between them and mark the current one", async () => {
+    routeFetch(routes);
+    const onSignOut = vi.fn();
+    await renderShell(root, { onSignOut, onSessionExpired: vi.fn() });
+    const links = [...root.querySelectorAll<HTMLAnchorElement>("nav a")];
+    expect(links.map((a) => a.textContent)).toEqual(["Clients", "Audit", "Users", "Webhooks", "Configuration", "Import / export"]);
+    expect(links[0]?.getAttribute("aria-current")).toBe("page");
+    expect(root.querySelector("nav")?.textContent).toContain("Administrator");
+    links[4]?.click();
+    await vi.waitFor(() => expect(root.querySelector("h1")?.textContent).toBe("Configuration"));
+    expect(links[4]?.getAttribute("aria-current")).toBe("page");
+    expect(links[0]?.hasAttribute("aria-current")).toBe(false);
+    expect(location.hash).toBe("#/configuration");
+    button("Sign out").click();
+    expect(onSignOut).toHaveBeenCalledTimes(1);
+  });
+
+  it("a ReadOnly user is not offered Users, Webhooks or Import / export", async () => {
+    routeFetch({ ...routes, "GET /api/auth/me": meOf("ReadOnly", "rita") });
+    await renderShell(root, { onSignOut: vi.fn(), onSessionExpired: vi.fn() });
+    const links = [...root.querySelectorAll("nav a")].map((a) => a.textContent);
+    expect(links).toEqual(["Clients", "Audit", "Configuration"]);
+    expect(root.querySelector("nav")?.textContent).toContain("rita");
+  });
+
+  it("opens the page named in the location hash, and only known pages", async () => {
+    expect(pageFromHash("#/webhooks")).toBe("webhooks");
+    expect(pageFromHash("#/nope")).toBeNull();
+    history.replaceState(null, "", "#/configuration");
+    routeFetch(routes);
+    await renderShell(root, { onSignOut: vi.fn(), onSessionExpired: vi.fn() });
+    expect(root.querySelector("h1")?.textContent).toBe("Configuration");
+  });
+
+  it("a failed profile call shows the error and a way out", async () => {
+    routeFetch({ "GET /api/auth/me": jsonResponse(500, errorBody("INTERNAL", `Broken ${XSS}`, "r-1")) });
+    await renderShell(root, { onSignOut: vi.fn(), onSessionExpired: vi.fn() });
+    expect(alerts()).toEqual([`Broken ${XSS} (request r-1)`]);
+    expect(root.querySelector("img")).toBeNull();
+    expect(button("Sign out")).toBeDefined();
+  });
+});
+
+describe("audit", () => {
+  const event = (id: string, type: string, extra: Record<string, unknown> = {}) => ({
+    id, time: "2026-11-25T10:00:00Z", type, severity: "info", success: true,
+    actor: { kind: "user", name: "admin" }, source: { ip: "10.0.0.1" }, ...extra,
+  });
+
+  it("asks for the last 24 hours, shows events as text, loads more with the cursor", async () => {
+    const now = new Date("2026-11-25T12:00:00Z");
+    const { calls } = routeFetch({
+      "GET /api/admin/audit": (_init: RequestInit, url: URL) =>
+        url.searchParams.get("cursor") === "c2"
+          ? jsonResponse(200, { events: [event("2", "LoginFailed", { severity: "warning", success: false })] })
+          : jsonResponse(200, { events: [event("1", "SettingValueChanged", { client: "shop", settings: ["A"], changeMessage: XSS })], nextCursor: "c2" }),
+    });
+    await renderAudit(root, ctxOf("ReadOnly"), now);
+    const first = calls[0]?.url.searchParams;
+    expect(first?.get("from")).toBe("2026-11-24T12:00:00.000Z");
+    expect(first?.get("to")).toBe("2026-11-25T12:00:00.000Z");
+    expect(first?.get("limit")).toBe("100");
+    expect(first?.has("type")).toBe(false);
+    const rows = () => [...root.querySelectorAll("tr.audit-event")];
+    expect(rows()).toHaveLength(1);
+    expect(rows()[0]?.textContent).toContain("SettingValueChanged");
+    expect(rows()[0]?.textContent).toContain(XSS);
+    expect(root.querySelector("img")).toBeNull();
+    expectEveryFieldLabelled();
+
+    const more = button("Load more");
+    expect(more.hidden).toBe(false);
+    more.click();
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    expect(calls[1]?.url.searchParams.get("cursor")).toBe("c2");
+    expect(rows()[1]?.classList.contains("warning")).toBe(true);
+    expect(rows()[1]?.textContent).toContain("failure");
+    expect(button("Load more").hidden).toBe(true);
+  });
+
+  it("sends the filters, and says so when nothing matched", async () => {
+    const { calls } = routeFetch({ "GET /api/admin/audit": { events: [] } });
+    await renderAudit(root, ctxOf("Administrator"));
+    expect(root.textContent).toContain("No events in this range.");
+    labelled<HTMLInputElement>("Event type").value = "LoginFailed";
+    labelled<HTMLInputElement>("User").value = "bob";
+    labelled<HTMLInputElement>("Client").value = "shop";
+    submitForm(labelled("User"));
+    await vi.waitFor(() => expect(calls).toHaveLength(2));
+    const q = calls[1]?.url.searchParams;
+    expect([q?.get("type"), q?.get("user"), q?.get("client")]).toEqual(["LoginFailed", "bob", "shop"]);
+  });
+
+  it("converts the local date inputs", () => {
+    const d = new Date(2026, 0, 2, 3, 4, 5);
+    expect(toLocalInput(d)).toBe("2026-01-02T03:04");
+    expect(fromLocalInput("2026-01-02T03:04")).toBe(new Date(2026, 0, 2, 3, 4).toISOString());
+    expect(fromLocalInput("")).toBeNull();
+    expect(endOfMinute("2026-01-02T03:04")).toBe(new Date(2026, 0, 2, 3, 4, 59, 999).toISOString());
+    expect(auditQueryString({ from: "a", to: "b", type: "", user: "u" })).toBe("from=a&to=b&user=u");
+  });
+
+  it("parses events and keeps type-specific fields apart", async () => {
+    routeFetch({ "GET /api/admin/audit": { events: [event("9", "UserCreated", { username: "x", role: "User" })] } });
+    const page = await searchAudit({ from: "a", to: "b" });
+    expect(page.nextCursor).toBeUndefined();
+    expect(page.events[0]?.details).toEqual({ username: "x", role: "User" });
+    expect(page.events[0]?.actor).toEqual({ kind: "user", name: "admin" });
+  });
+});
+
+describe("users", () => {
+  const user = (username: string, role = "User") => ({
+    username, role, clientFilter: null, classifications: null, enabled: true, mfaEnabled: false,
+    passwordChangeRequired: false, created: "2026-01-01T00:00:00Z", updated: "2026-01-01T00:00:00Z",
+  });
+
+  it("lists, creates, edits, resets a password (shown once), ends sessions and deletes", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/users": { users: [user("alice", "Administrator"), user("bob")] },
+      "POST /api/admin/users": jsonResponse(201, user("carol", "ReadOnly")),
+      "PUT /api/admin/users/bob": user("bob", "ReadOnly"),
+      "POST /api/admin/users/bob/password-reset": { password: "one-time-pw-xyz" },
+      "DELETE /api/admin/users/bob/sessions": { terminated: 2 },
+      "DELETE /api/admin/users/bob": emptyResponse(204),
+    });
+    await renderUsers(root, ctxOf("Administrator"));
+    expect([...root.querySelectorAll("tr.user")].map((r) => r.getAttribute("data-user"))).toEqual(["alice", "bob"]);
+    expectEveryFieldLabelled();
+
+    labelled<HTMLInputElement>("Username").value = "Carol";
+    submitForm(labelled("Username"));
+    expect(alerts().join()).toContain("The username is not valid");
+    labelled<HTMLInputElement>("Username").value = "carol";
+    labelled<HTMLInputElement>("Initial password").value = "short";
+    submitForm(labelled("Username"));
+    expect(alerts().join()).toContain("12 to 128 characters");
+    labelled<HTMLInputElement>("Initial password").value = "a long enough initial passphrase";
+    labelled<HTMLSelectElement>("Role").value = "ReadOnly";
+    labelled<HTMLInputElement>("Client filter").value = "shop-.*";
+    labelled<HTMLInputElement>("Classifications").value = "Technical, Functional";
+    submitForm(labelled("Username"));
+    await vi.waitFor(() => expect(calls.some((c) => c.method === "POST")).toBe(true));
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({
+      username: "carol", password: "a long enough initial passphrase", role: "ReadOnly",
+      clientFilter: "shop-.*", classifications: ["Technical", "Functional"],
+    });
+    await vi.waitFor(() => expect(statuses()).toContain("Created carol"));
+
+    button("Edit bob").click();
+    const form = root.querySelector<HTMLFormElement>('form[aria-label="Edit bob"]');
+    const role = form?.querySelector<HTMLSelectElement>("select");
+    if (role) role.value = "ReadOnly";
+    const enabled = form?.querySelector<HTMLInputElement>('input[type="checkbox"]');
+    if (enabled) enabled.checked = false;
+    form?.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await vi.waitFor(() => expect(calls.some((c) => c.method === "PUT")).toBe(true));
+    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ role: "ReadOnly", clientFilter: "", classifications: [], enabled: false });
+
+    await vi.waitFor(() => expect(root.querySelector('tr[data-user="bob"]')).not.toBeNull());
+    button("Reset password of bob").click();
+    await vi.waitFor(() => expect(root.textContent).toContain("one-time-pw-xyz"));
+    expect(root.textContent).toContain("you will not see it again");
+    button("Done, hide it").click();
+    expect(root.textContent).not.toContain("one-time-pw-xyz");
+
+    button("End sessions of bob").click();
+    await vi.waitFor(() => expect(statuses()).toContain("Ended 2 sessions of bob."));
+
+    button("Delete bob").click();
+    root.querySelector<HTMLButtonElement>(".confirm button.danger")?.click();
+    await vi.waitFor(() => expect(calls.some((c) => c.method === "DELETE" && c.path === "/api/admin/users/bob")).toBe(true));
+  });
+});
+
+describe("webhooks", () => {
+  const hook = {
+    id: "wh1", url: "https://siem.example.com/fig", types: ["SecurityEvent"], clientPattern: "shop-.*",
+    createdAt: "2026-01-01T00:00:00Z", lastDelivery: { time: "2026-01-02T00:00:00Z", ok: false, status: 500, error: "boom" }, deadLetters: 1,
+  };
+
+  it("validates the form", () => {
+    expect(validateWebhook({ url: "nope", types: ["SecurityEvent"] })).toContain("full URL");
+    expect(validateWebhook({ url: "ftp://x", types: ["SecurityEvent"] })).toContain("https://");
+    expect(validateWebhook({ url: "https://x.example", types: [] })).toBe("Choose at least one event type.");
+    expect(validateWebhook({ url: "https://x.example", types: ["A"], clientPattern: "(" })).toContain("client pattern");
+    expect(validateWebhook({ url: "https://x.example", types: ["A"] })).toBeNull();
+  });
+
+  it("lists, creates (secret shown once), tests, shows dead letters, deletes", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/webhooks": { webhooks: [hook] },
+      "POST /api/admin/webhooks": jsonResponse(201, { ...hook, id: "wh2", signingSecret: "whsec-123456789" }),
+      "POST /api/admin/webhooks/wh1/test": { delivered: false, status: 502, error: "bad gateway" },
+      "GET /api/admin/webhooks/wh1/dead-letters": { deadLetters: [{ eventId: "e1", type: "SecurityEvent", time: "2026-01-02T00:00:00Z", attempts: 5, lastError: `HTTP 500 ${XSS}` }] },
+      "DELETE /api/admin/webhooks/wh1": emptyResponse(204),
+    });
+    await renderWebhooks(root, ctxOf("Administrator"));
+    const card = root.querySelector("section.webhook");
+    expect(card?.textContent).toContain("https://siem.example.com/fig");
+    expect(card?.textContent).toContain("failed");
+    expect(card?.textContent).toContain("HTTP 500");
+    expectEveryFieldLabelled();
+
+    labelled<HTMLInputElement>("Receiver URL").value = "https://new.example.com/hook";
+    submitForm(labelled("Receiver URL"));
+    expect(alerts()).toContain("Choose at least one event type.");
+    labelled<HTMLInputElement>("SettingValueChanged").checked = true;
+    submitForm(labelled("Receiver URL"));
+    await vi.waitFor(() => expect(root.textContent).toContain("whsec-123456789"));
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ url: "https://new.example.com/hook", types: ["SettingValueChanged"] });
+    expect(root.textContent).toContain("you will not see it again");
+    button("Done, hide it").click();
+    expect(root.textContent).not.toContain("whsec-123456789");
+
+    button("Send test to https://siem.example.com/fig").click();
+    await vi.waitFor(() => expect(root.querySelector(".test-result")?.textContent).toBe("Test not delivered (HTTP 502): bad gateway."));
+
+    button("Dead letters (1) of the webhook to https://siem.example.com/fig").click();
+    await vi.waitFor(() => expect(root.textContent).toContain(`HTTP 500 ${XSS}`));
+    expect(root.querySelector("img")).toBeNull();
+
+    button("Delete the webhook to https://siem.example.com/fig").click();
+    button("Delete webhook").click();
+    await vi.waitFor(() => expect(calls.some((c) => c.method === "DELETE")).toBe(true));
+    await vi.waitFor(() => expect(statuses()).toContain("Webhook deleted."));
+  });
+
+  it("edits with PUT and shows an empty state", async () => {
+    let hooks: unknown[] = [hook];
+    const { calls } = routeFetch({
+      "GET /api/admin/webhooks": () => jsonResponse(200, { webhooks: hooks }),
+      "PUT /api/admin/webhooks/wh1": () => {
+        hooks = [];
+        return jsonResponse(200, hook);
+      },
+    });
+    await renderWebhooks(root, ctxOf("Administrator"));
+    button("Edit the webhook to https://siem.example.com/fig").click();
+    const form = root.querySelector("section.webhook form");
+    const boxes = [...(form?.querySelectorAll<HTMLInputElement>('input[type="checkbox"]') ?? [])];
+    expect(boxes.filter((b) => b.checked)).toHaveLength(1);
+    form?.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await vi.waitFor(() => expect(calls.some((c) => c.method === "PUT")).toBe(true));
+    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ url: hook.url, types: ["SecurityEvent"], clientPattern: "shop-.*" });
+    await vi.waitFor(() => expect(root.textContent).toContain("No webhooks yet."));
+  });
+});
+
+describe("configuration", () => {
+  const config = {
+    allowNewRegistrations: true, allowUpdatedRegistrations: false, allowClientOverrides: false,
+    clientOverridesAllowList: ["shop-.*"], allowFileImports: false, allowOfflineSettings: true,
+    requireMfaForAdministrators: false, webhookAllowedHosts: [], pollIntervalMs: 30000,
+  };
+
+  it("an Administrator edits switches, lists and the poll interval", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/configuration": config,
+      "PUT /api/admin/configuration": (init: RequestInit) => jsonResponse(200, JSON.parse(String(init.body))),
+    });
+    await renderConfiguration(root, ctxOf("Administrator"));
+    expectEveryFieldLabelled();
+    expect(labelled<HTMLInputElement>("Allow new client registrations").checked).toBe(true);
+    const poll = labelled<HTMLInputElement>("Poll interval (milliseconds)");
+    poll.value = "10";
+    submitForm(poll);
+    expect(alerts()[0]).toContain("from 1000 to 86400000");
+    expect(calls.some((c) => c.method === "PUT")).toBe(false);
+    poll.value = "15000";
+    labelled<HTMLInputElement>("Allow file imports").checked = true;
+    labelled<HTMLTextAreaElement>("Webhook hosts allowed even when private or loopback").value = "siem.internal\n\n10.0.0.5 \n";
+    submitForm(poll);
+    await vi.waitFor(() => expect(statuses()).toContain("Configuration saved."));
+    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({
+      ...config, allowFileImports: true, webhookAllowedHosts: ["siem.internal", "10.0.0.5"], pollIntervalMs: 15000,
+    });
+  });
+
+  it("everyone else sees it read-only, with no edit controls", async () => {
+    routeFetch({ "GET /api/admin/configuration": config });
+    await renderConfiguration(root, ctxOf("User"));
+    expect(root.querySelectorAll("input, select, textarea, button")).toHaveLength(0);
+    expect(root.textContent).toContain("Only an Administrator can change");
+    expect(root.textContent).toContain("shop-.*");
+    expect(root.textContent).toContain("30000 ms");
+  });
+});
+
+describe("import / export", () => {
+  it("downloads an export as a Blob object URL, with a sealed variant", async () => {
+    const created: Blob[] = [];
+    const createObjectURL = vi.fn((b: Blob) => {
+      created.push(b);
+      return "blob:fig/1";
+    });
+    const revokeObjectURL = vi.fn();
+    vi.stubGlobal("URL", Object.assign(URL, { createObjectURL, revokeObjectURL }));
+    const clicks: string[] = [];
+    const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function (this: HTMLAnchorElement) {
+      clicks.push(`${this.getAttribute("href")} ${this.getAttribute("download")}`);
+    });
+    const { calls } = routeFetch({
+      "GET /api/admin/export": { version: 1, clients: [{ name: "shop" }] },
+      "POST /api/admin/export": { version: 1, clients: [], sealed: true },
+    });
+    renderTransfer(root, ctxOf("Administrator"));
+    expectEveryFieldLabelled();
+    submitForm(button("Download export"));
+    await vi.waitFor(() => expect(clicks).toHaveLength(1));
+    expect(clicks[0]).toMatch(/^blob:fig\/1 fig-export-.*\.json$/);
+    expect(JSON.parse(await created[0]!.text())).toEqual({ version: 1, clients: [{ name: "shop" }] });
+    expect(statuses()).toContain("Export downloaded (no secret values).");
+
+    const pass = labelled<HTMLInputElement>("Passphrase to seal secret values (optional)");
+    pass.value = "short";
+    submitForm(pass);
+    expect(alerts().join()).toContain("at least 12 characters");
+    pass.value = "a long sealing passphrase";
+    submitForm(pass);
+    await vi.waitFor(() => expect(clicks).toHaveLength(2));
+    expect(clicks[1]).toMatch(/-sealed\.json$/);
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ passphrase: "a long sealing passphrase" });
+    expect(pass.value).toBe("");
+    click.mockRestore();
+    expect(exportFileName(new Date("2026-01-02T03:04:05.678Z"), false)).toBe("fig-export-2026-01-02T03-04-05Z.json");
+  });
+
+  it("imports a picked file with the chosen mode and passphrase", async () => {
+    const { calls } = routeFetch({ "POST /api/admin/import": { clients: 2, values: 7 } });
+    renderTransfer(root, ctxOf("Administrator"));
+    submitForm(button("Import"));
+    expect(alerts()).toContain("Choose an export file first.");
+    const input = labelled<HTMLInputElement>("Export file");
+    const file = new File([JSON.stringify({ clients: [] })], "export.json", { type: "application/json" });
+    Object.defineProperty(input, "files", { value: [file], configurable: true });
+    labelled<HTMLInputElement>("Replace clients").checked = true;
+    labelled<HTMLInputElement>("Passphrase (if the file has sealed secret values)").value = "pp pp pp pp pp";
+    submitForm(input);
+    await vi.waitFor(() => expect(statuses()).toContain("Imported 2 clients and 7 values."));
+    expect(calls[0]?.body).toEqual({ mode: "replaceClients", document: { clients: [] }, passphrase: "pp pp pp pp pp" });
+
+    const bad = new File(["not json"], "x.json");
+    Object.defineProperty(input, "files", { value: [bad], configurable: true });
+    submitForm(input);
+    await vi.waitFor(() => expect(alerts()).toContain("That file is not a JSON export."));
+  });
+});
+
+describe("getClient", () => {
+  it("reads one client (bare or wrapped)", async () => {
+    routeFetch({ "GET /api/admin/clients/a%20b": { name: "a b", description: "", version: 2, settings: [], instances: ["x"] } });
+    await expect(getClient("a b")).resolves.toMatchObject({ name: "a b", instances: ["x"] });
+  });
+});

@@ -343,12 +343,16 @@ impl FigClient {
             )));
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        // TCP_NODELAY: requests are small; Nagle's algorithm would hold them back.
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
             .map_err(|e| FigError::Transport(format!("TLS set-up: {e}")))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         Ok(Self {
             base: base.into(),
             name: name.into(),

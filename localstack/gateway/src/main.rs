@@ -93,6 +93,10 @@ async fn main() -> Result<(), fig_gateway::Error> {
     // FIG_PORT=0 picks a free port; this line names the real one (the browser tests read it).
     let addr = listener.local_addr()?;
     println!("Fig is running at http://{addr}/  (API under /api, Ctrl-C to stop)");
+    // No Nagle delay on small responses.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router(app, Some(web_dir)).into_make_service_with_connect_info::<SocketAddr>(),

@@ -194,45 +194,63 @@ fn truncate_to_hour(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_time(time::Time::from_hms(t.hour(), 0, 0).unwrap_or(time::Time::MIDNIGHT))
 }
 
-/// Every event of one hour (all shards), older than `before` when given, as `(id, event)`.
-async fn hour_events(app: &App, hour: &str, before: Option<&str>) -> Result<Vec<(String, Value)>> {
-    let mut out = Vec::new();
+/// Every event of one hour (its shards read in parallel), older than `before` when given, as
+/// `(id, event)`.
+async fn hour_events(
+    app: &Arc<App>,
+    hour: &str,
+    before: Option<&str>,
+) -> Result<Vec<(String, Value)>> {
+    let mut shards = tokio::task::JoinSet::new();
     for shard in 0..EVENT_SHARDS {
-        let pk = format!("EVENT#{hour}#{shard}");
-        let mut start = None;
-        loop {
-            let mut request = app
-                .store
-                .client()
-                .query()
-                .table_name(app.store.table())
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .set_exclusive_start_key(start)
-                .scan_index_forward(false);
-            request = match before {
-                Some(id) => request
-                    .key_condition_expression("PK = :pk AND SK < :before")
-                    .expression_attribute_values(":before", AttributeValue::S(id.to_owned())),
-                None => request.key_condition_expression("PK = :pk"),
-            };
-            let page = request
-                .send()
-                .await
-                .map_err(|e| Error::unavailable(format!("dynamodb Query events: {e:?}")))?;
-            for item in page.items.unwrap_or_default() {
-                let id = crate::store::sort_key(&item).to_owned();
-                let outbox: OutboxItem = crate::store::from_item(item)?;
-                if let Ok(event) = serde_json::from_str::<Value>(&outbox.event) {
-                    out.push((id, event));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let (app, pk, before) = (
+            app.clone(),
+            format!("EVENT#{hour}#{shard}"),
+            before.map(str::to_owned),
+        );
+        shards.spawn(async move { shard_events(&app, &pk, before.as_deref()).await });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = shards.join_next().await {
+        out.extend(joined.map_err(|_| Error::internal("audit shard task"))??);
     }
     Ok(out)
+}
+
+async fn shard_events(app: &App, pk: &str, before: Option<&str>) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let mut request = app
+            .store
+            .client()
+            .query()
+            .table_name(app.store.table())
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .set_exclusive_start_key(start)
+            .scan_index_forward(false);
+        request = match before {
+            Some(id) => request
+                .key_condition_expression("PK = :pk AND SK < :before")
+                .expression_attribute_values(":before", AttributeValue::S(id.to_owned())),
+            None => request.key_condition_expression("PK = :pk"),
+        };
+        let page = request
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb Query events: {e:?}")))?;
+        for item in page.items.unwrap_or_default() {
+            let id = crate::store::sort_key(&item).to_owned();
+            let outbox: OutboxItem = crate::store::from_item(item)?;
+            if let Ok(event) = serde_json::from_str::<Value>(&outbox.event) {
+                out.push((id, event));
+            }
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(out),
+        }
+    }
 }
 
 #[cfg(test)]

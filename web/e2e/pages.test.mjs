@@ -122,6 +122,9 @@ describe("console pages in the browser", () => {
     await card.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByText("Webhook saved.").waitFor();
     assert.match(await page.locator("section.webhook").textContent(), /SecurityEvent/);
+    // A webhook with a delivery, for the README (the signing secret is hidden by now).
+    assert.ok(!(await page.content()).includes(secret));
+    await screenshot(page, "webhooks-configured-1280");
 
     await page.locator("section.webhook").getByRole("button", { name: /^Dead letters \(\d+\) of/ }).click();
     await page.getByText("No dead letters").waitFor();

@@ -1,7 +1,8 @@
 // Settings in a real browser: an edit checked against the definition, saved with a change
-// message, seen in the history and in the client's own fetch; a secret value that never reaches
-// the page; instances and client secret rotation; client deletion; and a ReadOnly user who sees
-// no edit controls and whom the API refuses anyway.
+// message and the client version the page loaded, seen in the history and in the client's own
+// fetch; an edit from a stale page refused until reloaded; a secret value that never reaches the
+// page; instances and client secret rotation; client deletion; and a ReadOnly user who sees no
+// edit controls and whom the API refuses anyway.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -12,6 +13,7 @@ import {
   launchBrowser,
   openPage,
   registerClient,
+  screenshot,
   signIn,
   startGateway,
   strongPassword,
@@ -21,6 +23,12 @@ const CLIENT = "e2e-shop";
 
 const row = (page, setting) =>
   page.locator("tr.setting", { has: page.locator(".setting-name", { hasText: new RegExp(`^${setting}$`) }) });
+const valueCell = (page, setting, text) =>
+  row(page, setting).locator('td[data-label="Value"]', { hasText: new RegExp(`^${text}$`) });
+/** The client version a page shows in the client's header ("version 3"). */
+const shownVersion = async (page) =>
+  Number((await page.locator(`section[data-client="${CLIENT}"] .version`).textContent()).replace(/\D+/g, ""));
+const isPut = (r) => r.request().method() === "PUT";
 
 describe("settings in the browser", () => {
   let stack;
@@ -100,6 +108,8 @@ describe("settings in the browser", () => {
   });
 
   it("an edit needs a change message, shows in the history and in the client's fetch", async () => {
+    const loaded = await shownVersion(page);
+    assert.ok(loaded >= 1);
     await page.getByRole("button", { name: "Edit Greeting" }).click();
     await page.getByLabel("New value").fill("bonjour");
     await page.getByRole("button", { name: "Save", exact: true }).click();
@@ -112,8 +122,11 @@ describe("settings in the browser", () => {
     assert.deepEqual(JSON.parse(put.request().postData()), {
       changeMessage: "e2e: greet in French",
       values: [{ name: "Greeting", value: "bonjour" }],
+      version: loaded,
     });
+    assert.deepEqual(await put.json(), { version: loaded + 1 });
     await row(page, "Greeting").locator('td[data-label="Value"]', { hasText: "bonjour" }).waitFor();
+    assert.equal(await shownVersion(page), loaded + 1);
 
     await page.getByRole("button", { name: "History of Greeting" }).click();
     const history = page.locator("tr.history-row");
@@ -128,6 +141,80 @@ describe("settings in the browser", () => {
     assert.equal(fetched.status, 200);
     const greeting = fetched.body.settings.find((s) => s.name === "Greeting");
     assert.equal(greeting.value, "bonjour");
+  });
+
+  it("a value changed by another admin meanwhile: the save is refused, Reload shows it, saving again works", async () => {
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.waitForFunction(() => document.querySelector("[aria-busy='true']") === null);
+    await valueCell(page, "MaxItems", "10").waitFor();
+    const loaded = await shownVersion(page);
+    await page.getByRole("button", { name: "Edit MaxItems" }).click();
+    await page.getByLabel("New value").fill("30");
+    await page.getByLabel("Change message").fill("e2e: a bigger basket");
+
+    // Another administrator changes the same setting through the API, from the version they saw.
+    const other = await apiLogin(stack.baseUrl, "admin", admin.password);
+    const seen = await call(stack.baseUrl, "GET", `/api/admin/clients/${CLIENT}`, { token: other });
+    assert.equal(seen.status, 200);
+    assert.equal(seen.body.version, loaded);
+    const theirs = await call(stack.baseUrl, "PUT", `/api/admin/clients/${CLIENT}/settings`, {
+      token: other,
+      body: { changeMessage: "e2e: the other admin", values: [{ name: "MaxItems", value: 42 }], version: seen.body.version },
+    });
+    assert.equal(theirs.status, 200, JSON.stringify(theirs.body));
+    assert.equal(theirs.body.version, loaded + 1);
+
+    // The page still holds the old version: its save is refused and nothing is written.
+    const refused = page.waitForResponse(isPut);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    const put = await refused;
+    assert.equal(put.status(), 409);
+    assert.equal(JSON.parse(put.request().postData()).version, loaded);
+    assert.equal((await put.json()).error.code, "STALE_VERSION");
+    await page.getByText("Someone changed this client after you loaded it, so nothing was saved.").waitFor();
+    assert.equal(await valueCell(page, "MaxItems", "10").count(), 1, "the page still shows what it loaded");
+
+    // Reload reads the client again: the other admin's value and version.
+    const reloaded = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/admin/clients/${CLIENT}`);
+    await page.getByRole("button", { name: "Reload" }).click();
+    assert.equal((await reloaded).status(), 200);
+    await valueCell(page, "MaxItems", "42").waitFor();
+    assert.equal(await shownVersion(page), loaded + 1);
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Edit MaxItems");
+
+    // Saving again works, and so does the save after it (with the version the first answered).
+    await page.getByRole("button", { name: "Edit MaxItems" }).click();
+    await page.getByLabel("New value").fill("30");
+    await page.getByLabel("Change message").fill("e2e: a bigger basket, again");
+    let saved = page.waitForResponse(isPut);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    let again = await saved;
+    assert.equal(again.status(), 200);
+    assert.equal(JSON.parse(again.request().postData()).version, loaded + 1);
+    await valueCell(page, "MaxItems", "30").waitFor();
+    await page.locator(".client-notice", { hasText: "Saved MaxItems." }).waitFor();
+
+    await page.getByRole("button", { name: "Edit Mode" }).click();
+    await page.getByLabel("New value").selectOption("fast");
+    await page.getByLabel("Change message").fill("e2e: go fast");
+    saved = page.waitForResponse(isPut);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    again = await saved;
+    assert.equal(again.status(), 200);
+    assert.equal(JSON.parse(again.request().postData()).version, loaded + 2);
+    await valueCell(page, "Mode", "fast").waitFor();
+    assert.equal(await shownVersion(page), loaded + 3);
+
+    const fetched = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret } });
+    assert.equal(fetched.body.settings.find((s) => s.name === "MaxItems").value, 30);
+    assert.equal(fetched.body.settings.find((s) => s.name === "Mode").value, "fast");
+
+    // Both admins' changes are in the history (a screenshot for the README, at 1280 px).
+    await page.getByRole("button", { name: "History of MaxItems" }).click();
+    const history = page.locator("tr.history-row");
+    await history.getByText("e2e: the other admin").waitFor();
+    assert.deepEqual(await history.locator('td[data-label="Change"]').allTextContents(), ["42 → 30", "10 → 42"]);
+    await screenshot(page, "clients-settings-1280");
   });
 
   it("a secret value never reaches the page: not in the DOM, not in any response", async () => {
@@ -182,7 +269,8 @@ describe("settings in the browser", () => {
     const base = await call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret } });
     assert.equal(base.body.settings.find((s) => s.name === "Greeting").value, "bonjour");
 
-    await section.getByText(/^Instances \(1\)$/).click();
+    // Only this client was redrawn after each change, and what was open stays open.
+    assert.equal(await section.locator("details.instances-block").evaluate((d) => d.open), true);
     await section.getByRole("button", { name: "Delete instance eu-west" }).click();
     await section.getByText(/^Instances \(0\)$/).waitFor();
   });

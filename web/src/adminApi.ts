@@ -26,12 +26,21 @@ export interface ValueChange {
   values: Array<{ name: string; value: unknown }>;
   /** Set the values of this instance instead of the base client's. */
   instance?: string;
+  /**
+   * The client version the change was made from (optimistic concurrency): if the client changed
+   * since, the server refuses with 409 `STALE_VERSION` and writes nothing.
+   */
+  version?: number;
 }
 
-/** `PUT /api/admin/clients/{name}/settings`: all or nothing; answers the client's new version. */
-export async function updateValues(client: string, change: ValueChange): Promise<{ version: number }> {
+/**
+ * `PUT /api/admin/clients/{name}/settings`: all or nothing; answers the client's new version
+ * (left out if the answer has none, so that a caller never sends a made-up one).
+ */
+export async function updateValues(client: string, change: ValueChange): Promise<{ version?: number }> {
   const body = await apiRequest("PUT", `/admin/clients/${enc(client)}/settings`, change);
-  return { version: isRecord(body) && typeof body["version"] === "number" ? body["version"] : 0 };
+  const version = isRecord(body) ? body["version"] : undefined;
+  return typeof version === "number" && Number.isSafeInteger(version) && version >= 0 ? { version } : {};
 }
 
 /** One change of a setting. Secret settings have no `oldValue`/`newValue`. */

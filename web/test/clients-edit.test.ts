@@ -2,10 +2,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearAccessToken, setAccessToken, type AdminClient, type AdminSetting } from "../src/api";
 import {
   CONFLICT_TEXT,
+  STALE_TEXT,
+  conflictText,
   filterClients,
   renderClients,
   validateValue,
+  versionNumber,
 } from "../src/views/clients";
+import { ApiError } from "../src/api";
 import type { PageContext } from "../src/views/common";
 import { emptyResponse, errorBody, jsonResponse, meOf, routeFetch } from "./helpers";
 
@@ -108,6 +112,26 @@ describe("validateValue", () => {
   });
 });
 
+describe("conflicts and versions", () => {
+  it("explains STALE_VERSION and CONFLICT, and nothing else", () => {
+    expect(conflictText(new ApiError(409, "STALE_VERSION", "stale"))).toBe(STALE_TEXT);
+    expect(conflictText(new ApiError(409, "CONFLICT", "same time"))).toBe(CONFLICT_TEXT);
+    expect(conflictText(new ApiError(409, "CLIENT_TOO_LARGE", "big"))).toBeNull();
+    expect(conflictText(new ApiError(400, "STALE_VERSION", "odd"))).toBeNull();
+    expect(conflictText(new Error("network"))).toBeNull();
+  });
+
+  it("reads a version as a whole number, or not at all", () => {
+    expect(versionNumber(7)).toBe(7);
+    expect(versionNumber("12")).toBe(12);
+    expect(versionNumber("")).toBeUndefined();
+    expect(versionNumber("v2")).toBeUndefined();
+    expect(versionNumber(1.5)).toBeUndefined();
+    expect(versionNumber(-1)).toBeUndefined();
+    expect(versionNumber(undefined)).toBeUndefined();
+  });
+});
+
 describe("filterClients", () => {
   const clients = [shop(), { name: "billing", description: "", version: 1, settings: [setting({ name: "Rate" })] }];
 
@@ -183,17 +207,163 @@ describe("clients page", () => {
     expect(calls.filter((c) => c.method === "PUT")).toHaveLength(0);
   });
 
-  it("saves with the change message, the typed value and the chosen instance, then reloads", async () => {
-    const { calls } = await open("User", { "PUT /api/admin/clients/shop/settings": { version: 4 } });
+  it("saves with the change message, the typed value, the chosen instance and the loaded version, then reads that client again", async () => {
+    const { calls } = await open("User", {
+      "PUT /api/admin/clients/shop/settings": { version: 4 },
+      "GET /api/admin/clients/shop": { ...shop(), version: 4 },
+    });
     one("Edit MaxItems").click();
     labelled<HTMLInputElement>("New value").value = "25";
     labelled<HTMLInputElement>("Change message").value = "bigger baskets";
     labelled<HTMLSelectElement>("Apply to").value = "eu";
     submitForm(labelled("New value"));
-    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(2));
+    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients/shop")).toHaveLength(1));
     const put = calls.find((c) => c.method === "PUT");
     expect(put?.path).toBe("/api/admin/clients/shop/settings");
-    expect(put?.body).toEqual({ changeMessage: "bigger baskets", values: [{ name: "MaxItems", value: 25 }], instance: "eu" });
+    expect(put?.body).toEqual({
+      changeMessage: "bigger baskets",
+      values: [{ name: "MaxItems", value: 25 }],
+      instance: "eu",
+      version: 3,
+    });
+    // Only the one client is read again, not the whole list.
+    expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(1);
+    await vi.waitFor(() => expect(root.querySelector(".client .version")?.textContent).toBe("version 4"));
+    expect(root.querySelector(".client-notice")?.textContent).toBe("Saved MaxItems for instance eu.");
+    expect(root.querySelector(".client-notice")?.getAttribute("role")).toBe("status");
+    expect(document.activeElement?.getAttribute("aria-label")).toBe("Edit MaxItems");
+  });
+
+  it("consecutive saves send the version the previous save answered", async () => {
+    let version = 3;
+    let greeting = "hello";
+    const { calls } = await open("Administrator", {
+      "PUT /api/admin/clients/shop/settings": (init: RequestInit) => {
+        const body = JSON.parse(String(init.body)) as { version?: number; values: Array<{ value: string }> };
+        if (body.version !== version) {
+          return jsonResponse(409, errorBody("STALE_VERSION", "The client changed since you loaded it. Reload and try again."));
+        }
+        version += 1;
+        greeting = body.values[0]?.value ?? "";
+        return jsonResponse(200, { version });
+      },
+      "GET /api/admin/clients/shop": () => {
+        const c = shop();
+        c.version = version;
+        const g = c.settings[0];
+        if (g !== undefined) g.value = greeting;
+        return jsonResponse(200, c);
+      },
+    });
+    for (const text of ["one", "two", "three"]) {
+      one("Edit Greeting").click();
+      labelled<HTMLInputElement>("New value").value = text;
+      labelled<HTMLInputElement>("Change message").value = `to ${text}`;
+      submitForm(labelled("New value"));
+      await vi.waitFor(() => expect(root.querySelector(".client-notice")?.textContent).toBe("Saved Greeting."));
+      await vi.waitFor(() => expect(root.querySelector("tr.setting code.value")?.textContent).toBe(text));
+      root.querySelector(".client-notice")?.setAttribute("hidden", "");
+      root.querySelector(".client-notice")?.replaceChildren();
+    }
+    const puts = calls.filter((c) => c.method === "PUT").map((c) => (c.body as { version?: number }).version);
+    expect(puts).toEqual([3, 4, 5]);
+    expect(alerts()).toEqual([]);
+  });
+
+  it("uses the answered version even when the client cannot be read again", async () => {
+    let refreshes = 0;
+    const { calls } = await open("Administrator", {
+      "PUT /api/admin/clients/shop/settings": (init: RequestInit) => {
+        const body = JSON.parse(String(init.body)) as { version: number };
+        return jsonResponse(200, { version: body.version + 1 });
+      },
+      "GET /api/admin/clients/shop": () => {
+        refreshes += 1;
+        return jsonResponse(503, errorBody("UNAVAILABLE", "Try again shortly."));
+      },
+    });
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "a";
+    labelled<HTMLInputElement>("Change message").value = "first";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(refreshes).toBe(1));
+    await vi.waitFor(() => expect(alerts().join(" ")).toContain("Try again shortly."));
+    // The editor is still there (nothing was redrawn); it says what was saved.
+    expect(root.textContent).toContain("Saved Greeting.");
+    labelled<HTMLInputElement>("New value").value = "b";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === "PUT")).toHaveLength(2));
+    expect(calls.filter((c) => c.method === "PUT").map((c) => (c.body as { version: number }).version)).toEqual([3, 4]);
+  });
+
+  it("a stale version: explained, Reload reads the client again and shows the other value, then a save works", async () => {
+    let stale = true;
+    const { calls } = await open("Administrator", {
+      "PUT /api/admin/clients/shop/settings": () =>
+        stale
+          ? jsonResponse(409, errorBody("STALE_VERSION", "The client changed since you loaded it. Reload and try again."))
+          : jsonResponse(200, { version: 8 }),
+      "GET /api/admin/clients/shop": () => {
+        const c = shop();
+        c.version = stale ? 7 : 8;
+        const g = c.settings[0];
+        if (g !== undefined) g.value = stale ? "from another admin" : "mine";
+        return jsonResponse(200, c);
+      },
+    });
+    // Something else open on the page stays open when the client is redrawn.
+    const advanced = root.querySelector<HTMLDetailsElement>("details.advanced");
+    if (advanced !== null) advanced.open = true;
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "mine";
+    labelled<HTMLInputElement>("Change message").value = "m";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(alerts()).toContain(STALE_TEXT));
+    expect(root.querySelector("tr.setting code.value")?.textContent).toBe("hello");
+    const reload = one("Reload");
+    expect(reload.hidden).toBe(false);
+    expect(document.activeElement).toBe(reload);
+    reload.click();
+    await vi.waitFor(() => expect(root.querySelector("tr.setting code.value")?.textContent).toBe("from another admin"));
+    expect(root.querySelector(".client .version")?.textContent).toBe("version 7");
+    expect(root.querySelector<HTMLDetailsElement>("details.advanced")?.open).toBe(true);
+    expect(document.activeElement?.getAttribute("aria-label")).toBe("Edit Greeting");
+    expect(alerts()).toEqual([]);
+
+    stale = false;
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "mine";
+    labelled<HTMLInputElement>("Change message").value = "again";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(root.querySelector("tr.setting code.value")?.textContent).toBe("mine"));
+    expect(calls.filter((c) => c.method === "PUT").map((c) => (c.body as { version: number }).version)).toEqual([3, 7]);
+    expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(1);
+  });
+
+  it("a client deleted meanwhile: the refresh falls back to the whole list", async () => {
+    const { calls } = await open("Administrator", {
+      "PUT /api/admin/clients/shop/settings": jsonResponse(409, errorBody("STALE_VERSION", "stale")),
+      "GET /api/admin/clients/shop": jsonResponse(404, errorBody("CLIENT_NOT_FOUND", "There is no client with that name.")),
+    });
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "x";
+    labelled<HTMLInputElement>("Change message").value = "m";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(alerts()).toContain(STALE_TEXT));
+    one("Reload").click();
+    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(2));
+  });
+
+  it("another 409 keeps the server's message and offers no reload", async () => {
+    await open("Administrator", {
+      "PUT /api/admin/clients/shop/settings": jsonResponse(409, errorBody("CLIENT_TOO_LARGE", "The client is too large.", "r-5")),
+    });
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "x";
+    labelled<HTMLInputElement>("Change message").value = "m";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(alerts()).toContain("The client is too large. (request r-5)"));
+    expect(one("Reload").hidden).toBe(true);
   });
 
   it("shows the server's error, and explains a 409 with a reload action", async () => {
@@ -212,7 +382,7 @@ describe("clients page", () => {
     const reload = one("Reload");
     expect(reload.hidden).toBe(false);
     reload.click();
-    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(2));
+    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients/shop")).toHaveLength(1));
   });
 
   it("shows a setting's history, and a secret's without values", async () => {
@@ -249,10 +419,11 @@ describe("clients page", () => {
     expect(root.querySelector('input[name="instance"]')).toBeNull();
   });
 
-  it("Administrator: instances created and deleted", async () => {
+  it("Administrator: instances created and deleted, the client read again after each", async () => {
     const { calls } = await open("Administrator", {
       "POST /api/admin/clients/shop/instances": jsonResponse(201, { instance: "us", copiedValues: 2 }),
       "DELETE /api/admin/clients/shop/instances/eu": emptyResponse(204),
+      "GET /api/admin/clients/shop": { ...shop(), version: 4, instances: ["eu", "us"] },
     });
     const name = labelled<HTMLInputElement>("New instance name");
     name.value = "bad name!";
@@ -261,8 +432,11 @@ describe("clients page", () => {
     name.value = "us";
     submitForm(name);
     await vi.waitFor(() => expect(calls.find((c) => c.method === "POST")?.body).toEqual({ instance: "us" }));
+    await vi.waitFor(() => expect(root.querySelector("details.instances-block summary")?.textContent).toBe("Instances (2)"));
+    expect(root.querySelector(".client-notice")?.textContent).toBe("Instance us created.");
     one("Delete instance eu").click();
     await vi.waitFor(() => expect(calls.some((c) => c.method === "DELETE")).toBe(true));
+    await vi.waitFor(() => expect(calls.filter((c) => c.path === "/api/admin/clients/shop")).toHaveLength(2));
   });
 
   it("Administrator: rotating the secret shows it once with a copy button", async () => {

@@ -280,8 +280,11 @@ describe("webhooks", () => {
     await vi.waitFor(() => expect(root.textContent).toContain("whsec-123456789"));
     expect(calls.find((c) => c.method === "POST")?.body).toEqual({ url: "https://new.example.com/hook", types: ["SettingValueChanged"] });
     expect(root.textContent).toContain("you will not see it again");
+    expect(root.textContent).toContain("HMAC-SHA256 signature with this secret");
     button("Done, hide it").click();
     expect(root.textContent).not.toContain("whsec-123456789");
+    // The explanation goes with the secret.
+    expect(root.textContent).not.toContain("with this secret");
 
     button("Send test to https://siem.example.com/fig").click();
     await vi.waitFor(() => expect(root.querySelector(".test-result")?.textContent).toBe("Test not delivered (HTTP 502): bad gateway."));

@@ -1,11 +1,14 @@
 // Clients and their settings: search and filters, advanced settings folded, secret settings
 // write-only, value editing with the definition's rules checked before saving, history per
-// setting, instances, client secret rotation and client deletion.
+// setting, instances, client secret rotation and client deletion. Every edit carries the client
+// version the page loaded (optimistic concurrency: the server refuses a stale one with 409), and
+// a client is read again on its own (`GET /api/admin/clients/{name}`) after a change to it.
 import { ApiError, listClients, type AdminClient, type AdminSetting } from "../api";
 import {
   createInstance,
   deleteClient,
   deleteInstance,
+  getClient,
   rotateClientSecret,
   settingHistory,
   updateValues,
@@ -37,6 +40,27 @@ export { formatValue } from "./common";
 
 export const CONFLICT_TEXT =
   "Someone changed this client at the same time, so nothing was saved. Reload to see the current values, then make your change again.";
+export const STALE_TEXT =
+  "Someone changed this client after you loaded it, so nothing was saved. Reload to see the current values, then make your change again.";
+
+/**
+ * The explanation for a refused edit that a reload resolves: `STALE_VERSION` (the client changed
+ * since the page loaded it) or `CONFLICT` (two edits at the same moment). Null for anything else,
+ * including other 409s, which keep the server's own message.
+ */
+export function conflictText(err: unknown): string | null {
+  if (!(err instanceof ApiError) || err.status !== 409) return null;
+  if (err.code === "STALE_VERSION") return STALE_TEXT;
+  if (err.code === "CONFLICT") return CONFLICT_TEXT;
+  return null;
+}
+
+/** A client version as the server counts it (a whole number), or undefined. */
+export function versionNumber(version: number | string | undefined): number | undefined {
+  if (typeof version === "number") return Number.isSafeInteger(version) && version >= 0 ? version : undefined;
+  if (typeof version === "string" && /^\d{1,15}$/.test(version)) return Number(version);
+  return undefined;
+}
 export const SECRET_HINT =
   "Write-only: the current value is never shown. Whatever you type replaces it.";
 
@@ -181,11 +205,25 @@ export function ruleHint(setting: AdminSetting): string {
 
 // --- rendering ---------------------------------------------------------------------------------
 
+/** What to do once a client has been read again. */
+export interface AfterRefresh {
+  /** Shown in the client's section (role="status"), e.g. what was saved. */
+  notice?: string;
+  /** The accessible name of the button to move focus to (the redrawn section replaces the old). */
+  focus?: string;
+}
+
 /** What a list needs to offer edit controls; without it the list is read-only. */
 export interface ClientActions {
   ctx: PageContext;
-  /** Load the clients again (after a change, or after a conflict). */
+  /** Load every client again (after a client was deleted). */
   reload: () => void;
+  /** Read one client again and redraw its section (after a change to it, or after a conflict). */
+  refresh: (client: string, after?: AfterRefresh) => void;
+  /** The client version the page last saw: sent with every edit. */
+  versionOf: (client: string) => number | undefined;
+  /** Record the version a successful edit answered, so that the next edit sends it. */
+  setVersion: (client: string, version: number) => void;
 }
 
 const COLUMNS = ["Setting", "Type", "Value", "Last changed", "Description"];
@@ -279,7 +317,7 @@ function editorRow(
         );
   const save = el("button", { type: "submit", class: "primary" }, "Save");
   const cancel = button("Cancel", close);
-  const reload = button("Reload", () => actions.reload());
+  const reload = button("Reload", () => actions.refresh(client.name, { focus: `Edit ${setting.name}` }));
   reload.hidden = true;
   const form = el(
     "form",
@@ -310,20 +348,26 @@ function editorRow(
       return;
     }
     const instance = target?.select.value ?? "";
+    // The version this page loaded (or its own last save answered): a stale one gets 409.
+    const version = actions.versionOf(client.name);
     save.disabled = true;
     form.setAttribute("aria-busy", "true");
     updateValues(client.name, {
       changeMessage: why,
       values: [{ name: setting.name, value: checked.value }],
       ...(instance === "" ? {} : { instance }),
+      ...(version === undefined ? {} : { version }),
     })
-      .then(() => {
-        notice.show("Saved.");
-        actions.reload();
+      .then((answer) => {
+        if (answer.version !== undefined) actions.setVersion(client.name, answer.version);
+        const saved = instance === "" ? `Saved ${setting.name}.` : `Saved ${setting.name} for instance ${instance}.`;
+        notice.show(saved);
+        actions.refresh(client.name, { notice: saved, focus: `Edit ${setting.name}` });
       })
       .catch((err: unknown) => {
-        if (err instanceof ApiError && err.status === 409) {
-          error.show(CONFLICT_TEXT);
+        const conflict = conflictText(err);
+        if (conflict !== null) {
+          error.show(conflict);
           reload.hidden = false;
           reload.focus();
           return;
@@ -501,7 +545,7 @@ function instancesBlock(client: AdminClient, actions: ClientActions, status: Ret
                     () => {
                       status.clear();
                       deleteInstance(client.name, i).then(
-                        () => actions.reload(),
+                        () => actions.refresh(client.name, { notice: `Instance ${i} deleted.` }),
                         (err: unknown) => reportError(err, actions.ctx, (t) => status.show(t)),
                       );
                     },
@@ -533,7 +577,7 @@ function instancesBlock(client: AdminClient, actions: ClientActions, status: Ret
       create.disabled = true;
       f.setAttribute("aria-busy", "true");
       createInstance(client.name, value)
-        .then(() => actions.reload())
+        .then(() => actions.refresh(client.name, { notice: `Instance ${value} created.` }))
         .catch((err: unknown) => reportError(err, actions.ctx, (t) => status.show(t)))
         .finally(() => {
           create.disabled = false;
@@ -646,6 +690,8 @@ function manageBlock(client: AdminClient, actions: ClientActions, status: Return
 function clientSection(client: AdminClient, actions: ClientActions | undefined): HTMLElement {
   const headingId = uniqueId("client");
   const status = messageBox("error");
+  const notice = messageBox("notice");
+  notice.node.classList.add("client-notice");
   const normal = client.settings.filter((s) => s.advanced !== true);
   const advanced = client.settings.filter((s) => s.advanced === true);
   const body: Array<Node | null> = [];
@@ -675,6 +721,7 @@ function clientSection(client: AdminClient, actions: ClientActions | undefined):
     ),
     client.description === "" ? null : el("p", { class: "description" }, client.description),
     status.node,
+    notice.node,
     ...body,
     actions === undefined ? null : instancesBlock(client, actions, status),
     actions !== undefined && isAdmin(actions.ctx) ? manageBlock(client, actions, status) : null,
@@ -753,7 +800,17 @@ export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Prom
 
   const ctx = opts.ctx;
   const actions: ClientActions | undefined =
-    ctx === undefined ? undefined : { ctx, reload: () => void load() };
+    ctx === undefined
+      ? undefined
+      : {
+          ctx,
+          reload: () => void load(),
+          refresh: (name, after) => void refreshClient(name, after),
+          versionOf: (name) => versionNumber(clients.find((c) => c.name === name)?.version),
+          setVersion: (name, version) => {
+            clients = clients.map((c) => (c.name === name ? { ...c, version } : c));
+          },
+        };
 
   const fillSelect = (select: HTMLSelectElement, all: string, values: string[], current: string): void => {
     replaceChildren(
@@ -813,6 +870,63 @@ export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Prom
     } finally {
       refresh.disabled = false;
       content.removeAttribute("aria-busy");
+    }
+  };
+
+  /** The section showing a client, if it is on screen. */
+  const sectionOf = (name: string): HTMLElement | undefined =>
+    [...content.querySelectorAll<HTMLElement>("section.client")].find((s) => s.dataset["client"] === name);
+
+  /**
+   * Read one client again (`GET /api/admin/clients/{name}`) and redraw only its section, so that
+   * what is open elsewhere on the page stays as it is. A client that is gone (404) makes the whole
+   * list load again.
+   */
+  const refreshClient = async (name: string, after: AfterRefresh = {}): Promise<void> => {
+    error.clear();
+    let fresh: AdminClient;
+    try {
+      fresh = await getClient(name);
+    } catch (err: unknown) {
+      if (err instanceof ApiError && err.status === 404) {
+        await load();
+        return;
+      }
+      reportError(err, { onSessionExpired: opts.onSessionExpired }, (t) => error.show(t));
+      return;
+    }
+    const known = versionNumber(clients.find((c) => c.name === name)?.version);
+    const got = versionNumber(fresh.version);
+    // An answer older than a version already seen arrived out of order: a newer one follows.
+    if (known !== undefined && got !== undefined && got < known) return;
+    const listed = clients.some((c) => c.name === name);
+    clients = listed ? clients.map((c) => (c.name === name ? fresh : c)) : [...clients, fresh];
+    fillSelect(group.select, "All groups", distinct(clients, "group"), filter.group);
+    fillSelect(category.select, "All categories", distinct(clients, "category"), filter.category);
+    const old = sectionOf(name);
+    const shown = filterClients([fresh], filter)[0];
+    if (old === undefined || shown === undefined || actions === undefined) {
+      show();
+      return;
+    }
+    const section = clientSection(shown, actions);
+    // Keep open what was open (advanced settings, instances, manage).
+    const wasOpen = new Set(
+      [...old.querySelectorAll<HTMLDetailsElement>("details")].filter((d) => d.open).map((d) => d.className),
+    );
+    for (const d of section.querySelectorAll<HTMLDetailsElement>("details")) {
+      if (wasOpen.has(d.className)) d.open = true;
+    }
+    old.replaceWith(section);
+    if (after.notice !== undefined) {
+      const notice = section.querySelector<HTMLElement>(".client-notice");
+      if (notice !== null) {
+        notice.textContent = after.notice;
+        notice.hidden = false;
+      }
+    }
+    if (after.focus !== undefined) {
+      [...section.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === after.focus)?.focus();
     }
   };
 

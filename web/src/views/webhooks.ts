@@ -142,7 +142,10 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
         form.reset();
         replaceChildren(
           secretSlot,
-          oneTimeSecret("Signing secret of the new webhook", "Signing secret", created.signingSecret),
+          // "Done" takes the explanation away with the secret.
+          oneTimeSecret("Signing secret of the new webhook", "Signing secret", created.signingSecret, () =>
+            replaceChildren(secretSlot),
+          ),
           el("p", { class: "muted" }, "The receiver checks each delivery's HMAC-SHA256 signature with this secret."),
         );
         secretSlot.querySelector<HTMLElement>("button")?.focus();

@@ -26,13 +26,13 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use axum::serve::ListenerExt;
 use fig_gateway::{LocalNames, local_sdk_config, provision};
 use fig_shared::App;
 use fig_shared::aws::AwsClients;
 use fig_shared::config::Config;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use axum::serve::ListenerExt;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 

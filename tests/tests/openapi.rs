@@ -42,6 +42,9 @@ fn the_openapi_document_lists_exactly_the_served_routes() {
     // Every operation says what it answers.
     for (method, path) in &documented {
         let op = &document["paths"][path][method.to_lowercase()];
-        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path}"
+        );
     }
 }

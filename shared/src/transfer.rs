@@ -543,37 +543,23 @@ pub async fn import(
                 .await?
                 .ok_or_else(|| Error::unavailable("imported client vanished"))
         };
-        if !planned.base.is_empty() {
-            let state = fresh().await?;
-            let key = state.data_key(app, state.meta.dek_version).await?;
-            for chunk in planned.base.chunks(crate::admin::MAX_VALUES_PER_CHANGE) {
-                let state = fresh().await?;
-                crate::admin::write_values(
-                    app,
-                    &state,
-                    &key,
-                    chunk,
-                    None,
-                    (&principal.username, actor()),
-                    &message,
-                    false,
-                    caller,
-                )
-                .await?;
-                written_values += chunk.len();
-            }
-        }
-        for (instance, values) in &planned.instances {
-            let state = fresh().await?;
-            let key = state.data_key(app, state.meta.dek_version).await?;
+        // The base values, then each instance's, in chunks that fit one transaction.
+        let groups = std::iter::once((None, &planned.base)).chain(
+            planned
+                .instances
+                .iter()
+                .map(|(instance, values)| (Some(instance.as_str()), values)),
+        );
+        for (instance, values) in groups {
             for chunk in values.chunks(crate::admin::MAX_VALUES_PER_CHANGE) {
                 let state = fresh().await?;
+                let key = state.data_key(app, state.meta.dek_version).await?;
                 crate::admin::write_values(
                     app,
                     &state,
                     &key,
                     chunk,
-                    Some(instance),
+                    instance,
                     (&principal.username, actor()),
                     &message,
                     false,

@@ -293,13 +293,13 @@ pub async fn list(
     Ok(out)
 }
 
-/// `POST /api/admin/webhooks`: the answer holds the signing secret, once.
-pub async fn create(
+/// Asks the policy, then checks a create or update request against the current allow-list.
+async fn check_request(
     app: &Arc<App>,
     principal: &Principal,
-    request: WebhookRequest,
+    request: &WebhookRequest,
     caller: &Caller,
-) -> Result<WebhookView> {
+) -> Result<()> {
     require(
         app,
         principal,
@@ -309,7 +309,44 @@ pub async fn create(
     )
     .await?;
     let config = crate::server_config::load(app).await?;
-    validate(&request, &config.webhook_allowed_hosts)?;
+    validate(request, &config.webhook_allowed_hosts)
+}
+
+/// Writes `webhook` (under `condition`) in one transaction with its audit event.
+async fn save(
+    app: &App,
+    principal: &Principal,
+    webhook: &Webhook,
+    condition: &str,
+    kind: EventKind,
+    conflict: (&'static str, &'static str),
+    caller: &Caller,
+) -> Result<()> {
+    let event = AuditEvent::new(kind, actor(principal), caller.source(), clock::now());
+    let put = app
+        .store
+        .put(to_item(PK, &sk(&webhook.id), webhook)?, Some(condition))?;
+    app.store
+        .transact(
+            vec![
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .put(put)
+                    .build(),
+            ],
+            &event,
+            conflict,
+        )
+        .await
+}
+
+/// `POST /api/admin/webhooks`: the answer holds the signing secret, once.
+pub async fn create(
+    app: &Arc<App>,
+    principal: &Principal,
+    request: WebhookRequest,
+    caller: &Caller,
+) -> Result<WebhookView> {
+    check_request(app, principal, &request, caller).await?;
     if load_all(app).await?.len() >= MAX_WEBHOOKS {
         return Err(Error::Conflict {
             code: "TOO_MANY_WEBHOOKS",
@@ -339,31 +376,22 @@ pub async fn create(
         created_by: principal.username.clone(),
         last_delivery: None,
     };
-    let event = AuditEvent::new(
-        EventKind::WebhookCreated {
-            webhook: id.clone(),
-            host: host_of(&request.url),
-            types: request.types.iter().map(|t| t.name().to_owned()).collect(),
-        },
-        actor(principal),
-        caller.source(),
-        clock::now(),
-    );
-    let put = app.store.put(
-        to_item(PK, &sk(&id), &webhook)?,
-        Some("attribute_not_exists(PK)"),
-    )?;
-    app.store
-        .transact(
-            vec![
-                aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                    .put(put)
-                    .build(),
-            ],
-            &event,
-            ("CONFLICT", "The webhook could not be created. Try again."),
-        )
-        .await?;
+    let event = EventKind::WebhookCreated {
+        webhook: id.clone(),
+        host: host_of(&request.url),
+        types: request.types.iter().map(|t| t.name().to_owned()).collect(),
+    };
+    let conflict = ("CONFLICT", "The webhook could not be created. Try again.");
+    save(
+        app,
+        principal,
+        &webhook,
+        "attribute_not_exists(PK)",
+        event,
+        conflict,
+        caller,
+    )
+    .await?;
     view(app, webhook, Some(secret)).await
 }
 
@@ -375,49 +403,31 @@ pub async fn update(
     request: WebhookRequest,
     caller: &Caller,
 ) -> Result<WebhookView> {
-    require(
-        app,
-        principal,
-        Action::ManageWebhooks,
-        Resource::None,
-        caller,
-    )
-    .await?;
-    let config = crate::server_config::load(app).await?;
-    validate(&request, &config.webhook_allowed_hosts)?;
+    check_request(app, principal, &request, caller).await?;
     let mut webhook = load(app, id).await?;
     webhook.url = request.url.clone();
     webhook.types = request.types.clone();
     webhook.client_pattern = request.client_pattern;
     webhook.setting_pattern = request.setting_pattern;
-    let event = AuditEvent::new(
-        EventKind::WebhookUpdated {
-            webhook: id.to_owned(),
-            host: host_of(&request.url),
-            types: request.types.iter().map(|t| t.name().to_owned()).collect(),
-        },
-        actor(principal),
-        caller.source(),
-        clock::now(),
+    let event = EventKind::WebhookUpdated {
+        webhook: id.to_owned(),
+        host: host_of(&request.url),
+        types: request.types.iter().map(|t| t.name().to_owned()).collect(),
+    };
+    let conflict = (
+        "WEBHOOK_NOT_FOUND",
+        "The webhook was deleted at the same time.",
     );
-    let put = app.store.put(
-        to_item(PK, &sk(id), &webhook)?,
-        Some("attribute_exists(PK)"),
-    )?;
-    app.store
-        .transact(
-            vec![
-                aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                    .put(put)
-                    .build(),
-            ],
-            &event,
-            (
-                "WEBHOOK_NOT_FOUND",
-                "The webhook was deleted at the same time.",
-            ),
-        )
-        .await?;
+    save(
+        app,
+        principal,
+        &webhook,
+        "attribute_exists(PK)",
+        event,
+        conflict,
+        caller,
+    )
+    .await?;
     view(app, webhook, None).await
 }
 

@@ -192,17 +192,7 @@ pub async fn delete_client(
     expected_version: Option<u64>,
     caller: &Caller,
 ) -> Result<()> {
-    require(
-        app,
-        principal,
-        Action::ManageClients,
-        Resource::Client(client),
-        caller,
-    )
-    .await?;
-    let state = load_client(app, client)
-        .await?
-        .ok_or_else(client_not_found)?;
+    let state = managed_client(app, principal, client, caller).await?;
     check_version(&state, expected_version)?;
     let name = state.meta.name.clone();
     let pk = client_pk(&name);
@@ -666,6 +656,24 @@ pub struct NewInstance {
     pub instance: crate::model::ClientName,
 }
 
+/// Asks the policy for [`Action::ManageClients`] on `client`, then loads it (404 if absent).
+async fn managed_client(
+    app: &App,
+    principal: &Principal,
+    client: &str,
+    caller: &Caller,
+) -> Result<ClientState> {
+    require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(client),
+        caller,
+    )
+    .await?;
+    load_client(app, client).await?.ok_or_else(client_not_found)
+}
+
 fn client_not_found() -> Error {
     Error::NotFound {
         code: "CLIENT_NOT_FOUND",
@@ -701,17 +709,7 @@ pub async fn create_instance(
     request: NewInstance,
     caller: &Caller,
 ) -> Result<serde_json::Value> {
-    require(
-        app,
-        principal,
-        Action::ManageClients,
-        Resource::Client(client),
-        caller,
-    )
-    .await?;
-    let state = load_client(app, client)
-        .await?
-        .ok_or_else(client_not_found)?;
+    let state = managed_client(app, principal, client, caller).await?;
     let instance = request.instance.as_str();
     if state.instances.contains_key(instance) {
         return Err(Error::Conflict {
@@ -794,17 +792,7 @@ pub async fn delete_instance(
     instance: &str,
     caller: &Caller,
 ) -> Result<()> {
-    require(
-        app,
-        principal,
-        Action::ManageClients,
-        Resource::Client(client),
-        caller,
-    )
-    .await?;
-    let state = load_client(app, client)
-        .await?
-        .ok_or_else(client_not_found)?;
+    let state = managed_client(app, principal, client, caller).await?;
     let Some(values) = state.instances.get(instance) else {
         return Err(Error::NotFound {
             code: "INSTANCE_NOT_FOUND",

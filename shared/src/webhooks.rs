@@ -278,6 +278,16 @@ pub async fn list(
     principal: &Principal,
     caller: &Caller,
 ) -> Result<Vec<WebhookView>> {
+    allowed(app, principal, caller).await?;
+    let mut out = Vec::new();
+    for webhook in load_all(app).await? {
+        out.push(view(app, webhook, None).await?);
+    }
+    Ok(out)
+}
+
+/// Webhooks are for Administrators only (a refusal is audited).
+async fn allowed(app: &App, principal: &Principal, caller: &Caller) -> Result<()> {
     require(
         app,
         principal,
@@ -285,12 +295,7 @@ pub async fn list(
         Resource::None,
         caller,
     )
-    .await?;
-    let mut out = Vec::new();
-    for webhook in load_all(app).await? {
-        out.push(view(app, webhook, None).await?);
-    }
-    Ok(out)
+    .await
 }
 
 /// Asks the policy, then checks a create or update request against the current allow-list.
@@ -300,14 +305,7 @@ async fn check_request(
     request: &WebhookRequest,
     caller: &Caller,
 ) -> Result<()> {
-    require(
-        app,
-        principal,
-        Action::ManageWebhooks,
-        Resource::None,
-        caller,
-    )
-    .await?;
+    allowed(app, principal, caller).await?;
     let config = crate::server_config::load(app).await?;
     validate(request, &config.webhook_allowed_hosts)
 }
@@ -438,14 +436,7 @@ pub async fn delete(
     id: &str,
     caller: &Caller,
 ) -> Result<()> {
-    require(
-        app,
-        principal,
-        Action::ManageWebhooks,
-        Resource::None,
-        caller,
-    )
-    .await?;
+    allowed(app, principal, caller).await?;
     load(app, id).await?;
     let event = AuditEvent::new(
         EventKind::WebhookDeleted {
@@ -475,14 +466,7 @@ pub async fn dead_letters(
     id: &str,
     caller: &Caller,
 ) -> Result<Vec<DeadLetter>> {
-    require(
-        app,
-        principal,
-        Action::ManageWebhooks,
-        Resource::None,
-        caller,
-    )
-    .await?;
+    allowed(app, principal, caller).await?;
     load(app, id).await?;
     let mut letters: Vec<DeadLetter> = app
         .store
@@ -503,14 +487,7 @@ pub async fn test(
     id: &str,
     caller: &Caller,
 ) -> Result<Outcome> {
-    require(
-        app,
-        principal,
-        Action::ManageWebhooks,
-        Resource::None,
-        caller,
-    )
-    .await?;
+    allowed(app, principal, caller).await?;
     let webhook = load(app, id).await?;
     let config = crate::server_config::load(app).await?;
     let secret = signing_secret(app, &webhook).await?;

@@ -784,6 +784,35 @@ pub async fn create_instance(
     Ok(serde_json::json!({ "instance": instance, "copiedValues": state.values.len() }))
 }
 
+/// `POST /api/admin/clients/{name}/data-key` (Administrator): a new data key for the client;
+/// its definitions and values are sealed again under it in one transaction. Services notice
+/// nothing but a new version (their next fetch is a 200 with the same values).
+pub async fn rotate_data_key(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    caller: &Caller,
+) -> Result<serde_json::Value> {
+    let state = managed_client(app, principal, client, caller).await?;
+    let (version, values) =
+        crate::clients::reseal_under_new_key(app, &state, |dek_version, values| {
+            AuditEvent::new(
+                EventKind::DataKeyRotated {
+                    client: state.meta.name.clone(),
+                    dek_version,
+                    values,
+                },
+                Actor::User {
+                    name: principal.username.clone(),
+                },
+                caller.source(),
+                clock::now(),
+            )
+        })
+        .await?;
+    Ok(serde_json::json!({ "dataKeyVersion": version, "resealedValues": values }))
+}
+
 /// Deletes an instance and its values (Administrator); its services fall back to the base values.
 pub async fn delete_instance(
     app: &Arc<App>,

@@ -282,6 +282,16 @@ pub enum EventKind {
         /// Values written.
         values: usize,
     },
+    /// An administrator rotated a client's data key: definitions and values were sealed again
+    /// under a new key (the old one stays, for history).
+    DataKeyRotated {
+        /// Client.
+        client: String,
+        /// The new key's version.
+        dek_version: u32,
+        /// Values sealed again.
+        values: usize,
+    },
     /// An administrator rotated a client's secret.
     ClientSecretRotated {
         /// Client.
@@ -358,6 +368,7 @@ impl EventKind {
             Self::SettingValueChanged { .. } => "SettingValueChanged",
             Self::ClientThrottled { .. } => "ClientThrottled",
             Self::ClientSecretRotated { .. } => "ClientSecretRotated",
+            Self::DataKeyRotated { .. } => "DataKeyRotated",
             Self::ClientDeleted { .. } => "ClientDeleted",
             Self::WebhookCreated { .. } => "WebhookCreated",
             Self::WebhookUpdated { .. } => "WebhookUpdated",

@@ -267,3 +267,134 @@ async fn the_audit_view_filters_and_pages_and_hides_user_activity() {
         assert_eq!(r.json["error"]["code"], "INVALID_AUDIT_QUERY", "{bad}");
     }
 }
+
+#[tokio::test]
+async fn data_key_rotation_loses_no_data_and_clients_notice_nothing() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let auth = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    register(&stack, "billing", &secret).await;
+    let set = |values: Value, instance: Option<&str>| {
+        let mut body = json!({"changeMessage": "x", "values": values});
+        if let Some(i) = instance {
+            body["instance"] = json!(i);
+        }
+        stack.call(
+            Method::PUT,
+            "/api/admin/clients/billing/settings",
+            &auth,
+            Some(body),
+        )
+    };
+    assert_eq!(
+        set(json!([{"name": "Greeting", "value": "one"}]), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        set(
+            json!([{"name": "Greeting", "value": "two"}, {"name": "ApiKey", "value": "k-123456"}]),
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let r = stack
+        .call(
+            Method::POST,
+            "/api/admin/clients/billing/instances",
+            &auth,
+            Some(json!({"instance": "eu"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        set(json!([{"name": "Greeting", "value": "drei"}]), Some("eu"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let fetch = |instance: &str| {
+        let path = format!("/api/clients/billing/settings{instance}");
+        let secret = secret.clone();
+        let stack = &stack;
+        async move {
+            stack
+                .call(Method::GET, &path, &[("clientSecret", &secret)], None)
+                .await
+        }
+    };
+    let before = (fetch("").await, fetch("?instance=eu").await);
+
+    for expected in [2, 3] {
+        let rotated = stack
+            .call(
+                Method::POST,
+                "/api/admin/clients/billing/data-key",
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+        assert_eq!(rotated.json["dataKeyVersion"], expected);
+        assert_eq!(
+            rotated.json["resealedValues"], 4,
+            "2 base values, and the instance's copies of them"
+        );
+    }
+    let after = (fetch("").await, fetch("?instance=eu").await);
+    for (b, a) in [(&before.0, &after.0), (&before.1, &after.1)] {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.json["settings"], b.json["settings"], "same values");
+        assert_ne!(a.headers["etag"], b.headers["etag"], "a new version");
+    }
+    // History written under the old key still opens.
+    let history = stack
+        .call(
+            Method::GET,
+            "/api/admin/clients/billing/settings/Greeting/history",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    assert_eq!(history.json["history"][0]["newValue"], "two");
+    assert_eq!(history.json["history"][0]["oldValue"], "one");
+    // Every value item is sealed under the new key; the old keys are kept.
+    let dump = stack.table_dump().await;
+    let values: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.contains("CLIENT#billing") && l.contains("SETTING#"))
+        .collect();
+    assert_eq!(values.len(), 4);
+    assert!(
+        values
+            .iter()
+            .all(|l| l.contains("\"dekVersion\": N(\"3\")")),
+        "{values:?}"
+    );
+    for v in 1..=3 {
+        assert!(dump.contains(&format!("DEK#{v:010}")), "key {v} kept");
+    }
+    // Edits go on under the new key.
+    assert_eq!(
+        set(json!([{"name": "Greeting", "value": "four"}]), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(fetch("").await.text.contains("four"));
+
+    let mut stack = stack;
+    let records = stack.audit_records().await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["type"] == "DataKeyRotated")
+            .count(),
+        2
+    );
+}

@@ -164,6 +164,16 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
         ),
         (
             Method::POST,
+            "/api/admin/clients/{name}/data-key",
+            "/api/admin/clients/demo/data-key",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
             "/api/admin/clients/{name}/secret",
             "/api/admin/clients/demo/secret",
             Some(json!({"graceMinutes": 5})),

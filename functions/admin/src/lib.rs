@@ -37,6 +37,11 @@ fn table() -> RouteTable {
             post(rotate_secret),
         ),
         (
+            Method::POST,
+            "/api/admin/clients/{name}/data-key",
+            post(rotate_data_key),
+        ),
+        (
             Method::GET,
             "/api/admin/clients/{name}/settings/{setting}/history",
             get(history),
@@ -418,6 +423,17 @@ async fn rotate_secret(
 ) -> Result<Response> {
     Ok(json(
         &clients::rotate_secret(&app, &principal, &name, request, &caller).await?,
+    ))
+}
+
+async fn rotate_data_key(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(name): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(
+        &admin::rotate_data_key(&app, &principal, &name, &caller).await?,
     ))
 }
 

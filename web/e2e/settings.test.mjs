@@ -1,8 +1,9 @@
 // Settings in a real browser: an edit checked against the definition, saved with a change
 // message and the client version the page loaded, seen in the history and in the client's own
 // fetch; an edit from a stale page refused until reloaded; a secret value that never reaches the
-// page; instances and client secret rotation; client deletion; and a ReadOnly user who sees no
-// edit controls and whom the API refuses anyway.
+// page; instances, client secret rotation and data-key rotation (same values for the client, a new
+// version the page picks up); client deletion; and a ReadOnly user who sees no edit controls and
+// whom the API refuses anyway.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -295,6 +296,75 @@ describe("settings in the browser", () => {
     clientSecret = newSecret;
   });
 
+  it("data-key rotation: asked first, progress, the result line; the client fetches the same values; an edit afterwards saves", async () => {
+    const section = page.locator(`section[data-client="${CLIENT}"]`);
+    const fetchSettings = () => call(stack.baseUrl, "GET", `/api/clients/${CLIENT}/settings`, { headers: { clientSecret } });
+    const before = await fetchSettings();
+    assert.equal(before.status, 200);
+    const loaded = await shownVersion(page);
+
+    const manage = section.locator("details.manage-block");
+    if (!(await manage.evaluate((d) => d.open))) await section.getByText("Manage client").click();
+    await section.getByRole("button", { name: "Rotate data key" }).click();
+    const confirm = section.getByRole("group", { name: `Rotate the data key of ${CLIENT}?` });
+    await confirm.getByText(
+      "Seals this client's settings again under a new encryption key. Services keep working; their next fetch sees a new version.",
+    ).waitFor();
+
+    // Hold the request until the progress line has been seen.
+    let release;
+    const held = new Promise((r) => (release = r));
+    const isRotation = (url) => new URL(url).pathname === `/api/admin/clients/${CLIENT}/data-key`;
+    await page.route(isRotation, async (route) => {
+      await held;
+      await route.continue();
+    });
+    const answered = page.waitForResponse((r) => isRotation(r.url()));
+    await confirm.getByRole("button", { name: "Yes, rotate" }).click();
+    await section.getByText("Rotating the data key…").waitFor();
+    assert.equal(await section.getByRole("button", { name: "Rotate data key" }).isDisabled(), true);
+    release();
+    const res = await answered;
+    await page.unroute(isRotation);
+    assert.equal(res.request().method(), "POST");
+    assert.equal(res.request().postData(), null);
+    assert.equal(res.status(), 200);
+    const rotated = await res.json();
+    assert.equal(rotated.dataKeyVersion, 2);
+    assert.ok(rotated.resealedValues >= 4, `resealed ${rotated.resealedValues}`);
+
+    await section
+      .locator(".client-notice", { hasText: `Sealed ${rotated.resealedValues} values under data key version 2.` })
+      .waitFor();
+    // The client was read again: its new version is on the page.
+    await page.waitForFunction(
+      ([name, v]) => document.querySelector(`section[data-client="${name}"] .version`)?.textContent === `version ${v}`,
+      [CLIENT, loaded + 1],
+    );
+    assert.equal(await section.getByText("Rotating the data key…").count(), 0);
+
+    // The service sees a new version with the same values.
+    const after = await fetchSettings();
+    assert.equal(after.status, 200, JSON.stringify(after.body));
+    assert.deepEqual(after.body.settings, before.body.settings);
+    assert.notEqual(after.headers.get("etag"), before.headers.get("etag"));
+
+    // An edit in the page afterwards sends the new version and is saved (no false 409).
+    await page.getByRole("button", { name: "Edit Greeting" }).click();
+    await page.getByLabel("New value").fill("hallo");
+    await page.getByLabel("Change message").fill("e2e: after the data-key rotation");
+    const saved = page.waitForResponse(isPut);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    const put = await saved;
+    assert.equal(put.status(), 200, await put.text());
+    assert.equal(JSON.parse(put.request().postData()).version, loaded + 1);
+    await valueCell(page, "Greeting", "hallo").waitFor();
+    assert.equal(await shownVersion(page), loaded + 2);
+    const edited = await fetchSettings();
+    assert.equal(edited.body.settings.find((s) => s.name === "Greeting").value, "hallo");
+    assert.equal(edited.body.settings.find((s) => s.name === "MaxItems").value, 30);
+  });
+
   it("a ReadOnly user sees no edit controls, and the API refuses them anyway", async () => {
     // The admin creates the user on the Users page.
     const initial = strongPassword();
@@ -325,6 +395,7 @@ describe("settings in the browser", () => {
     }
     assert.equal(await p2.getByRole("button", { name: /^Edit/ }).count(), 0);
     assert.equal(await p2.getByText("Manage client").count(), 0);
+    assert.equal(await p2.getByRole("button", { name: /data key/i }).count(), 0);
     assert.equal(await p2.getByRole("button", { name: "Create instance" }).count(), 0);
     assert.ok((await p2.getByRole("button", { name: /^History of/ }).count()) > 0);
 
@@ -347,6 +418,8 @@ describe("settings in the browser", () => {
     assert.equal(conf.status, 403);
     const rotate = await call(stack.baseUrl, "POST", `/api/admin/clients/${CLIENT}/secret`, { token, body: { graceMinutes: 0 } });
     assert.equal(rotate.status, 403);
+    const dataKey = await call(stack.baseUrl, "POST", `/api/admin/clients/${CLIENT}/data-key`, { token });
+    assert.equal(dataKey.status, 403);
   });
 
   it("deleting a client asks for its name, then removes it", async () => {

@@ -99,6 +99,29 @@ export async function rotateClientSecret(
     : { clientSecret: body["clientSecret"] };
 }
 
+/** The answer to a data-key rotation. */
+export interface DataKeyRotation {
+  /** The new data key's version (2 after the first rotation). */
+  dataKeyVersion: number;
+  /** How many values (base and instances) were sealed again under it. */
+  resealedValues: number;
+}
+
+/**
+ * `POST /api/admin/clients/{name}/data-key` (Administrator, no body): the client's definitions
+ * and values sealed again under a new KMS data key. The client's version goes up (services see a
+ * new version with the same values). 409 `CONFLICT` if the client changed at the same time,
+ * 409 `CLIENT_TOO_LARGE` if it has too many values for one step.
+ */
+export async function rotateDataKey(client: string): Promise<DataKeyRotation> {
+  const body = await apiRequest("POST", `/admin/clients/${enc(client)}/data-key`);
+  const whole = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (!isRecord(body) || !whole(body["dataKeyVersion"]) || !whole(body["resealedValues"])) {
+    throw badShape("data key rotation");
+  }
+  return { dataKeyVersion: body["dataKeyVersion"], resealedValues: body["resealedValues"] };
+}
+
 /** `DELETE /api/admin/clients/{name}` (Administrator) → 204. */
 export async function deleteClient(client: string): Promise<void> {
   await apiRequest("DELETE", `/admin/clients/${enc(client)}`);

@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearAccessToken, setAccessToken, type AdminClient, type AdminSetting } from "../src/api";
+import { rotateDataKey } from "../src/adminApi";
 import {
   CONFLICT_TEXT,
+  DATA_KEY_CONFLICT_TEXT,
+  DATA_KEY_EXPLANATION,
   STALE_TEXT,
   conflictText,
+  dataKeyResultText,
   filterClients,
   renderClients,
   validateValue,
@@ -11,7 +15,7 @@ import {
 } from "../src/views/clients";
 import { ApiError } from "../src/api";
 import type { PageContext } from "../src/views/common";
-import { emptyResponse, errorBody, jsonResponse, meOf, routeFetch } from "./helpers";
+import { callOf, emptyResponse, errorBody, jsonResponse, meOf, mockFetch, routeFetch } from "./helpers";
 
 const XSS = `<img src=x onerror="window.__pwned=1">`;
 
@@ -129,6 +133,40 @@ describe("conflicts and versions", () => {
     expect(versionNumber(1.5)).toBeUndefined();
     expect(versionNumber(-1)).toBeUndefined();
     expect(versionNumber(undefined)).toBeUndefined();
+  });
+});
+
+describe("rotateDataKey", () => {
+  it("posts no body to the client's data-key route with the bearer token, and reads the answer", async () => {
+    const fn = mockFetch(jsonResponse(200, { dataKeyVersion: 2, resealedValues: 12 }));
+    await expect(rotateDataKey("a b/c")).resolves.toEqual({ dataKeyVersion: 2, resealedValues: 12 });
+    const { url, init, headers } = callOf(fn, 0);
+    expect(url).toBe("/api/admin/clients/a%20b%2Fc/data-key");
+    expect(init.method).toBe("POST");
+    expect(init.body ?? undefined).toBeUndefined();
+    expect(headers["Authorization"]).toBe("Bearer tok");
+  });
+
+  it("refuses an answer without whole numbers", async () => {
+    for (const body of [{}, { dataKeyVersion: "2", resealedValues: 1 }, { dataKeyVersion: 2, resealedValues: 1.5 }, [2, 1]]) {
+      mockFetch(jsonResponse(200, body));
+      await expect(rotateDataKey("shop")).rejects.toMatchObject({ code: "bad_response" });
+    }
+  });
+
+  it("a 409 is a typed error with the server's code and message", async () => {
+    mockFetch(jsonResponse(409, errorBody("CLIENT_TOO_LARGE", "The client has too many values.", "r-1")));
+    const err = (await rotateDataKey("shop").catch((e: unknown) => e)) as ApiError;
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(409);
+    expect(err.code).toBe("CLIENT_TOO_LARGE");
+    expect(err.message).toBe("The client has too many values.");
+  });
+
+  it("says what was sealed under which version", () => {
+    expect(dataKeyResultText({ dataKeyVersion: 2, resealedValues: 12 })).toBe("Sealed 12 values under data key version 2.");
+    expect(dataKeyResultText({ dataKeyVersion: 3, resealedValues: 1 })).toBe("Sealed 1 value under data key version 3.");
+    expect(dataKeyResultText({ dataKeyVersion: 2, resealedValues: 0 })).toBe("Sealed 0 values under data key version 2.");
   });
 });
 
@@ -410,6 +448,7 @@ describe("clients page", () => {
     expect(buttons(/^Edit /)).toHaveLength(0);
     expect(root.textContent).not.toContain("Manage client");
     expect(root.querySelector('input[name="instance"]')).toBeNull();
+    expect(buttons(/^Rotate /)).toHaveLength(0);
     expect(buttons(/^History of /).length).toBeGreaterThan(0);
 
     root.replaceChildren();
@@ -417,6 +456,124 @@ describe("clients page", () => {
     expect(buttons(/^Edit /).length).toBeGreaterThan(0);
     expect(root.textContent).not.toContain("Manage client");
     expect(root.querySelector('input[name="instance"]')).toBeNull();
+    expect(buttons(/^Rotate /)).toHaveLength(0);
+  });
+
+  it("User and ReadOnly get no data-key control", async () => {
+    for (const role of ["User", "ReadOnly"] as const) {
+      root.replaceChildren();
+      const { calls } = await open(role);
+      expect(buttons("Rotate data key")).toHaveLength(0);
+      expect(buttons(/data key/i)).toHaveLength(0);
+      expect(root.textContent).not.toContain("Data key");
+      expect(root.textContent).not.toContain(DATA_KEY_EXPLANATION);
+      expect(calls.some((c) => c.path.endsWith("/data-key"))).toBe(false);
+    }
+  });
+
+  it("Administrator: rotating the data key asks first, shows progress, then the result, and the next edit sends the new version", async () => {
+    let answer: (r: Response) => void = () => undefined;
+    let version = 3;
+    const { calls } = await open("Administrator", {
+      "POST /api/admin/clients/shop/data-key": () =>
+        new Promise<Response>((resolve) => {
+          answer = (r) => {
+            version = 4;
+            resolve(r);
+          };
+        }),
+      "GET /api/admin/clients/shop": () => jsonResponse(200, { ...shop(), version }),
+      "PUT /api/admin/clients/shop/settings": (init: RequestInit) => {
+        const body = JSON.parse(String(init.body)) as { version?: number };
+        if (body.version !== version) return jsonResponse(409, errorBody("STALE_VERSION", "stale"));
+        version += 1;
+        return jsonResponse(200, { version });
+      },
+    });
+    const manage = root.querySelector<HTMLDetailsElement>("details.manage-block");
+    if (manage === null) throw new Error("no manage block");
+    manage.open = true;
+    expect([...manage.querySelectorAll("h3")].map((h) => h.textContent)).toEqual(["Client secret", "Data key", "Delete client"]);
+    const start = one("Rotate data key of shop");
+    expect(start.textContent).toBe("Rotate data key");
+    expect(start.getAttribute("aria-expanded")).toBe("false");
+
+    // Asks first, in plain words; Cancel sends nothing.
+    start.click();
+    const confirm = root.querySelector('[role="group"][aria-label="Rotate the data key of shop?"]');
+    expect(confirm?.textContent).toContain(DATA_KEY_EXPLANATION);
+    expect(start.getAttribute("aria-expanded")).toBe("true");
+    expect(document.activeElement).toBe(one("Yes, rotate"));
+    one("Cancel").click();
+    expect(root.querySelector('[role="group"][aria-label="Rotate the data key of shop?"]')).toBeNull();
+    expect(document.activeElement).toBe(start);
+    expect(calls.some((c) => c.method === "POST")).toBe(false);
+
+    // Confirmed: progress while it runs, the button cannot be pressed twice.
+    start.click();
+    one("Yes, rotate").click();
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === "POST")).toHaveLength(1));
+    const post = calls.find((c) => c.method === "POST");
+    expect(post?.path).toBe("/api/admin/clients/shop/data-key");
+    expect(post?.body).toBeUndefined();
+    expect(root.querySelector(".data-key-slot")?.getAttribute("aria-busy")).toBe("true");
+    expect(root.querySelector(".data-key-slot .progress")?.textContent).toBe("Rotating the data key…");
+    expect(start.disabled).toBe(true);
+    expect(buttons("Yes, rotate")).toHaveLength(0);
+
+    // Done: the result line, the client read again with its new version, Manage still open.
+    answer(jsonResponse(200, { dataKeyVersion: 2, resealedValues: 4 }));
+    await vi.waitFor(() => expect(root.querySelector(".client .version")?.textContent).toBe("version 4"));
+    expect(calls.filter((c) => c.path === "/api/admin/clients/shop")).toHaveLength(1);
+    expect(calls.filter((c) => c.path === "/api/admin/clients")).toHaveLength(1);
+    const notice = root.querySelector(".client-notice");
+    expect(notice?.textContent).toBe("Sealed 4 values under data key version 2.");
+    expect(notice?.getAttribute("role")).toBe("status");
+    expect(root.querySelector<HTMLDetailsElement>("details.manage-block")?.open).toBe(true);
+    expect(root.querySelector(".data-key-slot")?.hasAttribute("aria-busy")).toBe(false);
+    expect(root.querySelector(".data-key-slot .progress")).toBeNull();
+    expect(one("Rotate data key of shop").disabled).toBe(false);
+    expect(document.activeElement?.getAttribute("aria-label")).toBe("Rotate data key of shop");
+    expect(alerts()).toEqual([]);
+
+    // An edit afterwards carries the new version: no false 409.
+    one("Edit Greeting").click();
+    labelled<HTMLInputElement>("New value").value = "hi";
+    labelled<HTMLInputElement>("Change message").value = "after the rotation";
+    submitForm(labelled("New value"));
+    await vi.waitFor(() => expect(root.querySelector(".client-notice")?.textContent).toBe("Saved Greeting."));
+    expect(calls.filter((c) => c.method === "PUT").map((c) => (c.body as { version: number }).version)).toEqual([4]);
+    expect(alerts()).toEqual([]);
+  });
+
+  it("Administrator: a data-key rotation refused with 409 says why and changes nothing on the page", async () => {
+    let answer = jsonResponse(409, errorBody("CONFLICT", "The client changed at the same time. Try again.", "r-7"));
+    const { calls } = await open("Administrator", { "POST /api/admin/clients/shop/data-key": () => answer });
+    one("Rotate data key of shop").click();
+    one("Yes, rotate").click();
+    await vi.waitFor(() => expect(alerts()).toContain(DATA_KEY_CONFLICT_TEXT));
+    expect(root.querySelector<HTMLElement>(".client-notice")?.hidden).toBe(true);
+    expect(root.querySelector(".client .version")?.textContent).toBe("version 3");
+    expect(root.querySelector(".data-key-slot")?.childElementCount).toBe(0);
+    expect(one("Rotate data key of shop").disabled).toBe(false);
+    expect(document.activeElement).toBe(one("Rotate data key of shop"));
+    expect(calls.filter((c) => c.path === "/api/admin/clients/shop")).toHaveLength(0);
+
+    // Too many values: the server's own message. Opening the confirmation again clears the old one.
+    answer = jsonResponse(
+      409,
+      errorBody("CLIENT_TOO_LARGE", "The client has too many values to seal again in one step. Delete some instances first.", "r-8"),
+    );
+    one("Rotate data key of shop").click();
+    expect(alerts()).toEqual([]);
+    one("Yes, rotate").click();
+    await vi.waitFor(() =>
+      expect(alerts()).toContain(
+        "The client has too many values to seal again in one step. Delete some instances first. (request r-8)",
+      ),
+    );
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(2);
+    expect(calls.filter((c) => c.path === "/api/admin/clients/shop")).toHaveLength(0);
   });
 
   it("Administrator: instances created and deleted, the client read again after each", async () => {

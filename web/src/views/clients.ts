@@ -1,8 +1,9 @@
 // Clients and their settings: search and filters, advanced settings folded, secret settings
 // write-only, value editing with the definition's rules checked before saving, history per
-// setting, instances, client secret rotation and client deletion. Every edit carries the client
-// version the page loaded (optimistic concurrency: the server refuses a stale one with 409), and
-// a client is read again on its own (`GET /api/admin/clients/{name}`) after a change to it.
+// setting, instances, client secret and data-key rotation, and client deletion. Every edit
+// carries the client version the page loaded (optimistic concurrency: the server refuses a stale
+// one with 409), and a client is read again on its own (`GET /api/admin/clients/{name}`) after a
+// change to it.
 import { ApiError, listClients, type AdminClient, type AdminSetting } from "../api";
 import {
   createInstance,
@@ -10,8 +11,10 @@ import {
   deleteInstance,
   getClient,
   rotateClientSecret,
+  rotateDataKey,
   settingHistory,
   updateValues,
+  type DataKeyRotation,
 } from "../adminApi";
 import {
   button,
@@ -53,6 +56,18 @@ export function conflictText(err: unknown): string | null {
   if (err.code === "STALE_VERSION") return STALE_TEXT;
   if (err.code === "CONFLICT") return CONFLICT_TEXT;
   return null;
+}
+
+/** What rotating a client's data key does, in words (shown before asking to go ahead). */
+export const DATA_KEY_EXPLANATION =
+  "Seals this client's settings again under a new encryption key. Services keep working; their next fetch sees a new version.";
+export const DATA_KEY_CONFLICT_TEXT =
+  "This client changed while its data key was being rotated, so nothing was sealed again. Try again.";
+
+/** The result line of a data-key rotation. */
+export function dataKeyResultText(r: DataKeyRotation): string {
+  const values = r.resealedValues === 1 ? "value" : "values";
+  return `Sealed ${r.resealedValues} ${values} under data key version ${r.dataKeyVersion}.`;
 }
 
 /** A client version as the server counts it (a whole number), or undefined. */
@@ -599,6 +614,79 @@ function instancesBlock(client: AdminClient, actions: ClientActions, status: Ret
   );
 }
 
+/**
+ * "Rotate data key" (Administrator): asks first, shows progress while the server seals the
+ * client's definitions and values again, then the result line; the client is read again, since
+ * its version went up (an editor holding the old version would otherwise get a 409).
+ */
+function dataKeyControl(client: AdminClient, actions: ClientActions, status: ReturnType<typeof messageBox>): HTMLElement {
+  const label = `Rotate data key of ${client.name}`;
+  const slot = el("div", { class: "data-key-slot" });
+  const result = messageBox("notice");
+  const close = (): void => {
+    replaceChildren(slot);
+    start.setAttribute("aria-expanded", "false");
+  };
+  const run = (): void => {
+    status.clear();
+    start.disabled = true;
+    slot.setAttribute("aria-busy", "true");
+    replaceChildren(slot, progress("Rotating the data key…"));
+    rotateDataKey(client.name)
+      .then((r) => {
+        const text = dataKeyResultText(r);
+        result.show(text);
+        actions.refresh(client.name, { notice: text, focus: label });
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 409 && err.code === "CONFLICT") {
+          status.show(DATA_KEY_CONFLICT_TEXT);
+        } else {
+          reportError(err, actions.ctx, (t) => status.show(t));
+        }
+      })
+      .finally(() => {
+        slot.removeAttribute("aria-busy");
+        close();
+        start.disabled = false;
+        if (start.isConnected) start.focus();
+      });
+  };
+  const start: HTMLButtonElement = button(
+    "Rotate data key",
+    () => {
+      if (slot.firstChild !== null) {
+        close();
+        return;
+      }
+      status.clear();
+      result.clear();
+      const yes = button("Yes, rotate", run, { class: "primary" });
+      replaceChildren(
+        slot,
+        el(
+          "div",
+          { class: "editor confirm", role: "group", "aria-label": `Rotate the data key of ${client.name}?` },
+          el("p", {}, DATA_KEY_EXPLANATION),
+          el(
+            "div",
+            { class: "actions" },
+            yes,
+            button("Cancel", () => {
+              close();
+              start.focus();
+            }),
+          ),
+        ),
+      );
+      start.setAttribute("aria-expanded", "true");
+      yes.focus();
+    },
+    { "aria-label": label, "aria-expanded": "false" },
+  );
+  return el("div", { class: "data-key" }, el("div", { class: "actions" }, start), slot, result.node);
+}
+
 function manageBlock(client: AdminClient, actions: ClientActions, status: ReturnType<typeof messageBox>): HTMLElement {
   const out = el("div", { class: "one-time-slot" });
   const grace = field(
@@ -643,6 +731,8 @@ function manageBlock(client: AdminClient, actions: ClientActions, status: Return
       });
   });
 
+  const dataKey = dataKeyControl(client, actions, status);
+
   const confirmName = field(
     `Type "${client.name}" to confirm`,
     { name: "confirm-client", type: "text", autocomplete: "off", spellcheck: "false" },
@@ -682,6 +772,8 @@ function manageBlock(client: AdminClient, actions: ClientActions, status: Return
     el("h3", {}, "Client secret"),
     rotateForm,
     out,
+    el("h3", {}, "Data key"),
+    dataKey,
     el("h3", {}, "Delete client"),
     deleteForm,
   );

@@ -326,6 +326,40 @@ pub async fn get_object(
     }
 }
 
+/// Keys under `prefix` whose current version is a delete marker.
+async fn delete_markers(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let mut hidden = Vec::new();
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let out = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("s3 ListObjectVersions: {e:?}")))?;
+        hidden.extend(
+            out.delete_markers()
+                .iter()
+                .filter(|m| m.is_latest == Some(true))
+                .filter_map(|m| m.key().map(str::to_owned)),
+        );
+        if out.is_truncated != Some(true) {
+            break;
+        }
+        key_marker = out.next_key_marker;
+        version_marker = out.next_version_id_marker;
+    }
+    hidden.sort();
+    Ok(hidden)
+}
+
 /// Every key under `prefix`, sorted.
 pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
     let mut keys = Vec::new();
@@ -374,13 +408,17 @@ impl VerifyReport {
     }
 }
 
-async fn signature_valid(kms: &aws_sdk_kms::Client, signed: &SignedDigest) -> Result<bool> {
+async fn signature_valid(
+    kms: &aws_sdk_kms::Client,
+    key_arn: &str,
+    signed: &SignedDigest,
+) -> Result<bool> {
     let Ok(signature) = B64.decode(&signed.signature) else {
         return Ok(false);
     };
     let result = kms
         .verify()
-        .key_id(&signed.key_id)
+        .key_id(key_arn)
         .message(Blob::new(Sha256::digest(signed.digest.as_bytes()).to_vec()))
         .message_type(MessageType::Digest)
         .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
@@ -399,17 +437,36 @@ async fn signature_valid(kms: &aws_sdk_kms::Client, signed: &SignedDigest) -> Re
     }
 }
 
-/// Verifies the whole chain: every digest's signature (KMS `Verify`), the sequence without
-/// gaps, each link to the previous digest, every object's hash, that no event object is
-/// outside the chain, and, when `head` is given (from the table), that nothing is missing at
-/// the end. Reports removed, altered, reordered, added and missing objects.
+/// Verifies the whole chain: every digest's signature by `signing_key` (the deployment's
+/// key, never the one a digest names: a forger would name their own), the sequence without
+/// gaps, each link to the previous digest, every object's hash, that no event object is outside
+/// the chain, that nothing is hidden behind a delete marker, and against `head` (the chain head
+/// from the table) that nothing is missing at the end. Reports removed, altered, reordered,
+/// added and missing objects.
 pub async fn verify(
     s3: &aws_sdk_s3::Client,
     kms: &aws_sdk_kms::Client,
     bucket: &str,
-    head: Option<u64>,
+    head: u64,
+    signing_key: &str,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
+    let key_arn = kms
+        .describe_key()
+        .key_id(signing_key)
+        .send()
+        .await
+        .map_err(|e| Error::unavailable(format!("kms DescribeKey: {e:?}")))?
+        .key_metadata
+        .map(|m| m.arn.unwrap_or_default())
+        .unwrap_or_default();
+    for prefix in [DIGESTS_PREFIX, EVENTS_PREFIX] {
+        for key in delete_markers(s3, bucket, prefix).await? {
+            report.problems.push(format!(
+                "{key}: removed (hidden behind a delete marker; its locked versions remain)"
+            ));
+        }
+    }
     let digest_keys = list_keys(s3, bucket, DIGESTS_PREFIX).await?;
     let mut covered = HashSet::new();
     let mut previous: Option<(String, String)> = None;
@@ -431,7 +488,14 @@ pub async fn verify(
                 continue;
             }
         };
-        if !signature_valid(kms, &signed).await? {
+        if signed.key_id != key_arn {
+            report.problems.push(format!(
+                "{key}: altered (signed by another key, {}, not the deployment's)",
+                signed.key_id
+            ));
+            continue;
+        }
+        if !signature_valid(kms, &key_arn, &signed).await? {
             report
                 .problems
                 .push(format!("{key}: altered (the signature does not verify)"));
@@ -482,9 +546,17 @@ pub async fn verify(
             }
         }
     }
-    if let Some(head) = head
-        && head >= expected
-    {
+    if head == 0 && report.digests > 0 {
+        report.problems.push(
+            "the chain head is missing from the table while digests exist (removed or reset)"
+                .to_owned(),
+        );
+    } else if head + 1 < expected {
+        report.problems.push(format!(
+            "digests beyond the chain head (digest {head}): written by a writer that stopped, or the head was moved back"
+        ));
+    }
+    if head >= expected {
         for missing in expected..=head {
             report.problems.push(format!(
                 "{}: missing at the end (the chain head is digest {head})",

@@ -39,15 +39,21 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_forbidden_v4(v4);
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
+            let first = seg[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || seg[..6] == [0; 6] // IPv4-compatible ::/96 (deprecated; embeds IPv4)
+                || seg[..4] == [0, 0, 0, 0] && seg[4] == 0xffff // ::ffff:0:0:0/96 (translated)
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7 (incl. fd00:ec2::254)
                 || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (first & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
-                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
-                || first == 0x0064 && v6.segments()[1] == 0xff9b // NAT64 (embeds IPv4)
+                || first == 0x2001 && seg[1] == 0x0db8 // documentation
+                || first == 0x2001 && seg[1] == 0x0000 // Teredo (tunnels to IPv4)
+                || first == 0x2002 // 6to4 (embeds IPv4)
+                || first == 0x0064 && seg[1] == 0xff9b // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+                || first == 0x0100 && seg[1..4] == [0, 0, 0] // discard-only 100::/64
         }
     }
 }
@@ -70,6 +76,20 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
 
 fn bad_url(message: impl Into<String>) -> Error {
     Error::bad_request("INVALID_WEBHOOK_URL", message)
+}
+
+/// Cloud metadata services: never reachable, whatever the allow-list says.
+pub fn is_metadata_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(169, 254, 170, 2)
+        }
+        IpAddr::V6(v6) => {
+            v6.to_ipv4_mapped()
+                .is_some_and(|v4| is_metadata_ip(IpAddr::V4(v4)))
+                || v6.segments() == [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254]
+        }
+    }
 }
 
 /// Whether `host` is on the allow-list (exact, case-insensitive).
@@ -124,6 +144,13 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<Uri> {
         .trim_end_matches(']')
         .parse::<IpAddr>();
     if let Ok(ip) = literal
+        && is_metadata_ip(ip)
+    {
+        return Err(bad_url(
+            "The URL points to a cloud metadata service, which webhooks may never reach.",
+        ));
+    }
+    if let Ok(ip) = literal
         && is_forbidden_ip(ip)
         && !listed
     {
@@ -160,7 +187,7 @@ impl tower::Service<Name> for GuardedResolver {
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
                 .await?
-                .filter(|a| listed || !is_forbidden_ip(a.ip()))
+                .filter(|a| !is_metadata_ip(a.ip()) && (listed || !is_forbidden_ip(a.ip())))
                 .collect();
             if addrs.is_empty() {
                 return Err(std::io::Error::new(
@@ -330,6 +357,13 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "::7f00:1",
+            "::ffff:0:7f00:1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "100::1",
+            "fd00:ec2::254",
         ] {
             assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip}");
         }
@@ -361,5 +395,9 @@ mod tests {
         assert!(check_url("http://127.0.0.1:9000/hook", &local).is_ok());
         assert!(check_url("http://SIEM.internal/hook", &local).is_ok());
         assert!(check_url("https://10.0.0.1/", &local).is_err());
+        let everything = vec!["169.254.169.254".to_owned(), "fd00:ec2::254".to_owned()];
+        assert!(check_url("http://169.254.169.254/latest/", &everything).is_err());
+        assert!(check_url("http://[fd00:ec2::254]/", &everything).is_err());
+        assert!(is_metadata_ip("::ffff:169.254.169.254".parse().unwrap()));
     }
 }

@@ -3,7 +3,7 @@
 //! An export holds every client the caller may see: description, definitions, non-secret
 //! values and instance values. Secret values are left out, unless the administrator gives a
 //! passphrase: then they travel in one AES-256-GCM blob under a key derived from it with
-//! Argon2id (19 MiB, 2 passes, random salt). No client-secret material is ever exported;
+//! Argon2id (64 MiB, 3 passes, random salt). No client-secret material is ever exported;
 //! imported clients that are new have no secret until an administrator rotates one.
 //!
 //! Import modes: `addNewClients` (clients that exist are left alone), `replaceClients`
@@ -39,6 +39,11 @@ pub const FORMAT: &str = "fig-export/v1";
 /// Most clients one import may hold.
 const MAX_CLIENTS: usize = 500;
 const AAD: &[u8] = b"fig-export/v1 secrets";
+/// Argon2id parameters of export files, fixed here (not the crate's defaults, which may change):
+/// 64 MiB, 3 passes, 1 lane; an export file can be attacked offline for as long as it exists.
+const KDF_MEMORY_KIB: u32 = 65_536;
+const KDF_ITERATIONS: u32 = 3;
+const KDF_LANES: u32 = 1;
 
 /// One client in an export.
 #[derive(Debug, Serialize, Deserialize)]
@@ -151,7 +156,9 @@ pub struct ImportResult {
 
 fn derive(passphrase: &SecretString, salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
     let mut key = Zeroizing::new([0u8; 32]);
-    Argon2::default()
+    let params = argon2::Params::new(KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_LANES, Some(32))
+        .map_err(|_| Error::internal("argon2 parameters"))?;
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
         .hash_password_into(passphrase.expose().as_bytes(), salt, key.as_mut())
         .map_err(|_| Error::internal("argon2 key derivation failed"))?;
     Ok(key)
@@ -184,9 +191,9 @@ async fn seal(passphrase: SecretString, plaintext: Zeroizing<Vec<u8>>) -> Result
             .map_err(|_| Error::internal("aes-gcm seal"))?;
         Ok(SealedSecrets {
             kdf: "argon2id".into(),
-            memory_kib: argon2::Params::DEFAULT_M_COST,
-            iterations: argon2::Params::DEFAULT_T_COST,
-            parallelism: argon2::Params::DEFAULT_P_COST,
+            memory_kib: KDF_MEMORY_KIB,
+            iterations: KDF_ITERATIONS,
+            parallelism: KDF_LANES,
             salt: B64.encode(salt),
             nonce: B64.encode(nonce),
             ciphertext: B64.encode(ciphertext),
@@ -206,9 +213,9 @@ async fn open(passphrase: SecretString, sealed: &SealedSecrets) -> Result<Secret
         )
     };
     if sealed.kdf != "argon2id"
-        || sealed.memory_kib != argon2::Params::DEFAULT_M_COST
-        || sealed.iterations != argon2::Params::DEFAULT_T_COST
-        || sealed.parallelism != argon2::Params::DEFAULT_P_COST
+        || sealed.memory_kib != KDF_MEMORY_KIB
+        || sealed.iterations != KDF_ITERATIONS
+        || sealed.parallelism != KDF_LANES
     {
         return Err(Error::bad_request(
             "INVALID_IMPORT",
@@ -388,7 +395,21 @@ fn plan(
             entry.push(check(setting, value)?);
         }
     }
+    let is_secret = |setting: &str| {
+        definitions
+            .iter()
+            .any(|d| d.name.as_str() == setting && d.secret)
+    };
     for (key, value) in secrets.into_iter().flatten() {
+        let setting = key.rsplit('/').next().unwrap_or(key);
+        if !is_secret(setting) {
+            // The sealed part is not bound to the definitions: a file edited to turn a secret
+            // setting into a plain one must not make a secret value readable.
+            return Err(invalid(format!(
+                "Client '{}': a sealed value for '{setting}', which is not a secret setting.",
+                client.name
+            )));
+        }
         match key.strip_prefix('@').and_then(|k| k.split_once('/')) {
             Some((instance, setting)) => {
                 ClientName::parse(instance)?;
@@ -398,6 +419,15 @@ fn plan(
                     .push(check(setting, value)?);
             }
             None => base.push(check(key, value)?),
+        }
+    }
+    for values in std::iter::once(&base).chain(instances.values()) {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = values.iter().find(|v| !seen.insert(v.name.as_str())) {
+            return Err(invalid(format!(
+                "Client '{}' sets '{}' twice.",
+                client.name, twice.name
+            )));
         }
     }
     let too_many = base.len() > 90 || instances.values().any(|v| v.len() > 90);
@@ -435,7 +465,13 @@ pub async fn import(
     }
     let secrets = match (&document.secrets, request.passphrase) {
         (Some(sealed), Some(p)) => Some(open(p, sealed).await?),
-        _ => None,
+        (Some(_), None) => {
+            return Err(Error::bad_request(
+                "PASSPHRASE_REQUIRED",
+                "This file holds sealed secret values: give the passphrase it was exported with.",
+            ));
+        }
+        (None, _) => None,
     };
     // Validate everything first.
     let mut seen = std::collections::HashSet::new();

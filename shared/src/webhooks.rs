@@ -32,6 +32,8 @@ use crate::store::{from_item, to_item};
 
 /// Most webhooks a server may have (each delivery reads them all).
 pub const MAX_WEBHOOKS: usize = 50;
+/// Longest a "send test" may take.
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Dead letters are kept this long.
 const DEAD_LETTER_DAYS: i64 = 30;
 
@@ -498,16 +500,29 @@ pub async fn test(
         "message": "A test event from Fig. Check the Fig-Signature header with your signing secret.",
         "auditId": event_id,
     });
-    let outcome = send(
-        outbound,
-        &webhook,
-        &secret,
-        &config.webhook_allowed_hosts,
-        &event_id,
-        "Test",
-        &body,
+    // Bounded well inside the admin function's own timeout, so the audit record below is
+    // always written.
+    let outcome = match tokio::time::timeout(
+        TEST_TIMEOUT,
+        send(
+            outbound,
+            &webhook,
+            &secret,
+            &config.webhook_allowed_hosts,
+            &event_id,
+            "Test",
+            &body,
+        ),
     )
-    .await;
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome {
+            ok: false,
+            status: None,
+            error: Some("timed out".into()),
+        },
+    };
     record_last_delivery(app, &webhook.id, &outcome).await;
     let event = AuditEvent::new(
         EventKind::WebhookTested {

@@ -260,6 +260,8 @@ async fn the_audit_view_filters_and_pages_and_hides_user_activity() {
         "/api/admin/audit?limit=many",
         "/api/admin/audit?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
         "/api/admin/audit?cursor=nonsense",
+        // A cursor far outside the range would walk millions of hours: refused.
+        "/api/admin/audit?cursor=9999-12-31T23%7C01JAAAAAAAAAAAAAAAAAAAAAAA",
         "/api/admin/audit?unknown=1",
     ] {
         let r = stack.call(Method::GET, bad, &auth, None).await;

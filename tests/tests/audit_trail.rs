@@ -32,7 +32,8 @@ async fn verify(stack: &Stack) -> audit_trail::VerifyReport {
         &stack.s3,
         &aws_sdk_kms::Client::new(&stack.sdk),
         &stack.names.audit_bucket,
-        Some(head),
+        head,
+        &stack.app.config.audit_signing_key_id,
     )
     .await
     .unwrap()
@@ -72,6 +73,24 @@ async fn the_verifier_reports_each_kind_of_tampering() {
     let report = verify(&stack).await;
     assert!(report.ok(), "{:?}", report.problems);
     assert!(report.digests >= 5, "{report:?}");
+    // Without its head (removed or reset in the table), the chain is not intact.
+    let headless = audit_trail::verify(
+        &stack.s3,
+        &aws_sdk_kms::Client::new(&stack.sdk),
+        &stack.names.audit_bucket,
+        0,
+        &stack.app.config.audit_signing_key_id,
+    )
+    .await
+    .unwrap();
+    assert!(
+        headless
+            .problems
+            .iter()
+            .any(|p| p.contains("chain head is missing")),
+        "{:?}",
+        headless.problems
+    );
     assert!(report.events >= 8, "{report:?}");
 
     let objects = audit_trail::list_keys(&stack.s3, &stack.names.audit_bucket, "audit/v1/")
@@ -124,7 +143,7 @@ async fn the_verifier_reports_each_kind_of_tampering() {
         .unwrap();
     let report = verify(&stack).await;
     assert!(
-        has(&report, &objects[1], "removed"),
+        has(&report, &objects[1], "removed") && has(&report, &objects[1], "delete marker"),
         "{:?}",
         report.problems
     );
@@ -161,6 +180,45 @@ async fn the_verifier_reports_each_kind_of_tampering() {
     put(&stack, added, b"{}\n".to_vec()).await;
     let report = verify(&stack).await;
     assert!(has(&report, added, "not covered"), "{:?}", report.problems);
+
+    // A digest re-signed with the forger's own key (naming it) is caught: the verifier checks
+    // the deployment's key, never the one a digest names.
+    let kms = aws_sdk_kms::Client::new(&stack.sdk);
+    let forger = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let mut resigned: serde_json::Value =
+        serde_json::from_slice(&get(&stack, &digests[3]).await).unwrap();
+    let text = resigned["digest"].as_str().unwrap().to_owned();
+    let signature = kms
+        .sign()
+        .key_id(forger.key_id())
+        .message(aws_sdk_kms::primitives::Blob::new(
+            <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()).to_vec(),
+        ))
+        .message_type(aws_sdk_kms::types::MessageType::Digest)
+        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap();
+    use base64::Engine;
+    resigned["signature"] = json!(
+        base64::engine::general_purpose::STANDARD.encode(signature.signature.unwrap().into_inner())
+    );
+    resigned["keyId"] = json!(forger.arn().unwrap());
+    put(&stack, &digests[3], serde_json::to_vec(&resigned).unwrap()).await;
+    let report = verify(&stack).await;
+    assert!(
+        has(&report, &digests[3], "another key"),
+        "{:?}",
+        report.problems
+    );
 
     // A forged digest (signed by nobody) is caught too.
     let mut fake: serde_json::Value =

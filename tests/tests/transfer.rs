@@ -157,7 +157,7 @@ async fn export_and_import_round_trip() {
         .lines()
         .filter(|l| !l.contains("EVENT#"))
         .count();
-    let refused = import("addNewClients", None, bad).await;
+    let refused = import("addNewClients", Some(PASSPHRASE), bad).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
     assert_eq!(refused.json["error"]["code"], "INVALID_IMPORT");
     assert!(
@@ -173,6 +173,33 @@ async fn export_and_import_round_trip() {
         .filter(|l| !l.contains("EVENT#"))
         .count();
     assert_eq!(before, after, "nothing written");
+
+    // Sealed secrets need the passphrase; a file edited to make a secret setting plain is
+    // refused (the sealed part is not bound to the definitions, so the server checks).
+    let missing = import("addNewClients", None, document.clone()).await;
+    assert_eq!(
+        missing.json["error"]["code"], "PASSPHRASE_REQUIRED",
+        "{}",
+        missing.text
+    );
+    let mut flipped = document.clone();
+    for setting in flipped["clients"][0]["settings"].as_array_mut().unwrap() {
+        if setting["name"] == "ApiKey" {
+            setting["secret"] = json!(false);
+        }
+    }
+    let refused = import("replaceClients", Some(PASSPHRASE), flipped).await;
+    assert_eq!(
+        refused.json["error"]["code"], "INVALID_IMPORT",
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a secret setting")
+    );
 
     // A wrong passphrase is refused.
     let wrong = import(
@@ -231,7 +258,7 @@ async fn export_and_import_round_trip() {
     assert!(eu.text.contains("hallo"), "{}", eu.text);
 
     // addNewClients again: the existing client is left alone.
-    let again = import("addNewClients", None, document.clone()).await;
+    let again = import("addNewClients", None, plain.json.clone()).await;
     assert_eq!(again.json, json!({"clients": 0, "values": 0}));
 
     // valuesOnly: a changed value, with history.

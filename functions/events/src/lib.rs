@@ -117,7 +117,25 @@ pub fn disconnect_event(record: &EventRecord) -> Option<AuditEvent> {
     }
     let client = key("PK")?.strip_prefix("CLIENTSTATUS#")?.to_owned();
     let run_session_id = key("SK")?;
-    Some(AuditEvent::new(
+    // Id and time come from the stream record, not the clock: a retried record is the same
+    // event (same id for de-duplication and webhook delivery state, same bytes in S3).
+    let millis = record
+        .change
+        .approximate_creation_date_time
+        .timestamp_millis();
+    let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let seed = sha2::Sha256::digest(
+        format!(
+            "{}|{}",
+            record.event_id,
+            record.change.sequence_number.as_deref().unwrap_or_default()
+        )
+        .as_bytes(),
+    );
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&seed[..16]);
+    let mut event = AuditEvent::new(
         EventKind::ClientStatusChanged {
             client,
             instance: None,
@@ -127,8 +145,14 @@ pub fn disconnect_event(record: &EventRecord) -> Option<AuditEvent> {
         },
         Actor::System,
         Source::default(),
-        OffsetDateTime::now_utc(),
-    ))
+        when,
+    );
+    event.id = ulid::Ulid::from_parts(
+        u64::try_from(millis).unwrap_or(0),
+        u128::from_be_bytes(random),
+    )
+    .to_string();
+    Some(event)
 }
 
 /// An event with the stream sequence number of its record.
@@ -282,6 +306,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let again = disconnect_event(&record("REMOVE", "CLIENTSTATUS#billing", "run-7")).unwrap();
+        assert_eq!(
+            (&again.id, &again.time),
+            (&gone.id, &gone.time),
+            "a retried record is the same event"
+        );
+        let mut other = record("REMOVE", "CLIENTSTATUS#billing", "run-7");
+        other.change.sequence_number = Some("2".into());
+        assert_ne!(
+            disconnect_event(&other).unwrap().id,
+            gone.id,
+            "another record, another event"
+        );
         assert!(disconnect_event(&record("INSERT", "CLIENTSTATUS#billing", "run-7")).is_none());
         assert!(disconnect_event(&record("REMOVE", "EVENT#2026-11-25T10#1", "x")).is_none());
         assert!(outbox_event(&record("REMOVE", "EVENT#2026-11-25T10#1", "x")).is_none());

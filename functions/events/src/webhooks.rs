@@ -162,20 +162,29 @@ impl WebhookDeliverer {
         let mut states = self.states(&audit.id).await?;
         let config = &self.app.config;
         let mut complete = true;
-        let mut delivered_now = Vec::new();
-        for (hook, kind, body) in targets {
-            let state = states.remove(&hook.id).unwrap_or_default();
-            if state.state == "delivered" || state.state == "dead" {
-                continue;
-            }
-            // Back off: the stream hands a failed record back at once.
-            let wait = state.next_attempt - now_millis();
-            if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(
-                    u64::try_from(wait).unwrap_or(0).min(20_000),
-                ))
-                .await;
-            }
+        let pending: Vec<_> = targets
+            .into_iter()
+            .filter_map(|(hook, kind, body)| {
+                let state = states.remove(&hook.id).unwrap_or_default();
+                (state.state != "delivered" && state.state != "dead")
+                    .then_some((hook, kind, body, state))
+            })
+            .collect();
+        // Back off once per event (the stream hands a failed record back at once), by the
+        // longest wait any of its webhooks asked for.
+        let wait = pending
+            .iter()
+            .map(|(.., state)| state.next_attempt - now_millis())
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(
+                u64::try_from(wait).unwrap_or(0).min(20_000),
+            ))
+            .await;
+        }
+        let several = pending.len() > 1;
+        for (hook, kind, body, state) in pending {
             let secret = self.secret(hook).await?;
             let outcome = webhooks::send(
                 self.app.outbound()?,
@@ -190,7 +199,19 @@ impl WebhookDeliverer {
             webhooks::record_last_delivery(&self.app, &hook.id, &outcome).await;
             if outcome.ok {
                 tracing::info!(webhook = %hook.id, event = %audit.id, "webhook delivered");
-                delivered_now.push(hook.id.clone());
+                // Remembered at once when the record may come back for another webhook's
+                // sake (or a time-out of this invocation), so this one is not sent it again.
+                if several || state.attempts > 0 {
+                    self.save_state(
+                        &audit.id,
+                        &hook.id,
+                        &DeliveryState {
+                            state: "delivered".into(),
+                            ..DeliveryState::default()
+                        },
+                    )
+                    .await?;
+                }
                 continue;
             }
             let attempts = state.attempts + 1;
@@ -248,20 +269,6 @@ impl WebhookDeliverer {
             )
             .await?;
             complete = false;
-        }
-        if !complete {
-            // The record comes back: remember who already has it.
-            for id in delivered_now {
-                self.save_state(
-                    &audit.id,
-                    &id,
-                    &DeliveryState {
-                        state: "delivered".into(),
-                        ..DeliveryState::default()
-                    },
-                )
-                .await?;
-            }
         }
         Ok(complete)
     }

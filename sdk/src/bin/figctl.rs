@@ -70,7 +70,11 @@ enum AuditCommand {
         bucket: String,
         /// The table holding the chain head (to detect digests missing at the end).
         #[arg(long, env = "FIG_TABLE")]
-        table: Option<String>,
+        table: String,
+        /// The audit signing key (ARN or alias; the stack's AuditSigningKeyArn output). Digests
+        /// signed by any other key are reported.
+        #[arg(long, env = "FIG_AUDIT_SIGNING_KEY_ID")]
+        signing_key: String,
     },
 }
 
@@ -110,19 +114,19 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        AuditCommand::Verify { bucket, table } => {
-            let head = match table {
-                Some(table) => Some(
-                    audit_trail::read_head(&clients.dynamodb, &table)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .sequence,
-                ),
-                None => None,
-            };
-            let report = audit_trail::verify(&clients.s3, &clients.kms, &bucket, head)
+        AuditCommand::Verify {
+            bucket,
+            table,
+            signing_key,
+        } => {
+            let head = audit_trail::read_head(&clients.dynamodb, &table)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .sequence;
+            let report =
+                audit_trail::verify(&clients.s3, &clients.kms, &bucket, head, &signing_key)
+                    .await
+                    .map_err(|e| e.to_string())?;
             for problem in &report.problems {
                 println!("PROBLEM {problem}");
             }

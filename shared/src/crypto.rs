@@ -306,13 +306,6 @@ impl DataKeyCache {
             }),
         );
     }
-
-    /// Drops every key of `client` (after a rotation or deletion).
-    pub fn forget(&self, client: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|(c, _), _| c != client);
-        }
-    }
 }
 
 /// Argon2id password hashing with OWASP parameters (19 MiB, 2 passes, 1 lane), PHC strings.
@@ -556,8 +549,6 @@ mod tests {
         cache.insert("c", 1, key(), t0 + Duration::from_secs(2));
         assert!(cache.get("a", 1, t0).is_none(), "oldest evicted when full");
         assert!(cache.get("c", 1, t0).is_some());
-        cache.forget("c");
-        assert!(cache.get("c", 1, t0).is_none());
     }
 
     #[test]

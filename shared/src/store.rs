@@ -17,7 +17,14 @@
 //! | user | `USER#{username}` | `META` |
 //! | server configuration | `CONFIG` | `SERVER` |
 //! | service keys | `KEYS` | `JWT#{kid}`, `PEPPER#{version}` |
+//! | instance marker / value | `CLIENT#{name}` | `INSTANCE#{instance}`, `INSTANCE#{instance}#SETTING#{setting}` |
+//! | client-auth failure counter | `CLIENT#{name}` | `THROTTLE#{ip}#{hour}` |
+//! | heartbeat (TTL) | `CLIENTSTATUS#{client}` | `{run session id}` |
 //! | event (outbox) | `EVENT#{yyyy-mm-ddThh}#{shard}` | `{ulid}` |
+//! | webhook | `WEBHOOKS` | `WEBHOOK#{id}` |
+//! | webhook delivery state (TTL) | `DELIVERY#{event id}` | `{webhook id}` |
+//! | webhook dead letter (TTL) | `DEADLETTER#{webhook id}` | `{event id}` |
+//! | audit digest chain head | `AUDIT` | `CHAIN` |
 //!
 //! History lives in its own partition so that a client's fetch (one `Query` on `CLIENT#{name}`)
 //! never reads it.

@@ -631,6 +631,19 @@ fn pattern_matches(pattern: Option<&str>, value: &str) -> bool {
     pattern.is_none_or(|p| compile_client_filter(p).is_ok_and(|re| re.is_match(value)))
 }
 
+/// Whether `event` can become a webhook delivery at all. Most events cannot (above all the
+/// `SettingsRead` of every client fetch): the delivering function skips them without reading
+/// anything.
+pub fn deliverable(event: &AuditEvent) -> bool {
+    matches!(
+        event.kind,
+        EventKind::SettingValueChanged { .. }
+            | EventKind::NewClientRegistration { .. }
+            | EventKind::UpdatedClientRegistration { .. }
+            | EventKind::ClientStatusChanged { .. }
+    ) || event.fig_security_event().is_some()
+}
+
 /// The webhook type and body `event` becomes for `webhook`, if it should receive it.
 pub fn payload(webhook: &Webhook, event: &AuditEvent) -> Option<(WebhookType, Value)> {
     let user = match &event.actor {
@@ -831,6 +844,33 @@ mod tests {
         );
         assert_eq!(body["success"], json!(false));
         assert_eq!(body["ipAddress"], json!("203.0.113.9"));
+    }
+
+    #[test]
+    fn only_webhook_types_are_deliverable() {
+        let read = event(EventKind::SettingsRead {
+            client: "billing".into(),
+            instance: None,
+            count: 3,
+        });
+        assert!(!deliverable(&read));
+        let failed = event(EventKind::LoginFailed {
+            reason: LoginFailure::UnknownUser,
+        });
+        assert!(deliverable(&failed));
+        let all = hook(
+            vec![
+                WebhookType::SettingValueChanged,
+                WebhookType::NewClientRegistration,
+                WebhookType::UpdatedClientRegistration,
+                WebhookType::ClientStatusChanged,
+                WebhookType::SecurityEvent,
+            ],
+            None,
+            None,
+        );
+        // Whatever a webhook subscribes to, an event that is not deliverable gets no payload.
+        assert!(payload(&all, &read).is_none());
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! configured, an Object Lock retention date. When S3 fails, the records of that object are
 //! reported as batch item failures: the stream keeps them and delivers them again, so no
 //! event is lost. A retried batch may write an event twice (in two objects); every event
-//! carries a unique id, so readers de-duplicate by id.
+//! carries a unique id, so readers de-duplicate by id. After the objects, one signed digest
+//! per batch extends the chain `figctl audit verify` checks ([`fig_shared::audit_trail`]).
+//!
+//! The same binary is also the webhook consumer ([`webhooks`]); [`Consumer`] picks one.
 
 use std::collections::BTreeMap;
 

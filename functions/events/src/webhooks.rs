@@ -108,7 +108,8 @@ impl WebhookDeliverer {
     /// Handles one batch; a record whose delivery must be retried is a batch item failure.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
-        let events = stream_events(&event);
+        let mut events = stream_events(&event);
+        events.retain(|(_, audit)| webhooks::deliverable(audit));
         if events.is_empty() {
             return response;
         }

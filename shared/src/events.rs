@@ -234,7 +234,7 @@ pub enum EventKind {
         /// Event types it receives.
         types: Vec<String>,
     },
-    /// An administrator changed a webhook.
+    /// An administrator changed a webhook, or its signing secret.
     WebhookUpdated {
         /// Webhook id.
         webhook: String,
@@ -242,6 +242,9 @@ pub enum EventKind {
         host: String,
         /// Event types it receives.
         types: Vec<String>,
+        /// Whether the signing secret was replaced (never the secret itself).
+        #[serde(default)]
+        secret_rotated: bool,
     },
     /// An administrator sent a test event to a webhook.
     WebhookTested {
@@ -588,6 +591,7 @@ mod tests {
                 webhook: "w".into(),
                 host: "h".into(),
                 types: vec![],
+                secret_rotated: true,
             },
             EventKind::WebhookDeleted {
                 webhook: "w".into(),

@@ -143,7 +143,8 @@ pub struct WebhookView {
     pub last_delivery: Option<LastDelivery>,
     /// Dead letters waiting.
     pub dead_letters: usize,
-    /// The signing secret: only in the answer to a create.
+    /// The signing secret: only in the answer to a create, to a rotation, and to an update that
+    /// moved the webhook to another host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
 }
@@ -250,7 +251,11 @@ async fn dead_letter_count(app: &App, id: &str) -> Result<usize> {
     Ok(usize::try_from(out.count).unwrap_or(0))
 }
 
-async fn view(app: &App, webhook: Webhook, signing_secret: Option<String>) -> Result<WebhookView> {
+async fn view(
+    app: &App,
+    webhook: Webhook,
+    signing_secret: Option<SecretString>,
+) -> Result<WebhookView> {
     Ok(WebhookView {
         dead_letters: dead_letter_count(app, &webhook.id).await?,
         id: webhook.id,
@@ -260,7 +265,7 @@ async fn view(app: &App, webhook: Webhook, signing_secret: Option<String>) -> Re
         setting_pattern: webhook.setting_pattern,
         created_at: webhook.created_at,
         last_delivery: webhook.last_delivery,
-        signing_secret,
+        signing_secret: signing_secret.map(|s| s.expose().to_owned()),
     })
 }
 
@@ -354,24 +359,14 @@ pub async fn create(
         });
     }
     let id = ulid::Ulid::new().to_string();
-    let secret = format!(
-        "whsec_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes(32))
-    );
-    let wrapped = app
-        .kms
-        .encrypt(
-            &SecretBytes::new(secret.as_bytes().to_vec()),
-            &secret_context(app, &id),
-        )
-        .await?;
+    let (secret, wrapped) = new_secret(app, &id).await?;
     let webhook = Webhook {
         id: id.clone(),
         url: request.url.clone(),
         types: request.types.clone(),
         client_pattern: request.client_pattern.clone(),
         setting_pattern: request.setting_pattern.clone(),
-        wrapped_secret: B64.encode(wrapped),
+        wrapped_secret: wrapped,
         created_at: clock::now_rfc3339(),
         created_by: principal.username.clone(),
         last_delivery: None,
@@ -395,7 +390,27 @@ pub async fn create(
     view(app, webhook, Some(secret)).await
 }
 
-/// `PUT /api/admin/webhooks/{id}`: a new URL, types or patterns (the secret stays).
+/// A new signing secret (256 random bits) and its KMS-wrapped form (base64) for the item.
+async fn new_secret(app: &App, id: &str) -> Result<(SecretString, String)> {
+    let secret = SecretString::new(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes(32))
+    ));
+    let wrapped = app
+        .kms
+        .encrypt(
+            &SecretBytes::new(secret.expose().as_bytes().to_vec()),
+            &secret_context(app, id),
+        )
+        .await?;
+    Ok((secret, B64.encode(wrapped)))
+}
+
+/// `PUT /api/admin/webhooks/{id}`: a new URL, types or patterns.
+///
+/// The signing secret stays while the URL keeps its host. A URL on another host is another
+/// receiver, which gets a secret of its own: the answer then carries the new signing secret,
+/// once, and the old one signs nothing more.
 pub async fn update(
     app: &Arc<App>,
     principal: &Principal,
@@ -405,6 +420,14 @@ pub async fn update(
 ) -> Result<WebhookView> {
     check_request(app, principal, &request, caller).await?;
     let mut webhook = load(app, id).await?;
+    let new_receiver = !host_of(&webhook.url).eq_ignore_ascii_case(&host_of(&request.url));
+    let secret = if new_receiver {
+        let (secret, wrapped) = new_secret(app, id).await?;
+        webhook.wrapped_secret = wrapped;
+        Some(secret)
+    } else {
+        None
+    };
     webhook.url = request.url.clone();
     webhook.types = request.types.clone();
     webhook.client_pattern = request.client_pattern;
@@ -413,6 +436,7 @@ pub async fn update(
         webhook: id.to_owned(),
         host: host_of(&request.url),
         types: request.types.iter().map(|t| t.name().to_owned()).collect(),
+        secret_rotated: new_receiver,
     };
     let conflict = (
         "WEBHOOK_NOT_FOUND",
@@ -428,7 +452,43 @@ pub async fn update(
         caller,
     )
     .await?;
-    view(app, webhook, None).await
+    view(app, webhook, secret).await
+}
+
+/// `POST /api/admin/webhooks/{id}/secret`: a new signing secret, shown once in the answer; the
+/// old one signs nothing more (deliveries being retried are signed with the new one). For a
+/// secret that leaked, or a receiver that changes hands.
+pub async fn rotate_secret(
+    app: &Arc<App>,
+    principal: &Principal,
+    id: &str,
+    caller: &Caller,
+) -> Result<WebhookView> {
+    allowed(app, principal, caller).await?;
+    let mut webhook = load(app, id).await?;
+    let (secret, wrapped) = new_secret(app, id).await?;
+    webhook.wrapped_secret = wrapped;
+    let event = EventKind::WebhookUpdated {
+        webhook: id.to_owned(),
+        host: host_of(&webhook.url),
+        types: webhook.types.iter().map(|t| t.name().to_owned()).collect(),
+        secret_rotated: true,
+    };
+    let conflict = (
+        "WEBHOOK_NOT_FOUND",
+        "The webhook was deleted at the same time.",
+    );
+    save(
+        app,
+        principal,
+        &webhook,
+        "attribute_exists(PK)",
+        event,
+        conflict,
+        caller,
+    )
+    .await?;
+    view(app, webhook, Some(secret)).await
 }
 
 /// `DELETE /api/admin/webhooks/{id}` (its dead letters go too).

@@ -3,6 +3,7 @@
 // checked with axe-core, at 1280 px and at 390 px phone width, with screenshots, and the
 // console worked by keyboard.
 import assert from "node:assert/strict";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
@@ -19,6 +20,13 @@ import {
 } from "./harness.mjs";
 
 const MAIN_PAGES = ["Clients", "Audit", "Users", "Webhooks", "Configuration", "Import / export"];
+// What a receiver does: HMAC-SHA256 of "t.body" under the signing secret, compared in constant time.
+const signedWith = (secret, delivery) => {
+  const [t, v1] = String(delivery.headers["fig-signature"]).replace(/^t=/, "").split(",v1=");
+  const expected = createHmac("sha256", secret).update(`${t}.${delivery.body}`).digest();
+  const given = Buffer.from(v1, "hex");
+  return given.length === expected.length && timingSafeEqual(given, expected);
+};
 const fileName = (title) => title.toLowerCase().replace(/[^a-z]+/g, "-").replace(/-+$/, "");
 
 describe("console pages in the browser", () => {
@@ -116,6 +124,25 @@ describe("console pages in the browser", () => {
     await card.getByText(/^Test (not )?delivered/).waitFor();
     assert.match(await card.locator(".test-result").textContent(), /^Test delivered \(HTTP 200\)\.$/);
     assert.ok(deliveries.length >= 1, "the receiver got the test");
+    assert.ok(signedWith(secret, deliveries.at(-1)), "signed with the secret shown at creation");
+
+    // Replace the secret: shown once, and the next delivery is signed with it, not the old one.
+    await card.getByRole("button", { name: /^Replace the signing secret/ }).click();
+    await page.getByRole("button", { name: "Replace signing secret" }).click();
+    const replaced = page.getByRole("region", { name: "New signing secret" });
+    await replaced.waitFor();
+    const newSecret = (await replaced.getByLabel("Signing secret").textContent()).trim();
+    assert.notEqual(newSecret, secret);
+    await replaced.getByRole("button", { name: "Done, hide it" }).click();
+    assert.ok(!(await page.content()).includes(newSecret));
+    // The list reloads after the change (progress shown synchronously with the secret).
+    await page.locator(".webhooks-content[aria-busy]").waitFor({ state: "detached" });
+    const sent = deliveries.length;
+    await card.getByRole("button", { name: /^Send test to/ }).click();
+    await card.getByText(/^Test (not )?delivered/).waitFor();
+    assert.equal(deliveries.length, sent + 1);
+    assert.ok(signedWith(newSecret, deliveries.at(-1)), "signed with the new secret");
+    assert.ok(!signedWith(secret, deliveries.at(-1)), "the old secret is retired");
 
     await card.getByRole("button", { name: /^Edit the webhook/ }).click();
     await card.getByLabel("SecurityEvent").check();

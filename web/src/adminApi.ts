@@ -357,9 +357,29 @@ export async function createWebhook(input: WebhookInput): Promise<{ id: string; 
   return { id: body["id"], signingSecret: body["signingSecret"] };
 }
 
-/** `PUT /api/admin/webhooks/{id}`. */
-export async function updateWebhook(id: string, input: WebhookInput): Promise<Webhook> {
-  return parseWebhook(await apiRequest("PUT", `/admin/webhooks/${enc(id)}`, input));
+/**
+ * `PUT /api/admin/webhooks/{id}`. A URL on another host is another receiver: the answer then
+ * carries a new signing secret, shown once.
+ */
+export async function updateWebhook(
+  id: string,
+  input: WebhookInput,
+): Promise<{ webhook: Webhook; signingSecret?: string }> {
+  const body = await apiRequest("PUT", `/admin/webhooks/${enc(id)}`, input);
+  const webhook = parseWebhook(body);
+  const secret = isRecord(body) ? body["signingSecret"] : undefined;
+  if (secret === undefined) return { webhook };
+  if (typeof secret !== "string" || secret === "") throw badShape("webhook");
+  return { webhook, signingSecret: secret };
+}
+
+/** `POST /api/admin/webhooks/{id}/secret`: a new signing secret, shown once; the old one is retired. */
+export async function rotateWebhookSecret(id: string): Promise<{ signingSecret: string }> {
+  const body = await apiRequest("POST", `/admin/webhooks/${enc(id)}/secret`);
+  if (!isRecord(body) || typeof body["signingSecret"] !== "string" || body["signingSecret"] === "") {
+    throw badShape("webhook");
+  }
+  return { signingSecret: body["signingSecret"] };
 }
 
 /** `DELETE /api/admin/webhooks/{id}` → 204. */

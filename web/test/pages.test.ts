@@ -318,6 +318,40 @@ describe("webhooks", () => {
     expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ url: hook.url, types: ["SecurityEvent"], clientPattern: "shop-.*" });
     await vi.waitFor(() => expect(root.textContent).toContain("No webhooks yet."));
   });
+
+  it("shows the new secret once when an edit moves the webhook to another host", async () => {
+    routeFetch({
+      "GET /api/admin/webhooks": { webhooks: [hook] },
+      "PUT /api/admin/webhooks/wh1": { ...hook, url: "https://other.example.net/fig", signingSecret: "whsec_moved-secret-0123" },
+    });
+    await renderWebhooks(root, ctxOf("Administrator"));
+    button("Edit the webhook to https://siem.example.com/fig").click();
+    const form = root.querySelector("section.webhook form");
+    form?.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await vi.waitFor(() => expect(root.textContent).toContain("whsec_moved-secret-0123"));
+    expect(root.querySelector('[aria-label="New signing secret of the moved webhook"]')).not.toBeNull();
+    expect(statuses()).toContain("Webhook saved. It now points to another host, so it has a new signing secret.");
+    button("Done, hide it").click();
+    expect(root.textContent).not.toContain("whsec_moved-secret-0123");
+  });
+
+  it("replaces the signing secret after a confirmation and shows it once", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/webhooks": { webhooks: [hook] },
+      "POST /api/admin/webhooks/wh1/secret": { ...hook, signingSecret: "whsec_rotated-secret-4567" },
+    });
+    await renderWebhooks(root, ctxOf("Administrator"));
+    button("Replace the signing secret of the webhook to https://siem.example.com/fig").click();
+    expect(root.textContent).toContain("The current secret stops at once");
+    expect(calls.some((c) => c.path.endsWith("/secret"))).toBe(false);
+    button("Replace signing secret").click();
+    await vi.waitFor(() => expect(root.textContent).toContain("whsec_rotated-secret-4567"));
+    expect(calls.filter((c) => c.method === "POST" && c.path === "/api/admin/webhooks/wh1/secret")).toHaveLength(1);
+    expect(statuses()).toContain("Signing secret replaced. Deliveries are signed with the new secret from now on.");
+    expect(root.textContent).not.toContain("The current secret stops at once");
+    button("Done, hide it").click();
+    expect(root.textContent).not.toContain("whsec_rotated-secret-4567");
+  });
 });
 
 describe("configuration", () => {

@@ -70,6 +70,11 @@ fn table() -> RouteTable {
         ),
         (
             Method::POST,
+            "/api/admin/webhooks/{id}/secret",
+            post(rotate_webhook_secret),
+        ),
+        (
+            Method::POST,
             "/api/admin/webhooks/{id}/test",
             post(test_webhook),
         ),
@@ -236,6 +241,17 @@ async fn update_webhook(
 ) -> Result<Response> {
     Ok(json(
         &webhooks::update(&app, &principal, &id, request, &caller).await?,
+    ))
+}
+
+async fn rotate_webhook_secret(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(
+        &webhooks::rotate_secret(&app, &principal, &id, &caller).await?,
     ))
 }
 

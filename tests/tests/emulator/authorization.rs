@@ -344,6 +344,16 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
         ),
         (
             Method::POST,
+            "/api/admin/webhooks/{id}/secret",
+            "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA/secret",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
             "/api/admin/webhooks/{id}/test",
             "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA/test",
             None,

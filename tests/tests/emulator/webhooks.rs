@@ -79,7 +79,8 @@ async fn receiver() -> (Receiver, SocketAddr) {
     (rx, addr)
 }
 
-fn verify_signature(secret: &str, received: &Received) {
+/// Whether `received` carries a current signature made with `secret`.
+fn signed_with(secret: &str, received: &Received) -> bool {
     let header = received.headers["fig-signature"].to_str().unwrap();
     let (t, v1) = header
         .strip_prefix("t=")
@@ -87,11 +88,17 @@ fn verify_signature(secret: &str, received: &Received) {
         .expect("t=..,v1=..");
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{}", received.body).as_bytes());
-    mac.verify_slice(&hex::decode(v1).unwrap())
-        .expect("the signature verifies with the signing secret");
     let t: i64 = t.parse().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!((now - t).abs() < 300, "timestamp is current");
+    mac.verify_slice(&hex::decode(v1).unwrap()).is_ok()
+}
+
+fn verify_signature(secret: &str, received: &Received) {
+    assert!(
+        signed_with(secret, received),
+        "the signature verifies with the signing secret"
+    );
 }
 
 async fn failed_login(stack: &Stack, name: &str) {
@@ -324,6 +331,130 @@ async fn deliveries_are_signed_retried_and_dead_lettered() {
         !everything.contains("/hook"),
         "URLs (which may carry tokens) are not audited"
     );
+}
+
+#[tokio::test]
+async fn the_signing_secret_rotates_on_request_and_with_a_new_host() {
+    let stack = Stack::new().await;
+    let (rx, addr) = receiver().await;
+    let admin = stack.admin_auth().await;
+    let auth = [("authorization", admin.as_str())];
+    let r = stack
+        .configure(&admin, json!({"webhookAllowedHosts": ["127.0.0.1"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = format!("http://{addr}/hook");
+    let created = stack
+        .call(
+            Method::POST,
+            "/api/admin/webhooks",
+            &auth,
+            Some(json!({"url": url, "types": ["SecurityEvent"]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let first = created.json["signingSecret"].as_str().unwrap().to_owned();
+    let send_test = || async {
+        let test = stack
+            .call(
+                Method::POST,
+                &format!("/api/admin/webhooks/{id}/test"),
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(test.json["delivered"], true, "{}", test.text);
+        rx.seen("/hook").last().unwrap().clone()
+    };
+
+    // On request: a new secret, shown once; the old one signs nothing more.
+    let rotated = stack
+        .call(
+            Method::POST,
+            &format!("/api/admin/webhooks/{id}/secret"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let second = rotated.json["signingSecret"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(second.starts_with("whsec_") && second.len() > 40);
+    let delivery = send_test().await;
+    assert!(signed_with(&second, &delivery));
+    assert!(!signed_with(&first, &delivery), "the old secret is retired");
+    let list = stack
+        .call(Method::GET, "/api/admin/webhooks", &auth, None)
+        .await;
+    assert!(!list.text.contains(&second), "shown once");
+
+    // The same host keeps its secret; another host is another receiver and gets its own.
+    let same_host = stack
+        .call(
+            Method::PUT,
+            &format!("/api/admin/webhooks/{id}"),
+            &auth,
+            Some(json!({"url": url, "types": ["SecurityEvent", "SettingValueChanged"]})),
+        )
+        .await;
+    assert_eq!(same_host.status, StatusCode::OK, "{}", same_host.text);
+    assert!(same_host.json.get("signingSecret").is_none());
+    assert!(signed_with(&second, &send_test().await));
+    let moved = stack
+        .call(
+            Method::PUT,
+            &format!("/api/admin/webhooks/{id}"),
+            &auth,
+            Some(json!({"url": "https://siem.example.com/fig", "types": ["SecurityEvent"]})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    let third = moved.json["signingSecret"].as_str().unwrap().to_owned();
+    assert_ne!(third, second);
+    let back = stack
+        .call(
+            Method::PUT,
+            &format!("/api/admin/webhooks/{id}"),
+            &auth,
+            Some(json!({"url": url, "types": ["SecurityEvent"]})),
+        )
+        .await;
+    let fourth = back.json["signingSecret"].as_str().unwrap().to_owned();
+    let delivery = send_test().await;
+    assert!(signed_with(&fourth, &delivery));
+    for old in [&first, &second, &third] {
+        assert!(!signed_with(old, &delivery));
+    }
+
+    // A rotation of a webhook that does not exist is a 404; every rotation is audited, without
+    // the secret.
+    let missing = stack
+        .call(
+            Method::POST,
+            "/api/admin/webhooks/01JAAAAAAAAAAAAAAAAAAAAAAA/secret",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    let mut stack = stack;
+    let records = stack.audit_records().await;
+    let mut updates: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "WebhookUpdated")
+        .collect();
+    updates.sort_by_key(|r| r["id"].as_str().unwrap().to_owned());
+    let rotations: Vec<bool> = updates
+        .iter()
+        .map(|r| r["secretRotated"].as_bool().unwrap())
+        .collect();
+    assert_eq!(rotations, [true, false, true, true], "{records:?}");
+    let everything = format!("{records:?}");
+    for secret in [&first, &second, &third, &fourth] {
+        assert!(!everything.contains(secret.as_str()));
+        assert!(!stack.table_dump().await.contains(secret.as_str()));
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ import {
   deleteWebhook,
   listWebhooks,
   testWebhook,
+  rotateWebhookSecret,
   updateWebhook,
   webhookDeadLetters,
   type Webhook,
@@ -128,6 +129,16 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
       });
   };
 
+  // A signing secret, shown once above the list; "Done" takes the explanation away with it.
+  const showSecret = (title: string, secret: string): void => {
+    replaceChildren(
+      secretSlot,
+      oneTimeSecret(title, "Signing secret", secret, () => replaceChildren(secretSlot)),
+      el("p", { class: "muted" }, "The receiver checks each delivery's HMAC-SHA256 signature with this secret."),
+    );
+    secretSlot.querySelector<HTMLElement>("button")?.focus();
+  };
+
   const createForm = webhookForm("New webhook", "Create webhook", undefined, (input, form, submit) => {
     error.clear();
     notice.clear();
@@ -140,15 +151,7 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
       async () => {
         const created = await createWebhook(input);
         form.reset();
-        replaceChildren(
-          secretSlot,
-          // "Done" takes the explanation away with the secret.
-          oneTimeSecret("Signing secret of the new webhook", "Signing secret", created.signingSecret, () =>
-            replaceChildren(secretSlot),
-          ),
-          el("p", { class: "muted" }, "The receiver checks each delivery's HMAC-SHA256 signature with this secret."),
-        );
-        secretSlot.querySelector<HTMLElement>("button")?.focus();
+        showSecret("Signing secret of the new webhook", created.signingSecret);
         await load();
       },
       form,
@@ -189,8 +192,14 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
           }
           send(
             async () => {
-              await updateWebhook(hook.id, input);
-              notice.show("Webhook saved.");
+              const saved = await updateWebhook(hook.id, input);
+              if (saved.signingSecret === undefined) {
+                notice.show("Webhook saved.");
+              } else {
+                // Another host is another receiver, with a secret of its own.
+                notice.show("Webhook saved. It now points to another host, so it has a new signing secret.");
+                showSecret("New signing secret of the moved webhook", saved.signingSecret);
+              }
               await load();
             },
             form,
@@ -240,6 +249,37 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
           fail(err);
         });
     }, { "aria-label": `Dead letters (${hook.deadLetters}) of the webhook to ${hook.url}` });
+    const rotate = button("Replace secret", () => {
+      const yes = button("Replace signing secret", () => {
+        yes.disabled = true;
+        error.clear();
+        rotateWebhookSecret(hook.id)
+          .then(async (r) => {
+            close();
+            notice.show("Signing secret replaced. Deliveries are signed with the new secret from now on.");
+            showSecret("New signing secret", r.signingSecret);
+            await load();
+          })
+          .catch((err: unknown) => {
+            yes.disabled = false;
+            fail(err);
+          });
+      }, { class: "danger" });
+      replaceChildren(
+        panel,
+        el(
+          "div",
+          { class: "editor confirm", role: "group", "aria-label": "Replace the signing secret?" },
+          el(
+            "p",
+            {},
+            `Replace the signing secret of the webhook to ${hook.url}? The current secret stops at once: deliveries fail the receiver's check until it has the new one.`,
+          ),
+          el("div", { class: "actions" }, yes, button("Cancel", close)),
+        ),
+      );
+      yes.focus();
+    }, { "aria-label": `Replace the signing secret of the webhook to ${hook.url}`, class: "secondary" });
     const del = button("Delete", () => {
       const yes = button("Delete webhook", () => {
         yes.disabled = true;
@@ -300,7 +340,7 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
         el("dt", {}, "Dead letters"),
         el("dd", {}, String(hook.deadLetters)),
       ),
-      el("div", { class: "actions" }, testButton, edit, dead, del),
+      el("div", { class: "actions" }, testButton, edit, dead, rotate, del),
       result,
       panel,
     );

@@ -6,13 +6,15 @@
 //! - Loopback, private, link-local (including the metadata address 169.254.169.254),
 //!   carrier-grade NAT, unspecified, multicast and reserved addresses are refused, for IP
 //!   literals and for every address a host name resolves to, unless the host is allow-listed.
+//!   An allow-list entry opens one port: `host` the scheme's default (443, or 80 for `http://`),
+//!   `host:port` (or `[v6]:port`) that port.
 //!   The connection goes to the address that was checked (the resolver itself filters), so a
 //!   DNS answer that changes between check and connect cannot slip through.
 //! - No redirects are followed (a 3xx is a failed delivery), connect and total timeouts,
 //!   no connection reuse, the response body is never read.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -92,14 +94,51 @@ pub fn is_metadata_ip(ip: IpAddr) -> bool {
     }
 }
 
-/// Whether `host` is on the allow-list (exact, case-insensitive).
-fn allow_listed(host: &str, allowed_hosts: &[String]) -> bool {
+/// Reads one allow-list entry: the host (IPv6 without brackets) and the port it names.
+///
+/// `host` and `[v6]` name no port (the URL scheme's default is meant); `host:port` and
+/// `[v6]:port` name one (1 to 65535). A bare IPv6 address (`fd00::5`) names no port. `None`:
+/// not a valid entry.
+pub fn parse_allowed_host(entry: &str) -> Option<(&str, Option<u16>)> {
+    let port_of = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| p.parse::<u16>().ok())
+            .flatten()
+            .filter(|p| *p != 0)
+    };
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        host.parse::<Ipv6Addr>().ok()?;
+        if after.is_empty() {
+            return Some((host, None));
+        }
+        return Some((host, Some(port_of(after.strip_prefix(':')?)?)));
+    }
+    match entry.matches(':').count() {
+        0 if !entry.is_empty() => Some((entry, None)),
+        1 => {
+            let (host, port) = entry.split_once(':')?;
+            (!host.is_empty()).then_some(())?;
+            Some((host, Some(port_of(port)?)))
+        }
+        _ => entry.parse::<Ipv6Addr>().ok().map(|_| (entry, None)),
+    }
+}
+
+/// Whether the allow-list lets a webhook reach `host` (case-insensitive). With `port` (the
+/// URL's port and its scheme's default port), only an entry for that port counts; without it
+/// (the resolver, which is not told the port) the host alone is asked about. The URL, with its
+/// port, is checked before every delivery, so the port rule always applies.
+fn allow_listed(host: &str, port: Option<(u16, u16)>, allowed_hosts: &[String]) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    allowed_hosts.iter().any(|h| {
-        h.trim_start_matches('[')
-            .trim_end_matches(']')
-            .eq_ignore_ascii_case(host)
-    })
+    allowed_hosts
+        .iter()
+        .filter_map(|entry| parse_allowed_host(entry))
+        .any(|(listed, listed_port)| {
+            listed.eq_ignore_ascii_case(host)
+                && port.is_none_or(|(port, default)| port == listed_port.unwrap_or(default))
+        })
 }
 
 /// Checks a webhook URL: absolute `https://` (or `http://` to an allow-listed host), no user
@@ -128,13 +167,19 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<Uri> {
             "The URL must not carry a user name or password; the signature authenticates Fig to the receiver.",
         ));
     }
-    let listed = allow_listed(host, allowed_hosts);
+    let default_port = if uri.scheme_str() == Some("http") {
+        80
+    } else {
+        443
+    };
+    let port = uri.port_u16().unwrap_or(default_port);
+    let listed = allow_listed(host, Some((port, default_port)), allowed_hosts);
     match uri.scheme_str() {
         Some("https") => {}
         Some("http") if listed => {}
         Some("http") => {
             return Err(bad_url(
-                "Webhook URLs must use https://. Plain http:// is allowed only to a host on the webhook allow-list in the server configuration.",
+                "Webhook URLs must use https://. Plain http:// is allowed only to a host and port on the webhook allow-list in the server configuration.",
             ));
         }
         _ => return Err(bad_url("Webhook URLs must use https://.")),
@@ -155,7 +200,7 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<Uri> {
         && !listed
     {
         return Err(bad_url(
-            "The URL points to a loopback, private, link-local or metadata address. An administrator can allow such a host on the webhook allow-list.",
+            "The URL points to a loopback, private, link-local or metadata address. An administrator can allow such a host and port on the webhook allow-list.",
         ));
     }
     Ok(uri)
@@ -182,7 +227,7 @@ impl tower::Service<Name> for GuardedResolver {
         let listed = self
             .allowed_hosts
             .lock()
-            .map(|hosts| allow_listed(name.as_str(), &hosts))
+            .map(|hosts| allow_listed(name.as_str(), None, &hosts))
             .unwrap_or(false);
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
@@ -373,9 +418,37 @@ mod tests {
     }
 
     #[test]
+    fn allow_list_entries_are_read() {
+        for (entry, expected) in [
+            ("siem.internal", Some(("siem.internal", None))),
+            ("siem.internal:8088", Some(("siem.internal", Some(8088)))),
+            ("10.0.0.5:443", Some(("10.0.0.5", Some(443)))),
+            ("[fd00::5]", Some(("fd00::5", None))),
+            ("[fd00::5]:8443", Some(("fd00::5", Some(8443)))),
+            ("fd00::5", Some(("fd00::5", None))),
+        ] {
+            assert_eq!(parse_allowed_host(entry), expected, "{entry}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:+80",
+            "[fd00::5",
+            "[fd00::5]8443",
+            "[not-v6]:80",
+            "a:b:c",
+        ] {
+            assert_eq!(parse_allowed_host(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn urls_are_checked() {
         let none: Vec<String> = Vec::new();
-        let local = vec!["127.0.0.1".to_owned(), "siem.internal".to_owned()];
+        let local = vec!["127.0.0.1:9000".to_owned(), "siem.internal".to_owned()];
         assert!(check_url("https://hooks.example.com/fig", &none).is_ok());
         for bad in [
             "http://hooks.example.com/fig",
@@ -395,6 +468,18 @@ mod tests {
         assert!(check_url("http://127.0.0.1:9000/hook", &local).is_ok());
         assert!(check_url("http://SIEM.internal/hook", &local).is_ok());
         assert!(check_url("https://10.0.0.1/", &local).is_err());
+        // An entry opens one port: the one it names, or the scheme's default.
+        assert!(check_url("http://127.0.0.1:9001/hook", &local).is_err());
+        assert!(check_url("http://127.0.0.1/hook", &local).is_err());
+        assert!(check_url("https://siem.internal/hook", &local).is_ok());
+        assert!(check_url("https://siem.internal:443/hook", &local).is_ok());
+        assert!(check_url("http://siem.internal:80/hook", &local).is_ok());
+        assert!(check_url("http://siem.internal:8088/hook", &local).is_err());
+        let v6 = vec!["[fd00::5]:8443".to_owned(), "fd00::6".to_owned()];
+        assert!(check_url("https://[fd00::5]:8443/", &v6).is_ok());
+        assert!(check_url("https://[fd00::5]/", &v6).is_err());
+        assert!(check_url("https://[fd00::6]/", &v6).is_ok());
+        assert!(check_url("https://[fd00::6]:8443/", &v6).is_err());
         let everything = vec!["169.254.169.254".to_owned(), "fd00:ec2::254".to_owned()];
         assert!(check_url("http://169.254.169.254/latest/", &everything).is_err());
         assert!(check_url("http://[fd00:ec2::254]/", &everything).is_err());

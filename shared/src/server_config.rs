@@ -127,11 +127,12 @@ fn validate(config: &ServerConfig) -> Result<()> {
             && host.len() <= 253
             && host
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+            && crate::outbound::parse_allowed_host(host).is_some();
         if !valid {
             return Err(Error::bad_request(
                 "INVALID_CONFIGURATION",
-                "An entry of webhookAllowedHosts is not a host name or address.",
+                "An entry of webhookAllowedHosts is not a host name or address, optionally with a port (host:8443, [fd00::5]:8443).",
             ));
         }
     }

@@ -90,7 +90,7 @@ describe("console pages in the browser", () => {
 
     await page.getByLabel("Poll interval (milliseconds)").fill("15000");
     await page.getByLabel("Allow file imports").check();
-    await page.getByLabel("Webhook hosts allowed even when private or loopback").fill("127.0.0.1\n");
+    await page.getByLabel("Webhook hosts allowed even when private or loopback").fill(`127.0.0.1:${receiver.address().port}\n`);
     await page.getByRole("button", { name: "Save configuration" }).click();
     await page.getByText("Configuration saved.").waitFor();
 
@@ -98,7 +98,7 @@ describe("console pages in the browser", () => {
     assert.equal(read.status, 200);
     assert.equal(read.body.pollIntervalMs, 15000);
     assert.equal(read.body.allowFileImports, true);
-    assert.deepEqual(read.body.webhookAllowedHosts, ["127.0.0.1"]);
+    assert.deepEqual(read.body.webhookAllowedHosts, [`127.0.0.1:${receiver.address().port}`]);
   });
 
   it("webhooks: create (secret once), send a test, edit, dead letters, delete", async () => {

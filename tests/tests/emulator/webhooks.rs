@@ -118,7 +118,7 @@ async fn deliveries_are_signed_retried_and_dead_lettered() {
     let admin = stack.admin_auth().await;
     let auth = [("authorization", admin.as_str())];
     let r = stack
-        .configure(&admin, json!({"webhookAllowedHosts": ["127.0.0.1"]}))
+        .configure(&admin, json!({"webhookAllowedHosts": [addr.to_string()]}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let created = stack
@@ -340,7 +340,7 @@ async fn the_signing_secret_rotates_on_request_and_with_a_new_host() {
     let admin = stack.admin_auth().await;
     let auth = [("authorization", admin.as_str())];
     let r = stack
-        .configure(&admin, json!({"webhookAllowedHosts": ["127.0.0.1"]}))
+        .configure(&admin, json!({"webhookAllowedHosts": [addr.to_string()]}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let url = format!("http://{addr}/hook");
@@ -513,10 +513,26 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
         test.text
     );
 
-    // Allow-listed, plain HTTP works; a redirect is not followed.
-    stack
-        .configure(&admin, json!({"webhookAllowedHosts": ["127.0.0.1"]}))
+    // Allow-listed (host and port), plain HTTP works; a redirect is not followed. The entry
+    // opens that port only, and a bad entry is refused.
+    let bad = stack
+        .configure(&admin, json!({"webhookAllowedHosts": ["127.0.0.1:0"]}))
         .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert_eq!(bad.json["error"]["code"], "INVALID_CONFIGURATION");
+    let r = stack
+        .configure(&admin, json!({"webhookAllowedHosts": [addr.to_string()]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let other_port = if addr.port() == 1 { 2 } else { 1 };
+    for url in [
+        format!("http://127.0.0.1:{other_port}/hook"),
+        "http://127.0.0.1/hook".to_owned(),
+    ] {
+        let r = create(url.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.text);
+        assert_eq!(r.json["error"]["code"], "INVALID_WEBHOOK_URL", "{url}");
+    }
     let redirecting = create(format!("http://{addr}/redirect")).await;
     assert_eq!(
         redirecting.status,

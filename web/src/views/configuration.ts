@@ -53,7 +53,7 @@ function editView(config: ServerConfig, ctx: PageContext, reload: () => void): H
     "Webhook hosts allowed even when private or loopback",
     { name: "webhook-allowed-hosts", spellcheck: "false" },
     config.webhookAllowedHosts.join("\n"),
-    "One host name per line. Leave empty unless a receiver really lives on a private network.",
+    "One per line: a host opens its default port (443, or 80 for http://); host:port opens that port. Leave empty unless a receiver really lives on a private network.",
   );
   const poll = field(
     "Poll interval (milliseconds)",

@@ -59,6 +59,11 @@ pub struct ClientMeta {
     pub created: String,
     /// Last change.
     pub updated: String,
+    /// Random id (ULID) of this incarnation of the client: a client deleted (or replaced by an
+    /// import) and registered again gets a new one. Part of the fetch ETag, so a service's old
+    /// ETag never matches the new client when its version numbers start over.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub incarnation: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -761,6 +766,7 @@ pub(crate) async fn create_client(
         dek_version,
         created: now.clone(),
         updated: now.clone(),
+        incarnation: ulid::Ulid::new().to_string(),
     };
     let pk = client_pk(name);
     let puts = [
@@ -962,12 +968,20 @@ pub enum Fetch {
     NotModified(String),
 }
 
-/// The strong ETag of a client version.
+/// The strong ETag of a client version: its version, definitions version and incarnation (and
+/// the instance). Opaque to services.
 pub fn etag(meta: &ClientMeta, instance: Option<&str>) -> String {
-    match instance {
-        Some(i) => format!("\"{}-{}-{i}\"", meta.version, meta.definitions_version),
-        None => format!("\"{}-{}\"", meta.version, meta.definitions_version),
+    let mut tag = format!("\"{}-{}", meta.version, meta.definitions_version);
+    if !meta.incarnation.is_empty() {
+        tag.push('-');
+        tag.push_str(&meta.incarnation);
     }
+    if let Some(i) = instance {
+        tag.push('-');
+        tag.push_str(i);
+    }
+    tag.push('"');
+    tag
 }
 
 /// Fetches a client's settings, decrypted (`GET /api/clients/{name}/settings`): one `Query`, no

@@ -168,6 +168,50 @@ async fn one_client_stale_edits_and_delete() {
     );
 }
 
+/// A client deleted and registered again starts its versions over; a service still holding the
+/// old client's ETag must get the new values, not a 304.
+#[tokio::test]
+async fn a_client_registered_again_never_matches_an_old_etag() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let auth = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    let fetch = |etag: Option<String>| {
+        let stack = &stack;
+        let secret = secret.clone();
+        async move {
+            let mut headers = vec![("clientSecret", secret)];
+            if let Some(etag) = etag {
+                headers.push(("if-none-match", etag));
+            }
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            stack
+                .call(Method::GET, "/api/clients/orders/settings", &headers, None)
+                .await
+        }
+    };
+    register(&stack, "orders", &secret).await;
+    let first = fetch(None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let old_tag = first.headers["etag"].to_str().unwrap().to_owned();
+    let same = fetch(Some(old_tag.clone())).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED, "unchanged: 304");
+
+    let deleted = stack
+        .call(Method::DELETE, "/api/admin/clients/orders", &auth, None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    // The same definitions and the same client secret (as a replacing import keeps it): the
+    // version numbers are the same as the old client's, the client is not.
+    register(&stack, "orders", &secret).await;
+    let again = fetch(Some(old_tag.clone())).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_ne!(again.headers["etag"].to_str().unwrap(), old_tag);
+    let new_tag = again.headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(fetch(Some(new_tag)).await.status, StatusCode::NOT_MODIFIED);
+}
+
 #[tokio::test]
 async fn the_audit_view_filters_and_pages_and_hides_user_activity() {
     let stack = Stack::new().await;

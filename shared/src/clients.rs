@@ -1305,9 +1305,11 @@ pub async fn report_status(
         Err(e) => return Err(e),
     }
     Ok(StatusAnswer {
+        // Any other version than the current one (also a higher one, from before the client
+        // was deleted and registered again) is not what the server holds now.
         update_available: report
             .last_setting_version
-            .is_some_and(|v| v < state.meta.version),
+            .is_some_and(|v| v != state.meta.version),
         current_version: state.meta.version,
         allow_offline_settings: config.allow_offline_settings,
         poll_interval_ms: config.poll_interval_ms,

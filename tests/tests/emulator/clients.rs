@@ -329,6 +329,11 @@ async fn heartbeats_report_connections_and_waiting_updates() {
         .await;
     let second = beat(1).await;
     assert_eq!(second.json["updateAvailable"], true);
+    // A version the server does not hold (from before the client was registered again) is not
+    // current either.
+    let ahead = beat(9).await;
+    assert_eq!(ahead.json["updateAvailable"], true);
+    assert_eq!(beat(2).await.json["updateAvailable"], false);
     let wrong = stack
         .call(
             Method::PUT,

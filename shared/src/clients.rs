@@ -167,7 +167,7 @@ fn open_definitions(meta: &ClientMeta, key: &SecretBytes) -> Result<Vec<SettingD
     serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("definitions: {e}")))
 }
 
-fn seal_definitions(
+pub(crate) fn seal_definitions(
     client: &str,
     defs: &[SettingDefinition],
     version: u64,

@@ -7,8 +7,9 @@
 //! imported clients that are new have no secret until an administrator rotates one.
 //!
 //! Import modes: `addNewClients` (clients that exist are left alone), `replaceClients`
-//! (existing clients are deleted and written again, keeping their client secret) and
-//! `valuesOnly` (values of existing clients, validated against their own definitions).
+//! (existing clients are replaced in place: definitions, values and instances become the
+//! file's, while the client keeps its secret, data keys and history and never goes missing)
+//! and `valuesOnly` (values of existing clients, validated against their own definitions).
 //! Everything is validated before anything is written; imports can be switched off.
 
 use std::collections::BTreeMap;
@@ -440,6 +441,180 @@ fn plan(
     Ok(Planned { base, instances })
 }
 
+/// Most items the first step of replacing a client in place may write (one transaction, with
+/// its audit events).
+const MAX_RESHAPE_ITEMS: usize = 80;
+
+/// The first step of `replaceClients` for a client that exists, as one transaction: the new
+/// description and definitions (sealed under the client's current data key), the values and
+/// instances the file does not hold removed, the instances it adds created (empty: they show
+/// the base values until their own are written). The client keeps its secret, data keys,
+/// history and identity throughout, so a service never sees it missing, and a failure in a
+/// later step leaves a client that serves either its old or its new values for each setting.
+struct Reshape {
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    events: Vec<AuditEvent>,
+}
+
+async fn reshape(
+    app: &App,
+    principal: &Principal,
+    state: &crate::clients::ClientState,
+    client: &ExportedClient,
+    planned: &Planned,
+    caller: &Caller,
+) -> Result<Reshape> {
+    use crate::clients::{instance_setting_sk, instance_sk, seal_definitions};
+    use crate::store::{client_pk, setting_sk, to_item};
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+    let name = state.meta.name.as_str();
+    let pk = client_pk(name);
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let old = state.definitions(&key)?;
+    let new_type = |setting: &str| {
+        client
+            .settings
+            .iter()
+            .find(|d| d.name.as_str() == setting)
+            .map(|d| d.kind)
+    };
+    // A value stays only where the file sets it again (it is overwritten in the next step) and
+    // its setting keeps its type; every other value goes, so the setting shows its new default.
+    let old_type = |setting: &str| {
+        old.iter()
+            .find(|d| d.name.as_str() == setting)
+            .map(|d| d.kind)
+    };
+    let keeps = |setting: &str, set_again: &[NewValue]| {
+        set_again.iter().any(|v| v.name.as_str() == setting)
+            && new_type(setting).is_some()
+            && new_type(setting) == old_type(setting)
+    };
+    let mut deletes = Vec::new();
+    let mut reset: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    // Values of settings that are still defined go back to the default (a value change);
+    // values of removed settings just go with them.
+    for setting in state.values.keys() {
+        if !keeps(setting, &planned.base) {
+            deletes.push(setting_sk(setting));
+            if new_type(setting).is_some() {
+                reset.insert(setting.clone());
+            }
+        }
+    }
+    let mut events = Vec::new();
+    let actor = || Actor::User {
+        name: principal.username.clone(),
+    };
+    let event = |kind| AuditEvent::new(kind, actor(), caller.source(), clock::now());
+    for (instance, values) in &state.instances {
+        match planned.instances.get(instance) {
+            None => {
+                deletes.push(instance_sk(instance));
+                deletes.extend(values.keys().map(|s| instance_setting_sk(instance, s)));
+                events.push(event(EventKind::InstanceDeleted {
+                    client: name.to_owned(),
+                    instance: instance.clone(),
+                }));
+            }
+            Some(set_again) => {
+                for setting in values.keys() {
+                    if !keeps(setting, set_again) {
+                        deletes.push(instance_setting_sk(instance, setting));
+                        if new_type(setting).is_some() {
+                            reset.insert(format!("@{instance}/{setting}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut meta = state.meta.clone();
+    meta.version += 1;
+    meta.definitions_version += 1;
+    meta.description = client.description.clone();
+    meta.definitions = seal_definitions(
+        name,
+        &client.settings,
+        meta.definitions_version,
+        meta.dek_version,
+        &key,
+    )?;
+    meta.updated = clock::now_rfc3339();
+    let put_meta = Put::builder()
+        .table_name(app.store.table())
+        .set_item(Some(to_item(&pk, "META", &meta)?))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(state.meta.version.to_string()))
+        .build()
+        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
+    let mut items = vec![TransactWriteItem::builder().put(put_meta).build()];
+    for sk in &deletes {
+        items.push(app.store.delete_in_transaction(&pk, sk)?);
+    }
+    let now = clock::now_rfc3339();
+    for instance in planned.instances.keys() {
+        if state.instances.contains_key(instance) {
+            continue;
+        }
+        let marker = to_item(
+            &pk,
+            &instance_sk(instance),
+            &serde_json::json!({ "instance": instance, "created": now }),
+        )?;
+        items.push(
+            TransactWriteItem::builder()
+                .put(app.store.put(marker, Some("attribute_not_exists(PK)"))?)
+                .build(),
+        );
+        events.push(event(EventKind::InstanceCreated {
+            client: name.to_owned(),
+            instance: instance.clone(),
+        }));
+    }
+    let names = |defs: &[SettingDefinition]| -> Vec<String> {
+        defs.iter().map(|d| d.name.to_string()).collect()
+    };
+    let (old_names, new_names) = (names(&old), names(&client.settings));
+    events.insert(
+        0,
+        event(EventKind::UpdatedClientRegistration {
+            client: name.to_owned(),
+            added: new_names
+                .iter()
+                .filter(|n| !old_names.contains(n))
+                .cloned()
+                .collect(),
+            removed: old_names
+                .iter()
+                .filter(|n| !new_names.contains(n))
+                .cloned()
+                .collect(),
+            changed: client
+                .settings
+                .iter()
+                .filter(|d| old.iter().any(|o| o.name == d.name && o != *d))
+                .map(|d| d.name.to_string())
+                .collect(),
+        }),
+    );
+    if !reset.is_empty() {
+        events.push(event(EventKind::SettingValueChanged {
+            client: name.to_owned(),
+            settings: reset.into_iter().collect(),
+            change_message: "Imported (replaceClients): not in the file, back to the default"
+                .to_owned(),
+        }));
+    }
+    if items.len() + events.len() > MAX_RESHAPE_ITEMS {
+        return Err(invalid(format!(
+            "Client '{name}' has too many values and instances to replace in one step; delete its instances first or use 'valuesOnly'."
+        )));
+    }
+    Ok(Reshape { items, events })
+}
+
 /// `POST /api/admin/import`.
 pub async fn import(
     app: &Arc<App>,
@@ -524,7 +699,13 @@ pub async fn import(
             caller,
         )
         .await?;
-        work.push((client, existing, planned));
+        let replace = match (request.mode, &existing) {
+            (ImportMode::ReplaceClients, Some(state)) => {
+                Some(reshape(app, principal, state, client, &planned, caller).await?)
+            }
+            _ => None,
+        };
+        work.push((client, existing, planned, replace));
     }
     // Then write, client by client.
     let actor = || Actor::User {
@@ -533,16 +714,21 @@ pub async fn import(
     let message = format!("Imported ({})", request.mode.name());
     let mut written_clients = Vec::new();
     let mut written_values = 0;
-    for (client, existing, planned) in work {
+    for (client, existing, planned, replace) in work {
         let name = client.name.as_str();
-        if request.mode != ImportMode::ValuesOnly {
-            let secret_hash = existing
-                .as_ref()
-                .map(|s| s.meta.secret_hash.clone())
-                .unwrap_or_default();
-            if existing.is_some() {
-                crate::admin::delete_client(app, principal, name, None, caller).await?;
-            }
+        if let Some(Reshape { items, events }) = replace {
+            // An existing client is replaced in place: never missing, its secret kept.
+            app.store
+                .transact_events(
+                    items,
+                    &events,
+                    (
+                        "CONFLICT",
+                        "A client changed while the import ran. Import the file again.",
+                    ),
+                )
+                .await?;
+        } else if request.mode != ImportMode::ValuesOnly && existing.is_none() {
             let event = AuditEvent::new(
                 EventKind::NewClientRegistration {
                     client: name.to_owned(),
@@ -552,12 +738,13 @@ pub async fn import(
                 caller.source(),
                 clock::now(),
             );
+            // A new client has no secret until an administrator rotates one.
             crate::clients::create_client(
                 app,
                 name,
                 &client.description,
                 &client.settings,
-                secret_hash,
+                String::new(),
                 &event,
             )
             .await?;

@@ -302,3 +302,193 @@ async fn export_and_import_round_trip() {
         assert!(records.iter().any(|r| r["type"] == t), "{t}");
     }
 }
+
+/// `replaceClients` on a client that exists replaces it in place: it never goes missing (no
+/// 401 for its services), keeps its secret, data key and history, and ends up exactly as the
+/// file says: definitions, values (others back to their defaults) and instances.
+#[tokio::test]
+async fn replace_happens_in_place() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let secret = client_secret();
+    let register = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(json!({"name": "billing", "settings": [
+                {"name": "Greeting", "type": "string", "defaultValue": "hello"},
+                {"name": "Old", "type": "string", "defaultValue": "old"},
+                {"name": "Count", "type": "int", "defaultValue": 1},
+                {"name": "Mode", "type": "string", "defaultValue": "fast"},
+                {"name": "ApiKey", "type": "string", "secret": true},
+            ]})),
+        )
+        .await;
+    assert_eq!(register.status, StatusCode::OK, "{}", register.text);
+    let put = |values: Value, instance: Option<&str>| {
+        let mut body = json!({"changeMessage": "setup", "values": values});
+        if let Some(i) = instance {
+            body["instance"] = json!(i);
+        }
+        call(
+            &stack,
+            &admin,
+            Method::PUT,
+            "/api/admin/clients/billing/settings",
+            Some(body),
+        )
+    };
+    // The instances first, so they hold only their own values.
+    for instance in ["eu", "us"] {
+        let r = call(
+            &stack,
+            &admin,
+            Method::POST,
+            "/api/admin/clients/billing/instances",
+            Some(json!({"instance": instance})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let r = put(
+        json!([
+            {"name": "Greeting", "value": "bonjour"},
+            {"name": "Old", "value": "x"},
+            {"name": "Count", "value": 5},
+            {"name": "Mode", "value": "slow"},
+            {"name": "ApiKey", "value": SECRET_VALUE},
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = put(json!([{"name": "Greeting", "value": "hallo"}]), Some("eu")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let sealed = call(
+        &stack,
+        &admin,
+        Method::POST,
+        "/api/admin/export",
+        Some(json!({"passphrase": PASSPHRASE})),
+    )
+    .await;
+    assert_eq!(sealed.status, StatusCode::OK, "{}", sealed.text);
+
+    // The file: Old removed, Count now a string, Mode left unset, instance us gone, apac new.
+    let mut document = sealed.json.clone();
+    let client = &mut document["clients"][0];
+    let settings = client["settings"].as_array_mut().unwrap();
+    settings.retain(|d| d["name"] != "Old");
+    for d in settings.iter_mut() {
+        if d["name"] == "Count" {
+            d["type"] = json!("string");
+            d["defaultValue"] = json!("one");
+        }
+    }
+    let values = client["values"].as_object_mut().unwrap();
+    values.remove("Old");
+    values.remove("Mode");
+    values.insert("Count".into(), json!("five"));
+    let instances = client["instances"].as_object_mut().unwrap();
+    instances.remove("us");
+    instances.insert("apac".into(), json!({"Greeting": "g'day"}));
+    assert_eq!(
+        stack
+            .configure(&admin, json!({"allowFileImports": true}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let history_before = call(
+        &stack,
+        &admin,
+        Method::GET,
+        "/api/admin/clients/billing/settings/Greeting/history",
+        None,
+    )
+    .await;
+    let old_rows = history_before.json["history"].as_array().unwrap().len();
+    let replaced = call(
+        &stack,
+        &admin,
+        Method::POST,
+        "/api/admin/import",
+        Some(json!({"mode": "replaceClients", "passphrase": PASSPHRASE, "document": document})),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
+
+    // The same client secret still works; the values are the file's, the rest defaults.
+    let fetch_instance = |instance: &str| {
+        let path = format!("/api/clients/billing/settings?instance={instance}");
+        let stack = &stack;
+        let secret = secret.clone();
+        async move {
+            stack
+                .call(Method::GET, &path, &[("clientSecret", &secret)], None)
+                .await
+        }
+    };
+    let values_of = |reply: &Reply| -> serde_json::Map<String, Value> {
+        reply.json["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap().to_owned(), s["value"].clone()))
+            .collect()
+    };
+    let base = fetch(&stack, &secret).await;
+    assert_eq!(base.status, StatusCode::OK, "{}", base.text);
+    let base = values_of(&base);
+    assert_eq!(base["Greeting"], "bonjour");
+    assert_eq!(base["Count"], "five");
+    assert_eq!(base["Mode"], "fast", "not in the file: back to the default");
+    assert_eq!(base["ApiKey"], SECRET_VALUE);
+    assert!(!base.contains_key("Old"));
+    let eu = fetch_instance("eu").await;
+    assert_eq!(eu.json["instance"], "eu", "{}", eu.text);
+    assert_eq!(values_of(&eu)["Greeting"], "hallo");
+    let apac = fetch_instance("apac").await;
+    assert_eq!(apac.json["instance"], "apac", "{}", apac.text);
+    assert_eq!(values_of(&apac)["Greeting"], "g'day");
+    let us = fetch_instance("us").await;
+    assert_eq!(us.json["instance"], Value::Null, "us is gone: {}", us.text);
+
+    // In place: history kept, and the trail shows an update, never a delete.
+    let history = call(
+        &stack,
+        &admin,
+        Method::GET,
+        "/api/admin/clients/billing/settings/Greeting/history",
+        None,
+    )
+    .await;
+    assert!(history.json["history"].as_array().unwrap().len() > old_rows);
+    let mut stack = stack;
+    let records = stack.audit_records().await;
+    let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
+    assert!(of("ClientDeleted").is_empty());
+    assert!(
+        of("NewClientRegistration").len() == 1,
+        "only the first registration"
+    );
+    let update = of("UpdatedClientRegistration");
+    assert_eq!(update.len(), 1, "{update:?}");
+    assert_eq!(update[0]["removed"], json!(["Old"]));
+    assert_eq!(update[0]["changed"], json!(["Count"]));
+    assert_eq!(update[0]["actor"]["name"], "admin", "{:?}", update[0]);
+    assert!(of("InstanceDeleted").iter().any(|r| r["instance"] == "us"));
+    assert!(
+        of("InstanceCreated")
+            .iter()
+            .any(|r| r["instance"] == "apac")
+    );
+    assert!(
+        of("SettingValueChanged")
+            .iter()
+            .any(|r| r["settings"] == json!(["Count", "Mode"])),
+        "the reset (Mode; Count changed type) is a value change"
+    );
+    assert!(!format!("{records:?}").contains(SECRET_VALUE));
+}

@@ -106,6 +106,8 @@ pub struct ClientState {
     /// The `META` item.
     pub meta: ClientMeta,
     pub(crate) deks: HashMap<u32, Vec<u8>>,
+    /// When each data key was created (RFC 3339).
+    pub(crate) dek_created: HashMap<u32, String>,
     /// Values set by admins, by setting name.
     pub values: HashMap<String, SettingItem>,
     /// Instances, each with the values set for it (by setting name).
@@ -136,6 +138,13 @@ impl ClientState {
             .get(&version)
             .ok_or_else(|| Error::internal("data key version missing"))?;
         app.client_data_key(&self.meta.name, version, wrapped).await
+    }
+
+    /// When the current data key was created (`None` if its item carries no valid time).
+    pub fn data_key_created(&self) -> Option<time::OffsetDateTime> {
+        self.dek_created.get(&self.meta.dek_version).and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
     }
 
     /// Opens the sealed definitions.
@@ -390,6 +399,7 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
     let mut throttles = Throttles::new();
     let mut meta = None;
     let mut deks = HashMap::new();
+    let mut dek_created = HashMap::new();
     let mut values = HashMap::new();
     let mut instances: BTreeMap<String, HashMap<String, SettingItem>> = BTreeMap::new();
     for item in items {
@@ -402,6 +412,7 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
                 .decode(&dek.wrapped)
                 .map_err(|_| Error::internal("wrapped key is not base64"))?;
             deks.insert(dek.version, wrapped);
+            dek_created.insert(dek.version, dek.created);
         } else if sk.starts_with("SETTING#") {
             let setting: SettingItem = from_item(item)?;
             values.insert(setting.name.clone(), setting);
@@ -428,6 +439,7 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
         meta.map(|meta| ClientState {
             meta,
             deks,
+            dek_created,
             values,
             instances,
         }),

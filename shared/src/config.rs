@@ -53,6 +53,12 @@ pub struct Config {
     pub webhook_attempts: u32,
     /// First retry delay; it doubles each attempt (`FIG_WEBHOOK_BACKOFF_MS`, default 1 000).
     pub webhook_backoff: Duration,
+    /// Scheduled maintenance rolls the token signing key once the newest is this many days old
+    /// (`FIG_SIGNING_KEY_ROTATION_DAYS`, default 30; 0: never).
+    pub signing_key_rotation_days: u32,
+    /// Scheduled maintenance gives a client a new data key once its current one is this many
+    /// days old (`FIG_DATA_KEY_ROTATION_DAYS`, default 90; 0: never).
+    pub data_key_rotation_days: u32,
 }
 
 /// The default alias of the audit digest signing key for an envelope key alias.
@@ -143,6 +149,8 @@ impl Config {
             webhook_timeout: Duration::from_millis(number("FIG_WEBHOOK_TIMEOUT_MS", 10_000)?),
             webhook_attempts: small("FIG_WEBHOOK_ATTEMPTS", 5)?.max(1),
             webhook_backoff: Duration::from_millis(number("FIG_WEBHOOK_BACKOFF_MS", 1_000)?),
+            signing_key_rotation_days: small("FIG_SIGNING_KEY_ROTATION_DAYS", 30)?,
+            data_key_rotation_days: small("FIG_DATA_KEY_ROTATION_DAYS", 90)?,
         })
     }
 }

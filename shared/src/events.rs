@@ -285,8 +285,15 @@ pub enum EventKind {
         /// Values written.
         values: usize,
     },
-    /// An administrator rotated a client's data key: definitions and values were sealed again
-    /// under a new key (the old one stays, for history).
+    /// The token signing key was rolled by scheduled maintenance (actor `system`): new tokens
+    /// are signed with the new key; the previous ones still verify.
+    SigningKeyRolled {
+        /// The new key's id (`kid`; public).
+        kid: String,
+    },
+    /// A client's data key was rotated (by an administrator, or by scheduled maintenance with
+    /// actor `system`): definitions and values were sealed again under a new key (the old one
+    /// stays, for history).
     DataKeyRotated {
         /// Client.
         client: String,
@@ -372,6 +379,7 @@ impl EventKind {
             Self::ClientThrottled { .. } => "ClientThrottled",
             Self::ClientSecretRotated { .. } => "ClientSecretRotated",
             Self::DataKeyRotated { .. } => "DataKeyRotated",
+            Self::SigningKeyRolled { .. } => "SigningKeyRolled",
             Self::ClientDeleted { .. } => "ClientDeleted",
             Self::WebhookCreated { .. } => "WebhookCreated",
             Self::WebhookUpdated { .. } => "WebhookUpdated",
@@ -595,6 +603,9 @@ mod tests {
             },
             EventKind::WebhookDeleted {
                 webhook: "w".into(),
+            },
+            EventKind::SigningKeyRolled {
+                kid: "01JAAAAAAAAAAAAAAAAAAAAAAA".into(),
             },
             EventKind::WebhookTested {
                 webhook: "w".into(),

@@ -170,6 +170,33 @@ impl ServiceKeys {
         Ok(created.kid)
     }
 
+    /// Rolls the signing key when the newest one was created `max_age` or longer before `now`
+    /// (scheduled maintenance); the new key's id, or `None` when the newest key is young enough.
+    /// With no key yet, nothing is rolled: the first use creates one.
+    pub async fn roll_signing_key_if_older_than(
+        &self,
+        max_age: time::Duration,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<String>> {
+        let newest = self
+            .key_items("JWT#")
+            .await?
+            .into_iter()
+            .filter_map(|item| ulid::Ulid::from_string(&item.kid).ok())
+            .max();
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        let created = time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(newest.timestamp_ms()) * 1_000_000,
+        )
+        .map_err(|_| Error::internal("signing key id out of range"))?;
+        if now - created < max_age {
+            return Ok(None);
+        }
+        self.roll_signing_key().await.map(Some)
+    }
+
     /// The public key with id `kid`. An unknown id reloads the key list when it names a key
     /// created since the last load (key ids are ULIDs, which carry their creation time), so a
     /// freshly rolled key is accepted at once; other unknown ids reload at most once a second.

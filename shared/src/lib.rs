@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod keys;
+pub mod maintenance;
 pub mod mfa;
 pub mod model;
 pub mod outbound;

@@ -10,6 +10,7 @@ mod authorization;
 mod clients;
 mod foundation;
 mod identity;
+mod maintenance;
 mod openapi;
 mod sdk;
 mod transfer;

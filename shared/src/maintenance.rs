@@ -1,0 +1,92 @@
+//! Scheduled maintenance: key rotation on a timetable (run daily by a schedule on AWS).
+//!
+//! - The token signing key is rolled once the newest one is `FIG_SIGNING_KEY_ROTATION_DAYS`
+//!   old (default 30). Tokens signed with the previous keys keep verifying
+//!   ([`crate::keys::KEPT_SIGNING_KEYS`] are kept), so nobody is logged out.
+//! - Each client whose current data key is `FIG_DATA_KEY_ROTATION_DAYS` old (default 90) gets a
+//!   new one, with its definitions and values sealed again in one transaction, exactly as an
+//!   administrator's rotation does (old keys stay for history). A client that cannot be
+//!   rotated now (changed at the same moment, too large for one transaction) is reported and
+//!   tried again at the next run; the others go on.
+//!
+//! Every rotation is audited with actor `system`. A run is idempotent: a second run on the same
+//! day finds nothing old enough and writes nothing.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::clients::{list_client_names, load_client, reseal_under_new_key};
+use crate::error::Result;
+use crate::events::{Actor, AuditEvent, EventKind, Source};
+
+/// What a maintenance run did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The new signing key's id, when the key was rolled.
+    pub signing_key_rolled: Option<String>,
+    /// Clients that got a new data key.
+    pub data_keys_rotated: Vec<String>,
+    /// Clients whose data key is due but could not be rotated now, with the error code.
+    pub data_keys_failed: Vec<(String, String)>,
+}
+
+fn system_event(kind: EventKind, now: OffsetDateTime) -> AuditEvent {
+    AuditEvent::new(kind, Actor::System, Source::default(), now)
+}
+
+/// Runs the scheduled rotations that are due at `now`.
+pub async fn run(app: &Arc<App>, now: OffsetDateTime) -> Result<Report> {
+    let mut report = Report::default();
+    let days = |d: u32| time::Duration::days(i64::from(d));
+    if app.config.signing_key_rotation_days > 0
+        && let Some(kid) = app
+            .keys
+            .roll_signing_key_if_older_than(days(app.config.signing_key_rotation_days), now)
+            .await?
+    {
+        app.store
+            .record(&system_event(
+                EventKind::SigningKeyRolled { kid: kid.clone() },
+                now,
+            ))
+            .await?;
+        report.signing_key_rolled = Some(kid);
+    }
+    if app.config.data_key_rotation_days == 0 {
+        return Ok(report);
+    }
+    let max_age = days(app.config.data_key_rotation_days);
+    for name in list_client_names(app).await? {
+        let Some(state) = load_client(app, &name).await? else {
+            continue;
+        };
+        // A key without a valid creation time is treated as due.
+        if state.data_key_created().is_some_and(|t| now - t < max_age) {
+            continue;
+        }
+        let rotated = reseal_under_new_key(app, &state, |dek_version, values| {
+            system_event(
+                EventKind::DataKeyRotated {
+                    client: name.clone(),
+                    dek_version,
+                    values,
+                },
+                now,
+            )
+        })
+        .await;
+        match rotated {
+            Ok(_) => report.data_keys_rotated.push(name),
+            Err(e) => {
+                let code = e.public().0.to_owned();
+                tracing::warn!(client = %name, code = %code, "scheduled data-key rotation failed");
+                report.data_keys_failed.push((name, code));
+            }
+        }
+    }
+    Ok(report)
+}

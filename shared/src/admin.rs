@@ -611,7 +611,9 @@ pub async fn history(
     };
     let created = parse(&state.meta.created);
     rows.retain(|r| parse(&r.time) >= created);
-    rows.sort_by_key(|r| r.value_version);
+    // In the order they happened: a value removed (an import that resets it to its default)
+    // and set again starts its versions over.
+    rows.sort_by_key(|r| (parse(&r.time), r.value_version));
     let mut entries = Vec::with_capacity(rows.len());
     let mut previous: Option<Value> = definition.default_value.clone();
     for row in rows {

@@ -176,7 +176,7 @@ fn open_definitions(meta: &ClientMeta, key: &SecretBytes) -> Result<Vec<SettingD
     serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("definitions: {e}")))
 }
 
-pub(crate) fn seal_definitions(
+fn seal_definitions(
     client: &str,
     defs: &[SettingDefinition],
     version: u64,
@@ -830,6 +830,52 @@ pub(crate) async fn create_client(
     Ok(())
 }
 
+/// The change of a client's description and definitions, for a transaction: an update of only
+/// those attributes (and the versions), under a condition on the version loaded. Every other
+/// attribute is left as it is, so a secret rotated meanwhile (which does not move the version)
+/// is never undone.
+pub(crate) fn definitions_update(
+    app: &App,
+    state: &ClientState,
+    description: &str,
+    settings: &[SettingDefinition],
+    key: &SecretBytes,
+) -> Result<TransactWriteItem> {
+    let name = state.meta.name.as_str();
+    let definitions_version = state.meta.definitions_version + 1;
+    let sealed = seal_definitions(
+        name,
+        settings,
+        definitions_version,
+        state.meta.dek_version,
+        key,
+    )?;
+    let update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S(client_pk(name)))
+        .key("SK", AttributeValue::S("META".to_owned()))
+        .update_expression(
+            "SET #description = :description, #definitions = :definitions, \
+             definitionsVersion = :dv, version = :next, updated = :t",
+        )
+        .condition_expression("version = :v AND dekVersion = :k")
+        .expression_attribute_names("#description", "description")
+        .expression_attribute_names("#definitions", "definitions")
+        .expression_attribute_values(":description", AttributeValue::S(description.to_owned()))
+        .expression_attribute_values(":definitions", AttributeValue::S(sealed))
+        .expression_attribute_values(":dv", AttributeValue::N(definitions_version.to_string()))
+        .expression_attribute_values(
+            ":next",
+            AttributeValue::N((state.meta.version + 1).to_string()),
+        )
+        .expression_attribute_values(":t", AttributeValue::S(clock::now_rfc3339()))
+        .expression_attribute_values(":v", AttributeValue::N(state.meta.version.to_string()))
+        .expression_attribute_values(":k", AttributeValue::N(state.meta.dek_version.to_string()))
+        .build()
+        .map_err(|e| Error::internal(format!("update builder: {e}")))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
 async fn update_registration(
     app: &Arc<App>,
     state: ClientState,
@@ -884,32 +930,14 @@ async fn update_registration(
         )
         .await;
     }
-    let mut meta = state.meta.clone();
-    meta.version += 1;
-    meta.definitions_version += 1;
-    meta.description = registration.description.clone();
-    meta.definitions = seal_definitions(
-        &name,
-        &registration.settings,
-        meta.definitions_version,
-        meta.dek_version,
-        &key,
-    )?;
-    meta.updated = clock::now_rfc3339();
     let pk = client_pk(&name);
-    let mut condition_values = HashMap::new();
-    condition_values.insert(
-        ":v".to_owned(),
-        aws_sdk_dynamodb::types::AttributeValue::N(state.meta.version.to_string()),
-    );
-    let put = aws_sdk_dynamodb::types::Put::builder()
-        .table_name(app.store.table())
-        .set_item(Some(to_item(&pk, "META", &meta)?))
-        .condition_expression("version = :v")
-        .set_expression_attribute_values(Some(condition_values))
-        .build()
-        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
-    let mut items = vec![TransactWriteItem::builder().put(put).build()];
+    let mut items = vec![definitions_update(
+        app,
+        &state,
+        &registration.description,
+        &registration.settings,
+        &key,
+    )?];
     for setting in removed.iter().filter(|s| state.values.contains_key(*s)) {
         items.push(app.store.delete_in_transaction(&pk, &setting_sk(setting))?);
     }
@@ -936,7 +964,7 @@ async fn update_registration(
         .await?;
     Ok(RegistrationResult {
         status: "updated",
-        version: meta.version,
+        version: state.meta.version + 1,
     })
 }
 

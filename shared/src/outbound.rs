@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -97,8 +97,8 @@ pub fn is_metadata_ip(ip: IpAddr) -> bool {
 /// Reads one allow-list entry: the host (IPv6 without brackets) and the port it names.
 ///
 /// `host` and `[v6]` name no port (the URL scheme's default is meant); `host:port` and
-/// `[v6]:port` name one (1 to 65535). A bare IPv6 address (`fd00::5`) names no port. `None`:
-/// not a valid entry.
+/// `[v6]:port` name one (1 to 65535). IPv6 addresses must be in brackets: `fd00::5:80` could
+/// be an address or an address and a port. `None`: not a valid entry.
 pub fn parse_allowed_host(entry: &str) -> Option<(&str, Option<u16>)> {
     let port_of = |p: &str| {
         p.bytes()
@@ -122,14 +122,14 @@ pub fn parse_allowed_host(entry: &str) -> Option<(&str, Option<u16>)> {
             (!host.is_empty()).then_some(())?;
             Some((host, Some(port_of(port)?)))
         }
-        _ => entry.parse::<Ipv6Addr>().ok().map(|_| (entry, None)),
+        _ => None,
     }
 }
 
 /// Whether the allow-list lets a webhook reach `host` (case-insensitive). With `port` (the
 /// URL's port and its scheme's default port), only an entry for that port counts; without it
-/// (the resolver, which is not told the port) the host alone is asked about. The URL, with its
-/// port, is checked before every delivery, so the port rule always applies.
+/// the host alone is asked about (the resolver, which is given only the entries that open the
+/// request's port).
 fn allow_listed(host: &str, port: Option<(u16, u16)>, allowed_hosts: &[String]) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     allowed_hosts
@@ -206,11 +206,13 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<Uri> {
     Ok(uri)
 }
 
-/// The resolver of the outbound client: resolves, then drops every forbidden address unless the
-/// host is allow-listed. No address left: the connection fails.
+/// The resolver of one request: resolves, then drops every forbidden address unless the host is
+/// allow-listed for the request's port. No address left: the connection fails.
 #[derive(Clone, Debug)]
 struct GuardedResolver {
-    allowed_hosts: Arc<Mutex<Vec<String>>>,
+    /// The allow-list entries that open the request's port (hyper does not tell a resolver the
+    /// port, so each request gets a resolver of its own).
+    allowed_hosts: Arc<Vec<String>>,
 }
 
 impl tower::Service<Name> for GuardedResolver {
@@ -224,11 +226,7 @@ impl tower::Service<Name> for GuardedResolver {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        let listed = self
-            .allowed_hosts
-            .lock()
-            .map(|hosts| allow_listed(name.as_str(), None, &hosts))
-            .unwrap_or(false);
+        let listed = allow_listed(name.as_str(), None, &self.allowed_hosts);
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
                 .await?
@@ -271,11 +269,13 @@ impl Outcome {
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
 
-/// The outbound HTTP client of webhooks. Build one per process.
+/// The outbound HTTP client of webhooks. Build one per process: it holds the TLS
+/// configuration; each request gets a connector whose resolver knows the allow-list entries for
+/// that request's port.
 #[derive(Clone)]
 pub struct Outbound {
-    client: Client<Https, Full<Bytes>>,
-    allowed_hosts: Arc<Mutex<Vec<String>>>,
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
     total_timeout: Duration,
 }
 
@@ -290,28 +290,38 @@ impl std::fmt::Debug for Outbound {
 impl Outbound {
     /// A client with the given timeouts (TLS verified against the system's roots).
     pub fn new(connect_timeout: Duration, total_timeout: Duration) -> Result<Self> {
-        let allowed_hosts = Arc::new(Mutex::new(Vec::new()));
+        use hyper_rustls::ConfigBuilderExt;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::internal(format!("TLS set-up: {e}")))?
+            .with_native_roots()
+            .map_err(|e| Error::internal(format!("TLS set-up: {e}")))?
+            .with_no_client_auth();
+        Ok(Self {
+            tls,
+            connect_timeout,
+            total_timeout,
+        })
+    }
+
+    /// A client for one request, whose resolver lets through forbidden addresses only for
+    /// `allowed_hosts` (the entries that open the request's port). No connection is reused.
+    fn client(&self, allowed_hosts: Vec<String>) -> Client<Https, Full<Bytes>> {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver {
-            allowed_hosts: allowed_hosts.clone(),
+            allowed_hosts: Arc::new(allowed_hosts),
         });
         http.enforce_http(false);
-        http.set_connect_timeout(Some(connect_timeout));
+        http.set_connect_timeout(Some(self.connect_timeout));
         http.set_nodelay(true);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| Error::internal(format!("TLS set-up: {e}")))?
+            .with_tls_config(self.tls.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
-            .build(https);
-        Ok(Self {
-            client,
-            allowed_hosts,
-            total_timeout,
-        })
+            .build(https)
     }
 
     /// POSTs `body` to `url` with `headers`. Never follows a redirect; the URL is checked again
@@ -327,9 +337,20 @@ impl Outbound {
             Ok(uri) => uri,
             Err(e) => return Outcome::failed(e.public().1.to_owned()),
         };
-        if let Ok(mut hosts) = self.allowed_hosts.lock() {
-            *hosts = allowed_hosts.to_vec();
-        }
+        let default_port = if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let for_this_port: Vec<String> = allowed_hosts
+            .iter()
+            .filter(|entry| {
+                parse_allowed_host(entry).is_some_and(|(_, p)| p.unwrap_or(default_port) == port)
+            })
+            .cloned()
+            .collect();
+        let client = self.client(for_this_port);
         let mut request = http::Request::post(uri)
             .header(
                 http::header::CONTENT_TYPE,
@@ -343,7 +364,7 @@ impl Outbound {
             Ok(r) => r,
             Err(_) => return Outcome::failed("the request could not be built"),
         };
-        match tokio::time::timeout(self.total_timeout, self.client.request(request)).await {
+        match tokio::time::timeout(self.total_timeout, client.request(request)).await {
             Err(_) => Outcome::failed("timed out"),
             Ok(Err(e)) => Outcome::failed(describe(&e)),
             Ok(Ok(response)) => {
@@ -425,7 +446,6 @@ mod tests {
             ("10.0.0.5:443", Some(("10.0.0.5", Some(443)))),
             ("[fd00::5]", Some(("fd00::5", None))),
             ("[fd00::5]:8443", Some(("fd00::5", Some(8443)))),
-            ("fd00::5", Some(("fd00::5", None))),
         ] {
             assert_eq!(parse_allowed_host(entry), expected, "{entry}");
         }
@@ -440,6 +460,8 @@ mod tests {
             "[fd00::5]8443",
             "[not-v6]:80",
             "a:b:c",
+            "fd00::5",
+            "fd00::5:80",
         ] {
             assert_eq!(parse_allowed_host(bad), None, "{bad}");
         }
@@ -475,7 +497,7 @@ mod tests {
         assert!(check_url("https://siem.internal:443/hook", &local).is_ok());
         assert!(check_url("http://siem.internal:80/hook", &local).is_ok());
         assert!(check_url("http://siem.internal:8088/hook", &local).is_err());
-        let v6 = vec!["[fd00::5]:8443".to_owned(), "fd00::6".to_owned()];
+        let v6 = vec!["[fd00::5]:8443".to_owned(), "[fd00::6]".to_owned()];
         assert!(check_url("https://[fd00::5]:8443/", &v6).is_ok());
         assert!(check_url("https://[fd00::5]/", &v6).is_err());
         assert!(check_url("https://[fd00::6]/", &v6).is_ok());

@@ -132,7 +132,7 @@ fn validate(config: &ServerConfig) -> Result<()> {
         if !valid {
             return Err(Error::bad_request(
                 "INVALID_CONFIGURATION",
-                "An entry of webhookAllowedHosts is not a host name or address, optionally with a port (host:8443, [fd00::5]:8443).",
+                "An entry of webhookAllowedHosts is not a host name or address, optionally with a port (host:8443, 10.0.0.5:8443, [fd00::5]:8443; IPv6 in brackets).",
             ));
         }
     }

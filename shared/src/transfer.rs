@@ -464,9 +464,9 @@ async fn reshape(
     planned: &Planned,
     caller: &Caller,
 ) -> Result<Reshape> {
-    use crate::clients::{instance_setting_sk, instance_sk, seal_definitions};
+    use crate::clients::{instance_setting_sk, instance_sk};
     use crate::store::{client_pk, setting_sk, to_item};
-    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+    use aws_sdk_dynamodb::types::TransactWriteItem;
 
     let name = state.meta.name.as_str();
     let pk = client_pk(name);
@@ -486,19 +486,22 @@ async fn reshape(
             .find(|d| d.name.as_str() == setting)
             .map(|d| d.kind)
     };
+    let set_in =
+        |setting: &str, values: &[NewValue]| values.iter().any(|v| v.name.as_str() == setting);
     let keeps = |setting: &str, set_again: &[NewValue]| {
-        set_again.iter().any(|v| v.name.as_str() == setting)
+        set_in(setting, set_again)
             && new_type(setting).is_some()
             && new_type(setting) == old_type(setting)
     };
     let mut deletes = Vec::new();
     let mut reset: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    // Values of settings that are still defined go back to the default (a value change);
-    // values of removed settings just go with them.
+    // Values of settings that are still defined and not set again go back to the default (a
+    // value change, named as value changes are: by setting); values of removed settings just go
+    // with them, and values set again are changed by the next step.
     for setting in state.values.keys() {
         if !keeps(setting, &planned.base) {
             deletes.push(setting_sk(setting));
-            if new_type(setting).is_some() {
+            if new_type(setting).is_some() && !set_in(setting, &planned.base) {
                 reset.insert(setting.clone());
             }
         }
@@ -522,34 +525,21 @@ async fn reshape(
                 for setting in values.keys() {
                     if !keeps(setting, set_again) {
                         deletes.push(instance_setting_sk(instance, setting));
-                        if new_type(setting).is_some() {
-                            reset.insert(format!("@{instance}/{setting}"));
+                        if new_type(setting).is_some() && !set_in(setting, set_again) {
+                            reset.insert(setting.clone());
                         }
                     }
                 }
             }
         }
     }
-    let mut meta = state.meta.clone();
-    meta.version += 1;
-    meta.definitions_version += 1;
-    meta.description = client.description.clone();
-    meta.definitions = seal_definitions(
-        name,
+    let mut items = vec![crate::clients::definitions_update(
+        app,
+        state,
+        &client.description,
         &client.settings,
-        meta.definitions_version,
-        meta.dek_version,
         &key,
-    )?;
-    meta.updated = clock::now_rfc3339();
-    let put_meta = Put::builder()
-        .table_name(app.store.table())
-        .set_item(Some(to_item(&pk, "META", &meta)?))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(state.meta.version.to_string()))
-        .build()
-        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
-    let mut items = vec![TransactWriteItem::builder().put(put_meta).build()];
+    )?];
     for sk in &deletes {
         items.push(app.store.delete_in_transaction(&pk, sk)?);
     }

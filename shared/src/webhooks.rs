@@ -317,20 +317,44 @@ async fn check_request(
     validate(request, &config.webhook_allowed_hosts)
 }
 
-/// Writes `webhook` (under `condition`) in one transaction with its audit event.
+/// The answer when a webhook was deleted, or its secret replaced, while it was being changed.
+const CHANGED_MEANWHILE: (&str, &str) = (
+    "WEBHOOK_CHANGED",
+    "The webhook was changed or deleted at the same time. Reload and try again.",
+);
+
+/// How a save finds the webhook it replaces.
+enum Expect<'a> {
+    /// A new webhook: nothing under its key yet.
+    New,
+    /// The webhook as it was loaded: still there, with the same signing secret (a concurrent
+    /// change of the secret makes the save fail, so no secret shown to an admin is lost).
+    Loaded(&'a str),
+}
+
+/// Writes `webhook` in one transaction with its audit event.
 async fn save(
     app: &App,
     principal: &Principal,
     webhook: &Webhook,
-    condition: &str,
+    expect: Expect<'_>,
     kind: EventKind,
     conflict: (&'static str, &'static str),
     caller: &Caller,
 ) -> Result<()> {
     let event = AuditEvent::new(kind, actor(principal), caller.source(), clock::now());
-    let put = app
-        .store
-        .put(to_item(PK, &sk(&webhook.id), webhook)?, Some(condition))?;
+    let mut put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(app.store.table())
+        .set_item(Some(to_item(PK, &sk(&webhook.id), webhook)?));
+    put = match expect {
+        Expect::New => put.condition_expression("attribute_not_exists(PK)"),
+        Expect::Loaded(wrapped) => put
+            .condition_expression("attribute_exists(PK) AND wrappedSecret = :w")
+            .expression_attribute_values(":w", AttributeValue::S(wrapped.to_owned())),
+    };
+    let put = put
+        .build()
+        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
     app.store
         .transact(
             vec![
@@ -381,7 +405,7 @@ pub async fn create(
         app,
         principal,
         &webhook,
-        "attribute_not_exists(PK)",
+        Expect::New,
         event,
         conflict,
         caller,
@@ -420,6 +444,7 @@ pub async fn update(
 ) -> Result<WebhookView> {
     check_request(app, principal, &request, caller).await?;
     let mut webhook = load(app, id).await?;
+    let loaded_secret = webhook.wrapped_secret.clone();
     let new_receiver = !host_of(&webhook.url).eq_ignore_ascii_case(&host_of(&request.url));
     let secret = if new_receiver {
         let (secret, wrapped) = new_secret(app, id).await?;
@@ -438,17 +463,13 @@ pub async fn update(
         types: request.types.iter().map(|t| t.name().to_owned()).collect(),
         secret_rotated: new_receiver,
     };
-    let conflict = (
-        "WEBHOOK_NOT_FOUND",
-        "The webhook was deleted at the same time.",
-    );
     save(
         app,
         principal,
         &webhook,
-        "attribute_exists(PK)",
+        Expect::Loaded(&loaded_secret),
         event,
-        conflict,
+        CHANGED_MEANWHILE,
         caller,
     )
     .await?;
@@ -466,6 +487,7 @@ pub async fn rotate_secret(
 ) -> Result<WebhookView> {
     allowed(app, principal, caller).await?;
     let mut webhook = load(app, id).await?;
+    let loaded_secret = webhook.wrapped_secret.clone();
     let (secret, wrapped) = new_secret(app, id).await?;
     webhook.wrapped_secret = wrapped;
     let event = EventKind::WebhookUpdated {
@@ -474,17 +496,13 @@ pub async fn rotate_secret(
         types: webhook.types.iter().map(|t| t.name().to_owned()).collect(),
         secret_rotated: true,
     };
-    let conflict = (
-        "WEBHOOK_NOT_FOUND",
-        "The webhook was deleted at the same time.",
-    );
     save(
         app,
         principal,
         &webhook,
-        "attribute_exists(PK)",
+        Expect::Loaded(&loaded_secret),
         event,
-        conflict,
+        CHANGED_MEANWHILE,
         caller,
     )
     .await?;

@@ -365,6 +365,9 @@ async fn replace_happens_in_place() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = put(json!([{"name": "Greeting", "value": "hallo"}]), Some("eu")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A second version of Count, so its history holds versions 1 and 2.
+    let r = put(json!([{"name": "Count", "value": 6}]), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let sealed = call(
         &stack,
         &admin,
@@ -409,15 +412,34 @@ async fn replace_happens_in_place() {
     )
     .await;
     let old_rows = history_before.json["history"].as_array().unwrap().len();
-    let replaced = call(
-        &stack,
-        &admin,
-        Method::POST,
-        "/api/admin/import",
-        Some(json!({"mode": "replaceClients", "passphrase": PASSPHRASE, "document": document})),
-    )
-    .await;
+    // The service keeps fetching while the import runs: it never finds its client missing.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let importing = async {
+        let reply = call(
+            &stack,
+            &admin,
+            Method::POST,
+            "/api/admin/import",
+            Some(json!({"mode": "replaceClients", "passphrase": PASSPHRASE, "document": document})),
+        )
+        .await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        reply
+    };
+    let watching = async {
+        let mut statuses = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            statuses.push(fetch(&stack, &secret).await.status);
+        }
+        statuses
+    };
+    let (replaced, statuses) = tokio::join!(importing, watching);
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
+    assert!(!statuses.is_empty());
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
 
     // The same client secret still works; the values are the file's, the rest defaults.
     let fetch_instance = |instance: &str| {
@@ -465,6 +487,23 @@ async fn replace_happens_in_place() {
     )
     .await;
     assert!(history.json["history"].as_array().unwrap().len() > old_rows);
+    // Count's value was removed (its type changed) and set again: its history stays in order.
+    let count = call(
+        &stack,
+        &admin,
+        Method::GET,
+        "/api/admin/clients/billing/settings/Count/history",
+        None,
+    )
+    .await;
+    let rows = count.json["history"].as_array().unwrap();
+    let values: Vec<&Value> = rows.iter().map(|r| &r["newValue"]).collect();
+    assert_eq!(
+        values,
+        [&json!("five"), &json!(6), &json!(5)],
+        "newest first: {}",
+        count.text
+    );
     let mut stack = stack;
     let records = stack.audit_records().await;
     let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
@@ -487,8 +526,8 @@ async fn replace_happens_in_place() {
     assert!(
         of("SettingValueChanged")
             .iter()
-            .any(|r| r["settings"] == json!(["Count", "Mode"])),
-        "the reset (Mode; Count changed type) is a value change"
+            .any(|r| r["settings"] == json!(["Mode"])),
+        "the reset is a value change (Count, set again, is not reset)"
     );
     assert!(!format!("{records:?}").contains(SECRET_VALUE));
 }

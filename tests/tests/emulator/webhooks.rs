@@ -513,6 +513,55 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
         test.text
     );
 
+    // A host name allow-listed for one port opens that port only: over https on another port
+    // the resolver still drops the loopback address, and on its own port delivery works.
+    let other_port = if addr.port() == 1 { 2 } else { 1 };
+    let r = stack
+        .configure(
+            &admin,
+            json!({"webhookAllowedHosts": [format!("localhost:{other_port}")]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = sneaky.json["id"].as_str().unwrap();
+    let test = stack
+        .call(
+            Method::POST,
+            &format!("/api/admin/webhooks/{id}/test"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(test.json["delivered"], false, "{}", test.text);
+    assert!(
+        test.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("may not reach"),
+        "another port of a listed host is not opened: {}",
+        test.text
+    );
+    let r = stack
+        .configure(
+            &admin,
+            json!({"webhookAllowedHosts": [format!("localhost:{}", addr.port())]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let named = create(format!("http://localhost:{}/hook", addr.port())).await;
+    assert_eq!(named.status, StatusCode::CREATED, "{}", named.text);
+    let id = named.json["id"].as_str().unwrap();
+    let test = stack
+        .call(
+            Method::POST,
+            &format!("/api/admin/webhooks/{id}/test"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(test.json["delivered"], true, "{}", test.text);
+    assert_eq!(rx.seen("/hook").len(), 1, "the listed port is reached");
+
     // Allow-listed (host and port), plain HTTP works; a redirect is not followed. The entry
     // opens that port only, and a bad entry is refused.
     let bad = stack
@@ -524,7 +573,6 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
         .configure(&admin, json!({"webhookAllowedHosts": [addr.to_string()]}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let other_port = if addr.port() == 1 { 2 } else { 1 };
     for url in [
         format!("http://127.0.0.1:{other_port}/hook"),
         "http://127.0.0.1/hook".to_owned(),
@@ -553,7 +601,11 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
     assert_eq!(test.json["status"], 302);
     assert_eq!(rx.seen("/redirect").len(), 1);
     assert_eq!(rx.seen("/target").len(), 0, "the redirect was not followed");
-    assert_eq!(rx.seen("/hook").len(), 0, "loopback by name never reached");
+    assert_eq!(
+        rx.seen("/hook").len(),
+        1,
+        "loopback by name reached only through its allow-list entry"
+    );
 
     // Taking the host off the allow-list closes it again, also for existing webhooks.
     stack

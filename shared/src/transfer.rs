@@ -450,7 +450,8 @@ const MAX_RESHAPE_ITEMS: usize = 80;
 /// instances the file does not hold removed, the instances it adds created (empty: they show
 /// the base values until their own are written). The client keeps its secret, data keys,
 /// history and identity throughout, so a service never sees it missing, and a failure in a
-/// later step leaves a client that serves either its old or its new values for each setting.
+/// later step leaves a client that serves, for each setting, its old value, its new one or
+/// (while a value whose type changed waits to be written again) its default.
 struct Reshape {
     items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     events: Vec<AuditEvent>,

@@ -141,6 +141,16 @@ fn allow_listed(host: &str, port: Option<(u16, u16)>, allowed_hosts: &[String]) 
         })
 }
 
+/// The port a URL connects to, and its scheme's default port (80 for `http`, else 443).
+fn ports(uri: &Uri) -> (u16, u16) {
+    let default_port = if uri.scheme_str() == Some("http") {
+        80
+    } else {
+        443
+    };
+    (uri.port_u16().unwrap_or(default_port), default_port)
+}
+
 /// Checks a webhook URL: absolute `https://` (or `http://` to an allow-listed host), no user
 /// name or password in it, no fragment, and not an IP literal in a forbidden range unless
 /// allow-listed. Host names are checked again, address by address, at every delivery.
@@ -167,12 +177,7 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<Uri> {
             "The URL must not carry a user name or password; the signature authenticates Fig to the receiver.",
         ));
     }
-    let default_port = if uri.scheme_str() == Some("http") {
-        80
-    } else {
-        443
-    };
-    let port = uri.port_u16().unwrap_or(default_port);
+    let (port, default_port) = ports(&uri);
     let listed = allow_listed(host, Some((port, default_port)), allowed_hosts);
     match uri.scheme_str() {
         Some("https") => {}
@@ -337,12 +342,7 @@ impl Outbound {
             Ok(uri) => uri,
             Err(e) => return Outcome::failed(e.public().1.to_owned()),
         };
-        let default_port = if uri.scheme_str() == Some("http") {
-            80
-        } else {
-            443
-        };
-        let port = uri.port_u16().unwrap_or(default_port);
+        let (port, default_port) = ports(&uri);
         let for_this_port: Vec<String> = allowed_hosts
             .iter()
             .filter(|entry| {

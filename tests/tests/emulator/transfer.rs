@@ -27,6 +27,22 @@ async fn fetch(stack: &Stack, secret: &str) -> Reply {
         .await
 }
 
+/// Sets values of client `billing` (or of its `instance`) as `admin`.
+async fn set_values(stack: &Stack, admin: &str, values: Value, instance: Option<&str>) -> Reply {
+    let mut body = json!({"changeMessage": "setup", "values": values});
+    if let Some(i) = instance {
+        body["instance"] = json!(i);
+    }
+    call(
+        stack,
+        admin,
+        Method::PUT,
+        "/api/admin/clients/billing/settings",
+        Some(body),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn export_and_import_round_trip() {
     let stack = Stack::new().await;
@@ -45,18 +61,8 @@ async fn export_and_import_round_trip() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let put = |values: Value, instance: Option<&str>| {
-        let mut body = json!({"changeMessage": "setup", "values": values});
-        if let Some(i) = instance {
-            body["instance"] = json!(i);
-        }
-        call(
-            &stack,
-            &admin,
-            Method::PUT,
-            "/api/admin/clients/billing/settings",
-            Some(body),
-        )
+    let put = |values: Value, instance: Option<&'static str>| {
+        set_values(&stack, &admin, values, instance)
     };
     assert_eq!(
         put(json!([{"name": "Greeting", "value": "bonjour"}, {"name": "Port", "value": 8443}, {"name": "ApiKey", "value": SECRET_VALUE}]), None).await.status,
@@ -326,18 +332,8 @@ async fn replace_happens_in_place() {
         )
         .await;
     assert_eq!(register.status, StatusCode::OK, "{}", register.text);
-    let put = |values: Value, instance: Option<&str>| {
-        let mut body = json!({"changeMessage": "setup", "values": values});
-        if let Some(i) = instance {
-            body["instance"] = json!(i);
-        }
-        call(
-            &stack,
-            &admin,
-            Method::PUT,
-            "/api/admin/clients/billing/settings",
-            Some(body),
-        )
+    let put = |values: Value, instance: Option<&'static str>| {
+        set_values(&stack, &admin, values, instance)
     };
     // The instances first, so they hold only their own values.
     for instance in ["eu", "us"] {

@@ -101,6 +101,18 @@ fn verify_signature(secret: &str, received: &Received) {
     );
 }
 
+/// "Send test" on webhook `id`, as `admin`.
+async fn send_test(stack: &Stack, admin: &str, id: &str) -> fig_tests::Reply {
+    stack
+        .call(
+            Method::POST,
+            &format!("/api/admin/webhooks/{id}/test"),
+            &[("authorization", admin)],
+            None,
+        )
+        .await
+}
+
 async fn failed_login(stack: &Stack, name: &str) {
     let r = stack.login(name, "not the password at all").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -270,14 +282,7 @@ async fn deliveries_are_signed_retried_and_dead_lettered() {
     let hook = &list.json["webhooks"][0];
     assert_eq!(hook["deadLetters"], 1, "{}", list.text);
     assert_eq!(hook["lastDelivery"]["ok"], true);
-    let test = stack
-        .call(
-            Method::POST,
-            &format!("/api/admin/webhooks/{id}/test"),
-            &auth,
-            None,
-        )
-        .await;
+    let test = send_test(&stack, &admin, &id).await;
     assert_eq!(test.json["delivered"], true, "{}", test.text);
     assert_eq!(test.json["status"], 200);
     verify_signature(&secret, rx.seen("/hook").last().unwrap());
@@ -355,15 +360,8 @@ async fn the_signing_secret_rotates_on_request_and_with_a_new_host() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let id = created.json["id"].as_str().unwrap().to_owned();
     let first = created.json["signingSecret"].as_str().unwrap().to_owned();
-    let send_test = || async {
-        let test = stack
-            .call(
-                Method::POST,
-                &format!("/api/admin/webhooks/{id}/test"),
-                &auth,
-                None,
-            )
-            .await;
+    let deliver_test = || async {
+        let test = send_test(&stack, &admin, &id).await;
         assert_eq!(test.json["delivered"], true, "{}", test.text);
         rx.seen("/hook").last().unwrap().clone()
     };
@@ -381,7 +379,7 @@ async fn the_signing_secret_rotates_on_request_and_with_a_new_host() {
     let second = rotated.json["signingSecret"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert!(second.starts_with("whsec_") && second.len() > 40);
-    let delivery = send_test().await;
+    let delivery = deliver_test().await;
     assert!(signed_with(&second, &delivery));
     assert!(!signed_with(&first, &delivery), "the old secret is retired");
     let list = stack
@@ -400,7 +398,7 @@ async fn the_signing_secret_rotates_on_request_and_with_a_new_host() {
         .await;
     assert_eq!(same_host.status, StatusCode::OK, "{}", same_host.text);
     assert!(same_host.json.get("signingSecret").is_none());
-    assert!(signed_with(&second, &send_test().await));
+    assert!(signed_with(&second, &deliver_test().await));
     let moved = stack
         .call(
             Method::PUT,
@@ -421,7 +419,7 @@ async fn the_signing_secret_rotates_on_request_and_with_a_new_host() {
         )
         .await;
     let fourth = back.json["signingSecret"].as_str().unwrap().to_owned();
-    let delivery = send_test().await;
+    let delivery = deliver_test().await;
     assert!(signed_with(&fourth, &delivery));
     for old in [&first, &second, &third] {
         assert!(!signed_with(old, &delivery));
@@ -494,14 +492,7 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
     let sneaky = create(format!("https://localhost:{}/hook", addr.port())).await;
     assert_eq!(sneaky.status, StatusCode::CREATED, "{}", sneaky.text);
     let id = sneaky.json["id"].as_str().unwrap();
-    let test = stack
-        .call(
-            Method::POST,
-            &format!("/api/admin/webhooks/{id}/test"),
-            &auth,
-            None,
-        )
-        .await;
+    let test = send_test(&stack, &admin, id).await;
     assert_eq!(test.status, StatusCode::OK, "{}", test.text);
     assert_eq!(test.json["delivered"], false);
     assert!(
@@ -524,14 +515,7 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let id = sneaky.json["id"].as_str().unwrap();
-    let test = stack
-        .call(
-            Method::POST,
-            &format!("/api/admin/webhooks/{id}/test"),
-            &auth,
-            None,
-        )
-        .await;
+    let test = send_test(&stack, &admin, id).await;
     assert_eq!(test.json["delivered"], false, "{}", test.text);
     assert!(
         test.json["error"]
@@ -551,14 +535,7 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
     let named = create(format!("http://localhost:{}/hook", addr.port())).await;
     assert_eq!(named.status, StatusCode::CREATED, "{}", named.text);
     let id = named.json["id"].as_str().unwrap();
-    let test = stack
-        .call(
-            Method::POST,
-            &format!("/api/admin/webhooks/{id}/test"),
-            &auth,
-            None,
-        )
-        .await;
+    let test = send_test(&stack, &admin, id).await;
     assert_eq!(test.json["delivered"], true, "{}", test.text);
     assert_eq!(rx.seen("/hook").len(), 1, "the listed port is reached");
 
@@ -589,14 +566,7 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
         redirecting.text
     );
     let id = redirecting.json["id"].as_str().unwrap();
-    let test = stack
-        .call(
-            Method::POST,
-            &format!("/api/admin/webhooks/{id}/test"),
-            &auth,
-            None,
-        )
-        .await;
+    let test = send_test(&stack, &admin, id).await;
     assert_eq!(test.json["delivered"], false, "{}", test.text);
     assert_eq!(test.json["status"], 302);
     assert_eq!(rx.seen("/redirect").len(), 1);
@@ -611,14 +581,7 @@ async fn the_ssrf_guard_refuses_internal_targets_and_redirects() {
     stack
         .configure(&admin, json!({"webhookAllowedHosts": []}))
         .await;
-    let test = stack
-        .call(
-            Method::POST,
-            &format!("/api/admin/webhooks/{id}/test"),
-            &auth,
-            None,
-        )
-        .await;
+    let test = send_test(&stack, &admin, id).await;
     assert_eq!(test.json["delivered"], false);
     assert_eq!(rx.seen("/redirect").len(), 1, "not contacted again");
 }

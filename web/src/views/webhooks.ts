@@ -249,61 +249,52 @@ export function renderWebhooks(root: HTMLElement, ctx: PageContext): Promise<voi
           fail(err);
         });
     }, { "aria-label": `Dead letters (${hook.deadLetters}) of the webhook to ${hook.url}` });
-    const rotate = button("Replace secret", () => {
-      const yes = button("Replace signing secret", () => {
+    // Asks before an action that cannot be undone; the action runs once, and may be retried
+    // after a failure.
+    const confirm = (question: string, text: string, yesLabel: string, action: () => Promise<void>): void => {
+      const yes = button(yesLabel, () => {
         yes.disabled = true;
         error.clear();
-        rotateWebhookSecret(hook.id)
-          .then(async (r) => {
-            close();
-            notice.show("Signing secret replaced. Deliveries are signed with the new secret from now on.");
-            showSecret("New signing secret", r.signingSecret);
-            await load();
-          })
-          .catch((err: unknown) => {
-            yes.disabled = false;
-            fail(err);
-          });
+        action().catch((err: unknown) => {
+          yes.disabled = false;
+          fail(err);
+        });
       }, { class: "danger" });
       replaceChildren(
         panel,
         el(
           "div",
-          { class: "editor confirm", role: "group", "aria-label": "Replace the signing secret?" },
-          el(
-            "p",
-            {},
-            `Replace the signing secret of the webhook to ${hook.url}? The current secret stops at once: deliveries fail the receiver's check until it has the new one.`,
-          ),
+          { class: "editor confirm", role: "group", "aria-label": question },
+          el("p", {}, text),
           el("div", { class: "actions" }, yes, button("Cancel", close)),
         ),
       );
       yes.focus();
-    }, { "aria-label": `Replace the signing secret of the webhook to ${hook.url}`, class: "secondary" });
-    const del = button("Delete", () => {
-      const yes = button("Delete webhook", () => {
-        yes.disabled = true;
-        deleteWebhook(hook.id)
-          .then(() => {
-            notice.show("Webhook deleted.");
-            return load();
-          })
-          .catch((err: unknown) => {
-            yes.disabled = false;
-            fail(err);
-          });
-      }, { class: "danger" });
-      replaceChildren(
-        panel,
-        el(
-          "div",
-          { class: "editor confirm", role: "group", "aria-label": "Delete this webhook?" },
-          el("p", {}, `Delete the webhook to ${hook.url}? Undelivered events are dropped.`),
-          el("div", { class: "actions" }, yes, button("Cancel", close)),
-        ),
-      );
-      yes.focus();
-    }, { "aria-label": `Delete the webhook to ${hook.url}`, class: "secondary danger" });
+    };
+    const rotate = button("Replace secret", () =>
+      confirm(
+        "Replace the signing secret?",
+        `Replace the signing secret of the webhook to ${hook.url}? The current secret stops at once: deliveries fail the receiver's check until it has the new one.`,
+        "Replace signing secret",
+        async () => {
+          const r = await rotateWebhookSecret(hook.id);
+          close();
+          notice.show("Signing secret replaced. Deliveries are signed with the new secret from now on.");
+          showSecret("New signing secret", r.signingSecret);
+          await load();
+        },
+      ), { "aria-label": `Replace the signing secret of the webhook to ${hook.url}`, class: "secondary" });
+    const del = button("Delete", () =>
+      confirm(
+        "Delete this webhook?",
+        `Delete the webhook to ${hook.url}? Undelivered events are dropped.`,
+        "Delete webhook",
+        async () => {
+          await deleteWebhook(hook.id);
+          notice.show("Webhook deleted.");
+          await load();
+        },
+      ), { "aria-label": `Delete the webhook to ${hook.url}`, class: "secondary danger" });
 
     const last = hook.lastDelivery;
     return el(

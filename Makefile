@@ -3,8 +3,9 @@
 #   make run    everything locally: emulator, provisioning, gateway on 127.0.0.1:8080, web client
 #   make test   every check and test (what CI runs)
 #
-# Both install what they need on first use: moto into .emu-venv, cfn-lint into .tools/venv,
-# the web client's npm packages into web/node_modules.
+# Both install what they need on first use: the emulator (LocalStack into .localstack-venv and
+# target/localstack; moto into .emu-venv with FIG_EMULATOR=moto; see localstack/emulator.sh),
+# cfn-lint into .tools/venv, the web client's npm packages into web/node_modules.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

@@ -61,6 +61,51 @@ pub struct Stack {
     pub s3: aws_sdk_s3::Client,
 }
 
+/// A test deletes what it made: its table (with its stream: LocalStack limits the number of
+/// stream shards) and its KMS aliases (the keys are scheduled for deletion). Buckets stay: their
+/// audit objects are under Object Lock, as on AWS. Runs on a thread of its own, because `drop`
+/// cannot wait on the test's runtime; a failed clean-up is reported, not fatal.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let (sdk, names) = (self.sdk.clone(), self.names.clone());
+        let cleaned = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(teardown(&sdk, &names)).ok()
+        })
+        .join();
+        if !matches!(cleaned, Ok(Some(()))) {
+            eprintln!(
+                "note: could not delete the test's table {}",
+                self.names.table
+            );
+        }
+    }
+}
+
+async fn teardown(sdk: &SdkConfig, names: &LocalNames) -> Result<(), fig_gateway::Error> {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    ddb.delete_table().table_name(&names.table).send().await?;
+    let kms = aws_sdk_kms::Client::new(sdk);
+    for alias in [
+        names.kms_alias.clone(),
+        fig_shared::config::audit_signing_alias(&names.kms_alias),
+    ] {
+        let key = kms.describe_key().key_id(&alias).send().await?;
+        kms.delete_alias().alias_name(&alias).send().await?;
+        if let Some(id) = key.key_metadata().map(|m| m.key_id().to_owned()) {
+            kms.schedule_key_deletion()
+                .key_id(id)
+                .pending_window_in_days(7)
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// A response, with the body parsed as JSON when it is JSON.
 #[derive(Debug)]
 pub struct Reply {
@@ -88,8 +133,10 @@ impl Stack {
             kms_alias: format!("alias/fig-test-{id}"),
         };
         if let Err(e) = provision(&sdk, &names).await {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .unwrap_or_else(|_| fig_gateway::DEFAULT_ENDPOINT.to_owned());
             panic!(
-                "could not provision on the AWS emulator ({e:?}). Is it running on 127.0.0.1:4566? \
+                "could not provision on the AWS emulator at {endpoint} ({e:?}). Is it running? \
                  `make test` starts it (localstack/emulator.sh)."
             );
         }

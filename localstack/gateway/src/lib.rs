@@ -16,8 +16,8 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use axum::Router;
@@ -137,6 +137,31 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
             )
             .send()
             .await?;
+    }
+    // CreateTable is asynchronous on AWS: writes before the table is ACTIVE fail, and stream
+    // records of writes before its stream is ENABLED are lost. Wait for both, every time (a
+    // table found half made by an interrupted earlier run too).
+    wait_until_ready(
+        &ddb,
+        &aws_sdk_dynamodbstreams::Client::new(sdk),
+        &names.table,
+    )
+    .await?;
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(&names.table)
+        .send()
+        .await?;
+    let ttl_on = ttl.time_to_live_description().is_some_and(|d| {
+        matches!(
+            d.time_to_live_status(),
+            Some(
+                aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled
+                    | aws_sdk_dynamodb::types::TimeToLiveStatus::Enabling
+            )
+        )
+    });
+    if !ttl_on {
         ddb.update_time_to_live()
             .table_name(&names.table)
             .time_to_live_specification(
@@ -149,11 +174,8 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
             .await?;
     }
 
-    let aliases = kms.list_aliases().send().await?;
-    let has_alias = aliases
-        .aliases()
-        .iter()
-        .any(|a| a.alias_name() == Some(names.kms_alias.as_str()));
+    let aliases = all_aliases(&kms).await?;
+    let has_alias = aliases.iter().any(|a| a == &names.kms_alias);
     if !has_alias {
         let key = kms
             .create_key()
@@ -175,11 +197,7 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
     // The audit digest signing key: asymmetric, so verifiers can check signatures with the
     // public key alone.
     let signing_alias = fig_shared::config::audit_signing_alias(&names.kms_alias);
-    if !aliases
-        .aliases()
-        .iter()
-        .any(|a| a.alias_name() == Some(signing_alias.as_str()))
-    {
+    if !aliases.iter().any(|a| a == &signing_alias) {
         let key = kms
             .create_key()
             .description(format!("Fig audit digest signing key ({signing_alias})"))
@@ -232,6 +250,63 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
             .await?;
     }
     Ok(())
+}
+
+/// Every alias name in the account, following `ListAliases`' pages (AWS pages at 50 and
+/// LocalStack at 100: an alias beyond the first page must not look missing, or a second run
+/// would create an orphan key and fail on the alias).
+async fn all_aliases(kms: &aws_sdk_kms::Client) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = kms.list_aliases().set_marker(marker).send().await?;
+        names.extend(
+            page.aliases()
+                .iter()
+                .filter_map(|a| a.alias_name().map(str::to_owned)),
+        );
+        match page.next_marker() {
+            Some(next) if page.truncated() => marker = Some(next.to_owned()),
+            _ => return Ok(names),
+        }
+    }
+}
+
+/// Waits (bounded: 2 minutes) until `table` is ACTIVE and its stream ENABLED, polling with a
+/// short back-off as the AWS SDK's own waiters do.
+async fn wait_until_ready(
+    ddb: &aws_sdk_dynamodb::Client,
+    streams: &aws_sdk_dynamodbstreams::Client,
+    table: &str,
+) -> Result<(), Error> {
+    use aws_sdk_dynamodb::types::TableStatus;
+    use aws_sdk_dynamodbstreams::types::StreamStatus;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        let described = ddb.describe_table().table_name(table).send().await?;
+        let description = described.table();
+        let active = description.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
+        let enabled = match description.and_then(|t| t.latest_stream_arn()) {
+            Some(arn) if active => {
+                let stream = streams.describe_stream().stream_arn(arn).send().await?;
+                stream.stream_description().and_then(|d| d.stream_status())
+                    == Some(&StreamStatus::Enabled)
+            }
+            _ => false,
+        };
+        if active && enabled {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "table {table} was not ACTIVE with an ENABLED stream within 2 minutes"
+            )
+            .into());
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
 }
 
 /// Adds the API Gateway (HTTP API v2) request context a Lambda function would receive: the
@@ -328,7 +403,14 @@ pub struct StreamPoller {
     consumer: Consumer,
     /// Last sequence number handled successfully, per shard.
     checkpoints: HashMap<String, String>,
+    /// The sort key of the drain marker [`StreamPoller::drain`] waits for, and whether a batch
+    /// holding it has been handled.
+    marker: Option<(String, bool)>,
 }
+
+/// Partition of the items [`StreamPoller::drain`] writes to learn that the stream has delivered
+/// everything written before them (consumers ignore them: they are not outbox events).
+pub const DRAIN_MARKER_PK: &str = "DRAIN";
 
 impl StreamPoller {
     /// A poller for `table`'s stream delivering into `consumer` (a [`fig_events::AuditWriter`] or a
@@ -340,6 +422,7 @@ impl StreamPoller {
             table: table.into(),
             consumer: consumer.into(),
             checkpoints: HashMap::new(),
+            marker: None,
         }
     }
 
@@ -409,18 +492,37 @@ impl StreamPoller {
                     .iter()
                     .map(|r| r.change.sequence_number.clone())
                     .collect();
-                delivered += event.records.len();
+                let marker_at = self.marker.as_ref().and_then(|(sk, _)| {
+                    event.records.iter().position(|r| {
+                        let key = |k: &str| match r.change.keys.get(k) {
+                            Some(serde_dynamo::AttributeValue::S(v)) => Some(v.as_str()),
+                            _ => None,
+                        };
+                        key("PK") == Some(DRAIN_MARKER_PK) && key("SK") == Some(sk.as_str())
+                    })
+                });
+                delivered += event
+                    .records
+                    .iter()
+                    .filter(|r| {
+                        !matches!(r.change.keys.get("PK"),
+                            Some(serde_dynamo::AttributeValue::S(pk)) if pk == DRAIN_MARKER_PK)
+                    })
+                    .count();
                 let response = self.consumer.handle(event).await;
                 let failed: Vec<&String> = response
                     .batch_item_failures
                     .iter()
                     .filter_map(|f| f.item_identifier.as_ref())
                     .collect();
-                // Like Lambda: resume from the lowest failed sequence number.
-                let handled_upto = match sequences
+                let first_failure = sequences
                     .iter()
-                    .position(|s| s.as_ref().is_some_and(|s| failed.contains(&s)))
-                {
+                    .position(|s| s.as_ref().is_some_and(|s| failed.contains(&s)));
+                if let (Some(at), Some((_, handled))) = (marker_at, self.marker.as_mut()) {
+                    *handled |= first_failure.is_none_or(|f| at < f);
+                }
+                // Like Lambda: resume from the lowest failed sequence number.
+                let handled_upto = match first_failure {
                     Some(0) => None,
                     Some(i) => sequences.get(i - 1).cloned().flatten(),
                     None => sequences.last().cloned().flatten(),
@@ -437,17 +539,41 @@ impl StreamPoller {
         Ok(delivered)
     }
 
-    /// Polls until a pass finds nothing new (deterministic draining for tests).
+    /// Delivers everything written to the table before this call, and returns how many records
+    /// that took: it writes a marker item, then polls until the batch holding the marker has
+    /// been handled without a failure (the local stream has one shard, so everything before the
+    /// marker came first). A stream that lags (LocalStack forwards records to its stream
+    /// asynchronously) is waited for instead of mistaken for an empty one; at most 60 s.
     pub async fn drain(&mut self) -> Result<usize, Error> {
+        let marker = ulid::Ulid::new().to_string();
+        let expires = fig_shared::clock::now().unix_timestamp() + 3600;
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", AttributeValue::S(DRAIN_MARKER_PK.into()))
+            .item("SK", AttributeValue::S(marker.clone()))
+            .item("ttl", AttributeValue::N(expires.to_string()))
+            .send()
+            .await?;
+        self.marker = Some((marker, false));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut total = 0;
-        for _ in 0..1000 {
+        loop {
             let n = self.poll_once().await?;
-            if n == 0 {
+            total += n;
+            if self.marker.as_ref().is_some_and(|(_, handled)| *handled) {
+                self.marker = None;
                 return Ok(total);
             }
-            total += n;
+            if std::time::Instant::now() > deadline {
+                self.marker = None;
+                return Err("the stream did not deliver the drain marker within 60 s".into());
+            }
+            if n == 0 {
+                // Polling the stream, as Lambda's event source mapping does between empty reads.
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
         }
-        Ok(total)
     }
 }
 

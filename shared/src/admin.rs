@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::clients::{
-    ClientState, SettingItem, instance_binding, instance_setting_sk, list_client_names,
+    ClientState, SettingItem, ValuePlace, instance_binding, instance_setting_sk, list_client_names,
     load_client, seal_value,
 };
 use crate::clock;
@@ -106,8 +106,9 @@ pub async fn list_clients(
 ) -> Result<ClientList> {
     require(app, principal, Action::ReadClient, Resource::None, caller).await?;
     let mut clients = Vec::new();
+    let visible = principal.client_matcher();
     for name in list_client_names(app).await? {
-        if !principal.sees_client(&name) {
+        if !visible.sees(&name) {
             continue;
         }
         let Some(state) = load_client(app, &name).await? else {
@@ -148,7 +149,7 @@ async fn admin_view(app: &App, state: &ClientState) -> Result<AdminClient> {
     let mut settings = Vec::with_capacity(definitions.len());
     for definition in definitions {
         let item = state.values.get(definition.name.as_str());
-        let value = if definition.secret {
+        let value = if definition.secret || item.is_some_and(|i| !i.is_visible_under(&definition)) {
             None
         } else {
             Some(
@@ -178,8 +179,8 @@ async fn admin_view(app: &App, state: &ClientState) -> Result<AdminClient> {
 }
 
 /// Items one client deletion may remove in its single transaction (the limit is 100, less the
-/// client index entry and the event).
-const MAX_ITEMS_PER_DELETE: usize = 98;
+/// client index entry, the client count and the event).
+const MAX_ITEMS_PER_DELETE: usize = 97;
 
 /// `DELETE /api/admin/clients/{name}` (Administrator): the client, its data keys, values and
 /// instances go in one transaction with the `ClientDeleted` event, so a service never sees a
@@ -221,6 +222,7 @@ pub async fn delete_client(
         app.store
             .delete_in_transaction("CLIENTS", &format!("CLIENT#{name}"))?,
     );
+    items.push(crate::clients::client_count_change(app, -1, None)?);
     let event = AuditEvent::new(
         EventKind::ClientDeleted {
             client: name.clone(),
@@ -241,7 +243,9 @@ pub async fn delete_client(
             ),
         )
         .await?;
-    app.store.delete_partition(&format!("HISTORY#{name}")).await
+    app.store
+        .delete_partition(&crate::clients::history_pk(&name))
+        .await
 }
 
 fn conditional_delete(app: &App, pk: &str, sk: &str, version: u64) -> Result<TransactWriteItem> {
@@ -313,6 +317,10 @@ struct HistoryItem {
     /// The new value, sealed like the setting's own (base64).
     value: String,
     dek_version: u32,
+    /// A secret setting's value (bound into the ciphertext): never shown, whatever the
+    /// setting's definition says later.
+    #[serde(default)]
+    secret: bool,
 }
 
 /// Sets several values in one all-or-nothing transaction: each value is validated against its
@@ -429,15 +437,21 @@ pub async fn write_values(
     let name = state.meta.name.clone();
     let now = clock::now_rfc3339();
     let pk = client_pk(&name);
+    let definitions = state.definitions(key)?;
     let mut items = Vec::with_capacity(values.len() * 2 + 1);
     for new in values {
         let setting = new.name.as_str();
+        let secret = definitions
+            .iter()
+            .find(|d| d.name == new.name)
+            .ok_or_else(|| Error::internal("value for an undefined setting"))?
+            .secret;
         let (previous, bound, sk, history_key) = match instance {
             Some(i) => (
                 state.instances.get(i).and_then(|v| v.get(setting)),
                 instance_binding(i, setting),
                 instance_setting_sk(i, setting),
-                format!("@{i}/{setting}"),
+                crate::clients::history_name(Some(i), setting),
             ),
             None => (
                 state.values.get(setting),
@@ -447,22 +461,22 @@ pub async fn write_values(
             ),
         };
         let version = previous.map_or(1, |p| p.value_version + 1);
-        let sealed = seal_value(
-            &name,
-            &bound,
-            &new.value,
-            version,
-            state.meta.dek_version,
-            key,
-        )?;
+        let place = ValuePlace {
+            client: &name,
+            setting: &bound,
+            value_version: version,
+            dek_version: state.meta.dek_version,
+            secret,
+        };
         let item = SettingItem {
             name: bound.clone(),
-            value: sealed.clone(),
+            value: seal_value(place, &new.value, key)?,
             value_version: version,
             dek_version: state.meta.dek_version,
             last_changed: now.clone(),
             last_changed_by: who.to_owned(),
             externally_managed,
+            secret,
         };
         let condition = match previous {
             Some(p) => (Some("valueVersion = :prev"), Some(p.value_version)),
@@ -487,20 +501,21 @@ pub async fn write_values(
             message: message.to_owned(),
             value_version: version,
             value: seal_value(
-                &name,
-                &format!("#history#{bound}"),
+                ValuePlace {
+                    setting: &format!("#history#{bound}"),
+                    ..place
+                },
                 &new.value,
-                version,
-                state.meta.dek_version,
                 key,
             )?,
             dek_version: state.meta.dek_version,
+            secret,
         };
         items.push(
             TransactWriteItem::builder()
                 .put(app.store.put(
                     to_item(
-                        &format!("HISTORY#{name}"),
+                        &crate::clients::history_pk(&name),
                         &format!("{history_key}#{now}#{version:010}"),
                         &history,
                     )?,
@@ -597,7 +612,7 @@ pub async fn history(
     let mut rows: Vec<HistoryItem> = app
         .store
         .query_prefix(
-            &format!("HISTORY#{}", state.meta.name),
+            &crate::clients::history_pk(&state.meta.name),
             &format!("{setting}#"),
         )
         .await?
@@ -617,9 +632,10 @@ pub async fn history(
     let mut entries = Vec::with_capacity(rows.len());
     let mut previous: Option<Value> = definition.default_value.clone();
     for row in rows {
-        let value = if definition.secret {
-            None
-        } else {
+        // A row sealed as a secret's is never opened here: its setting may have been removed
+        // and registered again as a plain one.
+        let shown = !definition.secret && !row.secret;
+        let value = if shown {
             let key = state.data_key(app, row.dek_version).await?;
             let sealed = SettingItem {
                 name: format!("#history#{setting}"),
@@ -629,19 +645,18 @@ pub async fn history(
                 last_changed: String::new(),
                 last_changed_by: String::new(),
                 externally_managed: false,
+                secret: false,
             };
             Some(crate::clients::open_value(&state.meta.name, &sealed, &key)?)
+        } else {
+            None
         };
         entries.push(HistoryEntry {
             time: row.time,
             user: row.user,
             message: row.message,
             version: row.value_version,
-            old_value: if definition.secret {
-                None
-            } else {
-                previous.clone()
-            },
+            old_value: if shown { previous.clone() } else { None },
             new_value: value.clone(),
         });
         previous = value;
@@ -738,19 +753,35 @@ pub async fn create_instance(
             .put(app.store.put(marker, Some("attribute_not_exists(PK)"))?)
             .build(),
     ];
+    let current = state.data_key(app, state.meta.dek_version).await?;
+    let definitions = state.definitions(&current)?;
     for (setting, base) in &state.values {
         let key = state.data_key(app, base.dek_version).await?;
         let value = crate::clients::open_value(&name, base, &key)?;
-        let current = state.data_key(app, state.meta.dek_version).await?;
         let bound = instance_binding(instance, setting);
+        let secret = base.secret
+            || definitions
+                .iter()
+                .any(|d| d.name.as_str() == setting && d.secret);
         let item = SettingItem {
             name: bound.clone(),
-            value: seal_value(&name, &bound, &value, 1, state.meta.dek_version, &current)?,
+            value: seal_value(
+                ValuePlace {
+                    client: &name,
+                    setting: &bound,
+                    value_version: 1,
+                    dek_version: state.meta.dek_version,
+                    secret,
+                },
+                &value,
+                &current,
+            )?,
             value_version: 1,
             dek_version: state.meta.dek_version,
             last_changed: now.clone(),
             last_changed_by: principal.username.clone(),
             externally_managed: false,
+            secret,
         };
         items.push(
             TransactWriteItem::builder()
@@ -813,6 +844,111 @@ pub async fn rotate_data_key(
         })
         .await?;
     Ok(serde_json::json!({ "dataKeyVersion": version, "resealedValues": values }))
+}
+
+/// The answer to a declassification.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Declassified {
+    /// The client's version after the change.
+    pub version: u64,
+    /// Values deleted (base and instances).
+    pub deleted_values: usize,
+    /// History rows deleted.
+    pub deleted_history: usize,
+}
+
+/// `POST /api/admin/clients/{name}/settings/{setting}/declassify` (Administrator): makes a
+/// secret setting plain. Its values (base and every instance's) are deleted in the same
+/// transaction as the definition change, and its history rows right after, so no value that
+/// was sealed as a secret ever becomes readable. History rows left behind by a failure are
+/// still marked secret (bound into their ciphertext) and never shown.
+pub async fn declassify_setting(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    setting: &str,
+    caller: &Caller,
+) -> Result<Declassified> {
+    let state = managed_client(app, principal, client, caller).await?;
+    let key = state.data_key(app, state.meta.dek_version).await?;
+    let mut definitions = state.definitions(&key)?;
+    let definition = definitions
+        .iter_mut()
+        .find(|d| d.name.as_str() == setting)
+        .ok_or(Error::NotFound {
+            code: "SETTING_NOT_FOUND",
+            message: "There is no such client or setting.",
+        })?;
+    if !definition.secret {
+        return Err(Error::Conflict {
+            code: "NOT_SECRET",
+            message: "The setting is not secret.",
+        });
+    }
+    definition.secret = false;
+    let setting = definition.name.to_string();
+    let name = state.meta.name.clone();
+    let pk = client_pk(&name);
+    let mut items = vec![crate::clients::definitions_update(
+        app,
+        &state,
+        &state.meta.description,
+        &definitions,
+        &key,
+    )?];
+    let mut deleted_values = 0;
+    if state.values.contains_key(&setting) {
+        items.push(
+            app.store
+                .delete_in_transaction(&pk, &setting_sk(&setting))?,
+        );
+        deleted_values += 1;
+    }
+    for (instance, values) in &state.instances {
+        if values.contains_key(&setting) {
+            items.push(
+                app.store
+                    .delete_in_transaction(&pk, &instance_setting_sk(instance, &setting))?,
+            );
+            deleted_values += 1;
+        }
+    }
+    let event = AuditEvent::new(
+        EventKind::SettingDeclassified {
+            client: name.clone(),
+            setting: setting.clone(),
+            values: deleted_values,
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    app.store
+        .transact(
+            items,
+            &event,
+            (
+                "CONFLICT",
+                "The client changed at the same time. Reload and try again.",
+            ),
+        )
+        .await?;
+    let history_pk = crate::clients::history_pk(&name);
+    let mut rows = Vec::new();
+    let instances = state.instances.keys().map(|i| Some(i.as_str()));
+    for instance in std::iter::once(None).chain(instances) {
+        let prefix = format!("{}#", crate::clients::history_name(instance, &setting));
+        rows.extend(app.store.query_prefix(&history_pk, &prefix).await?);
+    }
+    app.store.delete_items(&rows).await?;
+    Ok(Declassified {
+        version: state.meta.version + 1,
+        deleted_values,
+        deleted_history: rows.len(),
+    })
 }
 
 /// Deletes an instance and its values (Administrator); its services fall back to the base values.

@@ -2,9 +2,11 @@
 //!
 //! The outbox keeps every event for `FIG_EVENT_TTL_DAYS` (7 by default) in hourly partitions,
 //! `EVENT#{hour}#{shard}`, with the event's ULID as sort key. A page walks the hours of the
-//! range newest first, merges the shards of each hour, applies the filters and stops at the
-//! page size; the cursor says where to go on. Older events are in the S3 audit trail
-//! (`figctl audit query`).
+//! range newest first, reads the shards of each hour in parallel pages (the type filter runs in
+//! DynamoDB), applies the other filters and stops at the page size, or after
+//! [`MAX_ITEMS_READ`] items read, whichever comes first; the cursor says where to go on. So the
+//! work of one request is bounded whatever the range holds. Older events are in the S3 audit
+//! trail (`figctl audit query`).
 //!
 //! Administrators see everything. Other roles see only events about the clients their filter
 //! allows, and never user activity (logins, user management, MFA, configuration).
@@ -27,6 +29,13 @@ use crate::store::{EVENT_SHARDS, OutboxItem};
 
 /// Longest range one request may cover: the outbox's lifetime.
 const MAX_RANGE_DAYS: i64 = 7;
+/// Most outbox items one request reads (before filters): a page that reaches it ends early,
+/// with a cursor, however many events the range holds.
+pub const MAX_ITEMS_READ: usize = 2_000;
+/// A cursor id above every event id (ULIDs start with 0-7): "this hour, from its newest event".
+const TOP_OF_HOUR: &str = "ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+/// Items asked of each shard per read.
+const SHARD_PAGE: i32 = 100;
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 500;
@@ -156,35 +165,72 @@ pub async fn query(
             "'cursor' is outside the requested range: pass the same from and to as for the first page.",
         ));
     }
+    let visible = principal.client_matcher();
     let mut events = Vec::new();
+    let mut budget = MAX_ITEMS_READ;
     while hour >= first_hour {
         let label = clock::rfc3339(hour)
             .get(..13)
             .unwrap_or_default()
             .to_owned();
-        let mut batch = hour_events(app, &label, before.as_deref()).await?;
-        batch.sort_by(|a, b| b.0.cmp(&a.0));
-        for (id, event) in batch {
-            let time = event.get("time").and_then(Value::as_str).unwrap_or("");
-            let in_range = parse_time("time", Some(time))
-                .ok()
-                .flatten()
-                .is_some_and(|t| t >= from && t <= to);
-            if !in_range || !matches(&event, &query) {
-                continue;
-            }
-            if !admin {
-                let client = event.get("client").and_then(Value::as_str);
-                if is_user_activity(&event) || !client.is_some_and(|c| principal.sees_client(c)) {
-                    continue;
-                }
-            }
-            events.push(event);
-            if events.len() == limit {
+        // Read the hour in rounds: each round takes the next page of every shard that has
+        // more, and handles the events every shard has been read down to.
+        let mut shards: Vec<Shard> = (0..EVENT_SHARDS)
+            .map(|shard| Shard {
+                pk: format!("EVENT#{label}#{shard}"),
+                next: before.clone().map(Position::Below),
+                done: false,
+            })
+            .collect();
+        let mut pending: Vec<(String, Value)> = Vec::new();
+        loop {
+            if budget == 0 {
+                // Out of reads for this request: go on below the oldest event handled (or from
+                // the top of this hour, when none of it was read yet).
+                let resume = pending_frontier(&shards)
+                    .or(before.clone())
+                    .unwrap_or_else(|| TOP_OF_HOUR.to_owned());
                 return Ok(AuditPage {
                     events,
-                    next_cursor: Some(format!("{label}|{id}")),
+                    next_cursor: Some(format!("{label}|{resume}")),
                 });
+            }
+            let (read, batch) = read_round(app, &mut shards, query.kind.as_deref()).await?;
+            budget = budget.saturating_sub(read);
+            pending.extend(batch);
+            // Every event at or above the frontier has been read from every shard.
+            let frontier = pending_frontier(&shards);
+            pending.sort_by(|a, b| b.0.cmp(&a.0));
+            let ready = match &frontier {
+                Some(f) => pending.iter().take_while(|(id, _)| id >= f).count(),
+                None => pending.len(),
+            };
+            for (id, event) in pending.drain(..ready) {
+                before = Some(id.clone());
+                let time = event.get("time").and_then(Value::as_str).unwrap_or("");
+                let in_range = parse_time("time", Some(time))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|t| t >= from && t <= to);
+                if !in_range || !matches(&event, &query) {
+                    continue;
+                }
+                if !admin {
+                    let client = event.get("client").and_then(Value::as_str);
+                    if is_user_activity(&event) || !client.is_some_and(|c| visible.sees(c)) {
+                        continue;
+                    }
+                }
+                events.push(event);
+                if events.len() == limit {
+                    return Ok(AuditPage {
+                        events,
+                        next_cursor: Some(format!("{label}|{id}")),
+                    });
+                }
+            }
+            if shards.iter().all(|s| s.done) {
+                break;
             }
         }
         hour -= time::Duration::hours(1);
@@ -196,68 +242,132 @@ pub async fn query(
     })
 }
 
+/// Where a shard's next read starts.
+#[derive(Clone, Debug)]
+enum Position {
+    /// Below this event id (a cursor).
+    Below(String),
+    /// After this key (DynamoDB's own continuation).
+    After(std::collections::HashMap<String, AttributeValue>),
+}
+
+/// One outbox shard of one hour, read newest first in pages.
+#[derive(Debug)]
+struct Shard {
+    pk: String,
+    next: Option<Position>,
+    done: bool,
+}
+
+/// The oldest event id every shard has been read down to: events at or above it are complete.
+/// `None` when every shard is exhausted.
+fn pending_frontier(shards: &[Shard]) -> Option<String> {
+    shards
+        .iter()
+        .filter(|s| !s.done)
+        .filter_map(|s| match &s.next {
+            Some(Position::After(key)) => match key.get("SK") {
+                Some(AttributeValue::S(sk)) => Some(sk.clone()),
+                _ => None,
+            },
+            Some(Position::Below(id)) => Some(id.clone()),
+            None => None,
+        })
+        .max()
+}
+
+/// One page of every shard that has more, in parallel: how many items were read (before the
+/// type filter, which runs in DynamoDB) and the events that passed it.
+async fn read_round(
+    app: &Arc<App>,
+    shards: &mut [Shard],
+    kind: Option<&str>,
+) -> Result<(usize, Vec<(String, Value)>)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, shard) in shards.iter().enumerate().filter(|(_, s)| !s.done) {
+        let (app, pk, next, kind) = (
+            app.clone(),
+            shard.pk.clone(),
+            shard.next.clone(),
+            kind.map(str::to_owned),
+        );
+        tasks.spawn(async move {
+            (
+                i,
+                shard_page(&app, &pk, next.as_ref(), kind.as_deref()).await,
+            )
+        });
+    }
+    let mut read = 0;
+    let mut out = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, page) = joined.map_err(|_| Error::internal("audit shard task"))?;
+        let (scanned, events, next) = page?;
+        read += scanned;
+        out.extend(events);
+        if let Some(shard) = shards.get_mut(i) {
+            shard.done = next.is_none();
+            shard.next = next.map(Position::After);
+        }
+    }
+    Ok((read, out))
+}
+
+/// One page of a shard, newest first, with the type filter applied by DynamoDB: the items
+/// read, the events that passed, and where the next page starts (if there is one).
+async fn shard_page(
+    app: &App,
+    pk: &str,
+    position: Option<&Position>,
+    kind: Option<&str>,
+) -> Result<(
+    usize,
+    Vec<(String, Value)>,
+    Option<std::collections::HashMap<String, AttributeValue>>,
+)> {
+    let mut request = app
+        .store
+        .client()
+        .query()
+        .table_name(app.store.table())
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        .scan_index_forward(false)
+        .limit(SHARD_PAGE)
+        .consistent_read(true);
+    request = match position {
+        Some(Position::Below(id)) => request
+            .key_condition_expression("PK = :pk AND SK < :before")
+            .expression_attribute_values(":before", AttributeValue::S(id.clone())),
+        Some(Position::After(key)) => request
+            .key_condition_expression("PK = :pk")
+            .set_exclusive_start_key(Some(key.clone())),
+        None => request.key_condition_expression("PK = :pk"),
+    };
+    if let Some(kind) = kind {
+        request = request
+            .filter_expression("eventType = :type")
+            .expression_attribute_values(":type", AttributeValue::S(kind.to_owned()));
+    }
+    let page = request
+        .send()
+        .await
+        .map_err(|e| Error::unavailable(format!("dynamodb Query events: {e:?}")))?;
+    let scanned = usize::try_from(page.scanned_count()).unwrap_or(0);
+    let mut out = Vec::new();
+    for item in page.items.unwrap_or_default() {
+        let id = crate::store::sort_key(&item).to_owned();
+        let outbox: OutboxItem = crate::store::from_item(item)?;
+        if let Ok(event) = serde_json::from_str::<Value>(&outbox.event) {
+            out.push((id, event));
+        }
+    }
+    let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+    Ok((scanned, out, next))
+}
+
 fn truncate_to_hour(t: OffsetDateTime) -> OffsetDateTime {
     let t = t.to_offset(time::UtcOffset::UTC);
     t.replace_time(time::Time::from_hms(t.hour(), 0, 0).unwrap_or(time::Time::MIDNIGHT))
-}
-
-/// Every event of one hour (its shards read in parallel), older than `before` when given, as
-/// `(id, event)`.
-async fn hour_events(
-    app: &Arc<App>,
-    hour: &str,
-    before: Option<&str>,
-) -> Result<Vec<(String, Value)>> {
-    let mut shards = tokio::task::JoinSet::new();
-    for shard in 0..EVENT_SHARDS {
-        let (app, pk, before) = (
-            app.clone(),
-            format!("EVENT#{hour}#{shard}"),
-            before.map(str::to_owned),
-        );
-        shards.spawn(async move { shard_events(&app, &pk, before.as_deref()).await });
-    }
-    let mut out = Vec::new();
-    while let Some(joined) = shards.join_next().await {
-        out.extend(joined.map_err(|_| Error::internal("audit shard task"))??);
-    }
-    Ok(out)
-}
-
-async fn shard_events(app: &App, pk: &str, before: Option<&str>) -> Result<Vec<(String, Value)>> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let mut request = app
-            .store
-            .client()
-            .query()
-            .table_name(app.store.table())
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .set_exclusive_start_key(start)
-            .scan_index_forward(false);
-        request = match before {
-            Some(id) => request
-                .key_condition_expression("PK = :pk AND SK < :before")
-                .expression_attribute_values(":before", AttributeValue::S(id.to_owned())),
-            None => request.key_condition_expression("PK = :pk"),
-        };
-        let page = request
-            .send()
-            .await
-            .map_err(|e| Error::unavailable(format!("dynamodb Query events: {e:?}")))?;
-        for item in page.items.unwrap_or_default() {
-            let id = crate::store::sort_key(&item).to_owned();
-            let outbox: OutboxItem = crate::store::from_item(item)?;
-            if let Ok(event) = serde_json::from_str::<Value>(&outbox.event) {
-                out.push((id, event));
-            }
-        }
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(out),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -156,8 +156,27 @@ pub fn origin_allowed(
     origin_host.is_some_and(|h| Some(h) == host || Some(h) == forwarded_host)
 }
 
+/// The account throttle's partition for a typed user name. A name that is not a valid user
+/// name (it may be a password typed into the wrong field) is kept only as a digest.
 fn throttle_account_pk(username: &str) -> String {
-    format!("THROTTLE#USER#{username}")
+    if crate::model::UserName::parse(username).is_ok() {
+        format!("THROTTLE#USER#{username}")
+    } else {
+        format!(
+            "THROTTLE#USER#~{}",
+            hex::encode(&Sha256::digest(username.as_bytes())[..16])
+        )
+    }
+}
+
+/// The name an audit record gives a typed user name: the name itself only when it is a valid
+/// user name, so a password typed into the name field never reaches the audit trail or a SIEM.
+pub(crate) fn typed_user_name(username: &str) -> String {
+    if crate::model::UserName::parse(username).is_ok() {
+        username.to_owned()
+    } else {
+        "(invalid user name)".to_owned()
+    }
 }
 
 fn address_key(ip: &str, now: time::OffsetDateTime) -> (String, String) {
@@ -165,69 +184,276 @@ fn address_key(ip: &str, now: time::OffsetDateTime) -> (String, String) {
     (format!("THROTTLE#IP#{ip}"), hour)
 }
 
-async fn load_throttles(
-    app: &App,
-    username: &str,
-    ip: Option<&str>,
-    now: time::OffsetDateTime,
-) -> Result<(AccountThrottle, AddressThrottle)> {
-    let account = async {
+/// A failure counter with the account schedule (delays, then locks): the account's own
+/// (`META`), or the one a known-good address has on that account (`GOOD#{address}`).
+#[derive(Clone, Debug)]
+struct Counter {
+    pk: String,
+    sk: String,
+}
+
+impl Counter {
+    async fn read(&self, app: &App) -> Result<AccountThrottle> {
         app.store
-            .get(&throttle_account_pk(username), "META")
+            .get(&self.pk, &self.sk)
             .await?
             .map(from_item::<AccountThrottle>)
             .transpose()
             .map(Option::unwrap_or_default)
+    }
+
+    /// Counts one attempt at `t` and returns the state every attempt before it left.
+    async fn reserve(&self, app: &App, t: i64) -> Result<AccountThrottle> {
+        app.store
+            .update_returning_old(
+                &self.pk,
+                &self.sk,
+                "ADD failures :one SET lastFailure = :now, #ttl = :ttl",
+                vec![
+                    (":one", AttributeValue::N("1".into())),
+                    (":now", AttributeValue::N(t.to_string())),
+                    (":ttl", AttributeValue::N((t + 60 * 86_400).to_string())),
+                ],
+            )
+            .await?
+            .map(from_item::<AccountThrottle>)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Sets the lock that the `failures`th attempt brings, if it brings one (never shortening a
+    /// longer lock), with its event.
+    async fn lock_if_due(
+        &self,
+        app: &App,
+        failures: u32,
+        t: i64,
+        event: impl FnOnce(EventKind) -> AuditEvent,
+    ) -> Result<()> {
+        let Some(seconds) = crate::throttle::lock_seconds(failures) else {
+            return Ok(());
+        };
+        let until = t + seconds;
+        let lock = app.store.update(
+            &self.pk,
+            &self.sk,
+            "SET lockedUntil = :until",
+            Some("attribute_not_exists(lockedUntil) OR lockedUntil < :until"),
+            vec![(":until", AttributeValue::N(until.to_string()))],
+        )?;
+        match app
+            .store
+            .transact(
+                vec![TransactWriteItem::builder().update(lock).build()],
+                &event(EventKind::AccountLocked { failures, seconds }),
+                ("LOCKED", "locked"),
+            )
+            .await
+        {
+            // A concurrent attempt set a longer lock already.
+            Err(Error::Conflict { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn give_back(&self, app: &App) -> Result<TransactWriteItem> {
+        let update = app.store.update(
+            &self.pk,
+            &self.sk,
+            "ADD failures :minus",
+            None,
+            vec![(":minus", AttributeValue::N("-1".into()))],
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// One attempt to prove a password or a code for an account, reserved against the throttles
+/// before anything is checked (see [`crate::throttle`]): the account's counter (or, from a
+/// known-good address, that address's own counter on the account) and the address's hourly
+/// counter.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    account: Counter,
+    /// The known-good address's counter on this account, when the caller comes from one.
+    good: Option<Counter>,
+    /// The address counter's key, when the caller has an address.
+    address: Option<(String, String)>,
+    ip: Option<String>,
+    /// The account's state just before this attempt's reservation.
+    before: AccountThrottle,
+    at: i64,
+}
+
+/// Opens an attempt for `username` from the caller's address: refused with 429 (and audited
+/// with `actor`) when the throttles forbid it, before or after its reservation.
+///
+/// A known-good address is judged by its own failures on the account instead of the
+/// account's, so a lock that others caused does not keep the owner out, while guesses from that
+/// address still meet the whole schedule.
+pub(crate) async fn begin_attempt(
+    app: &App,
+    username: &str,
+    actor: &Actor,
+    caller: &Caller,
+) -> Result<Attempt> {
+    let now = clock::now();
+    let t = now.unix_timestamp();
+    let ip = caller.ip.as_deref();
+    let pk = throttle_account_pk(username);
+    let account = Counter {
+        pk: pk.clone(),
+        sk: "META".into(),
     };
-    let address = async {
-        match ip {
-            Some(ip) => {
-                let (pk, sk) = address_key(ip, now);
-                app.store
-                    .get(&pk, &sk)
-                    .await?
-                    .map(from_item::<AddressThrottle>)
-                    .transpose()
-                    .map(Option::unwrap_or_default)
-            }
+    let address = ip.map(|ip| address_key(ip, now));
+    let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
+    let refuse = |wait: i64| async move {
+        app.store
+            .record(&event(EventKind::AccountThrottled { retry_after: wait }))
+            .await?;
+        Err(Error::TooManyRequests { retry_after: wait })
+    };
+    let seconds_left = 3600 - t.rem_euclid(3600);
+    let read_address = || async {
+        match &address {
+            Some((pk, sk)) => app
+                .store
+                .get(pk, sk)
+                .await?
+                .map(from_item::<AddressThrottle>)
+                .transpose()
+                .map(Option::unwrap_or_default),
             None => Ok(AddressThrottle::default()),
         }
     };
-    tokio::try_join!(account, address)
+    // A first look, so that hammering a locked account is refused without being counted.
+    let (state, address_state) = tokio::try_join!(account.read(app), read_address())?;
+    let good = ip.filter(|_| state.is_known_good(ip, t)).map(|ip| Counter {
+        pk: pk.clone(),
+        sk: format!("GOOD#{ip}"),
+    });
+    let own = match &good {
+        Some(good) => good.read(app).await?,
+        None => state.clone(),
+    };
+    let verdict = |own: &AccountThrottle, address: &AddressThrottle| match own.check(None, t) {
+        Verdict::Allow => address.check(seconds_left),
+        other => other,
+    };
+    if let Verdict::Throttled(wait) | Verdict::Locked(wait) = verdict(&own, &address_state) {
+        return refuse(wait).await;
+    }
+    // The reservation: atomic, and judged again on the state it found.
+    let reserve_address = || async {
+        match &address {
+            Some((pk, sk)) => app
+                .store
+                .update_returning_old(
+                    pk,
+                    sk,
+                    "ADD failures :one SET #ttl = :ttl",
+                    vec![
+                        (":one", AttributeValue::N("1".into())),
+                        (":ttl", AttributeValue::N((t + 7200).to_string())),
+                    ],
+                )
+                .await?
+                .map(from_item::<AddressThrottle>)
+                .transpose()
+                .map(Option::unwrap_or_default),
+            None => Ok(AddressThrottle::default()),
+        }
+    };
+    let reserve_good = || async {
+        match &good {
+            Some(good) => good.reserve(app, t).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (before, good_before, address_before) =
+        tokio::try_join!(account.reserve(app, t), reserve_good(), reserve_address())?;
+    account
+        .lock_if_due(app, before.failures.saturating_add(1), t, event)
+        .await?;
+    if let (Some(counter), Some(state)) = (&good, &good_before) {
+        counter
+            .lock_if_due(app, state.failures.saturating_add(1), t, event)
+            .await?;
+    }
+    let own = good_before.as_ref().unwrap_or(&before);
+    if let Verdict::Throttled(wait) | Verdict::Locked(wait) = verdict(own, &address_before) {
+        return refuse(wait).await;
+    }
+    Ok(Attempt {
+        account,
+        good,
+        address,
+        ip: ip.map(str::to_owned),
+        before,
+        at: t,
+    })
 }
 
-fn account_put(
-    app: &App,
-    username: &str,
-    state: &AccountThrottle,
-    now: i64,
-) -> Result<TransactWriteItem> {
-    let mut item = to_item(&throttle_account_pk(username), "META", state)?;
-    item.insert(
-        "ttl".into(),
-        AttributeValue::N((now + 60 * 86_400).to_string()),
-    );
-    Ok(TransactWriteItem::builder()
-        .put(app.store.put(item, None)?)
-        .build())
-}
+impl Attempt {
+    /// The attempt failed: its reservations stay (and any lock they brought), and `events` are
+    /// written.
+    pub(crate) async fn fail(self, app: &App, events: Vec<AuditEvent>) -> Result<()> {
+        app.store
+            .transact_events(Vec::new(), &events, ("CONFLICT", "Try again."))
+            .await
+    }
 
-fn address_failure(app: &App, ip: &str, now: time::OffsetDateTime) -> Result<TransactWriteItem> {
-    let (pk, sk) = address_key(ip, now);
-    let update = app.store.update(
-        &pk,
-        &sk,
-        "ADD failures :one SET #ttl = :ttl",
-        None,
-        vec![
-            (":one", AttributeValue::N("1".into())),
-            (
-                ":ttl",
-                AttributeValue::N((now.unix_timestamp() + 7200).to_string()),
-            ),
-        ],
-    )?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    /// Neither a success nor a failure (the password was right and the second factor is still
+    /// to come): the reservations are given back.
+    pub(crate) async fn give_back(self, app: &App) -> Result<()> {
+        let mut items = vec![self.account.give_back(app)?];
+        if let Some(good) = &self.good {
+            items.push(good.give_back(app)?);
+        }
+        if let Some((pk, sk)) = &self.address {
+            items.push(
+                Counter {
+                    pk: pk.clone(),
+                    sk: sk.clone(),
+                }
+                .give_back(app)?,
+            );
+        }
+        app.store
+            .transact_events(items, &[], ("CONFLICT", "Try again."))
+            .await
+    }
+
+    /// The writes of a successful attempt, for its transaction: the account's count reset and
+    /// the address remembered as known-good (its own count reset too), and the address's
+    /// reservation given back.
+    pub(crate) fn success_items(&self, app: &App) -> Result<Vec<TransactWriteItem>> {
+        let expires = AttributeValue::N((self.at + 60 * 86_400).to_string());
+        let mut item = to_item(
+            &self.account.pk,
+            "META",
+            &self.before.after_success(self.ip.as_deref(), self.at),
+        )?;
+        item.insert("ttl".into(), expires);
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(app.store.put(item, None)?)
+                .build(),
+        ];
+        if let Some(good) = &self.good {
+            items.push(app.store.delete_in_transaction(&good.pk, &good.sk)?);
+        }
+        if let Some((pk, sk)) = &self.address {
+            items.push(
+                Counter {
+                    pk: pk.clone(),
+                    sk: sk.clone(),
+                }
+                .give_back(app)?,
+            );
+        }
+        Ok(items)
+    }
 }
 
 async fn new_session(
@@ -303,29 +529,16 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
         .chars()
         .take(128)
         .collect();
-    let now = clock::now();
-    let t = now.unix_timestamp();
-    let ip = caller.ip.as_deref();
+    let t = clock::now().unix_timestamp();
     let actor = Actor::User {
-        name: username.clone(),
+        name: typed_user_name(&username),
     };
     let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
 
-    let (user, (account, address)) = tokio::try_join!(
+    let (user, attempt) = tokio::try_join!(
         load_user(app, &username),
-        load_throttles(app, &username, ip, now)
+        begin_attempt(app, &username, &actor, caller)
     )?;
-    let seconds_left = 3600 - t.rem_euclid(3600);
-    let verdict = match account.check(ip, t) {
-        Verdict::Allow => address.check(seconds_left),
-        other => other,
-    };
-    if let Verdict::Throttled(wait) | Verdict::Locked(wait) = verdict {
-        app.store
-            .record(&event(EventKind::AccountThrottled { retry_after: wait }))
-            .await?;
-        return Err(Error::TooManyRequests { retry_after: wait });
-    }
 
     let password_ok = verify(
         app,
@@ -345,6 +558,7 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
     {
         if request.totp.is_none() && request.recovery_code.is_none() {
             // The password was right: ask for the second factor (not counted as a failure).
+            attempt.give_back(app).await?;
             return Err(Error::Unauthorized {
                 code: "MFA_REQUIRED",
                 message: "Enter the code from your authenticator app (or a recovery code).",
@@ -363,20 +577,8 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
     }
 
     if let Some(reason) = failure {
-        let (next, locked) = account.after_failure(t);
-        let mut items = vec![account_put(app, &username, &next, t)?];
-        if let Some(ip) = ip {
-            items.push(address_failure(app, ip, now)?);
-        }
-        let mut events = vec![event(EventKind::LoginFailed { reason })];
-        if locked {
-            events.push(event(EventKind::AccountLocked {
-                failures: next.failures,
-                seconds: next.locked_until - t,
-            }));
-        }
-        app.store
-            .transact_events(items, &events, ("CONFLICT", "Try again."))
+        attempt
+            .fail(app, vec![event(EventKind::LoginFailed { reason })])
             .await?;
         return Err(invalid_credentials());
     }
@@ -385,10 +587,8 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
     };
 
     let (family, token, session_put) = new_session(app, &user, t).await?;
-    let mut items = vec![
-        session_put,
-        account_put(app, &username, &account.after_success(ip, t), t)?,
-    ];
+    let mut items = vec![session_put];
+    items.extend(attempt.success_items(app)?);
     let mut events = vec![event(EventKind::LoginSucceeded)];
     if let Some((mfa, recovery_left)) = factor {
         let expected = user.version;

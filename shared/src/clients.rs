@@ -93,6 +93,18 @@ pub struct SettingItem {
     /// Set by the client from its environment (a client override), not by an admin.
     #[serde(default)]
     pub externally_managed: bool,
+    /// Sealed as a secret setting's value (bound into the ciphertext's associated data). A
+    /// secret value is never shown to admins, whatever the definition says now.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl SettingItem {
+    /// Whether admins may see this value under `definition`: neither the setting nor the
+    /// value itself is secret.
+    pub fn is_visible_under(&self, definition: &SettingDefinition) -> bool {
+        !definition.secret && !self.secret
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -171,6 +183,7 @@ fn open_definitions(meta: &ClientMeta, key: &SecretBytes) -> Result<Vec<SettingD
         setting: DEFINITIONS,
         value_version: meta.definitions_version,
         key_version: meta.dek_version,
+        secret: false,
     };
     let plain = crypto::open(key, &binding, &sealed)?;
     serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("definitions: {e}")))
@@ -191,11 +204,13 @@ fn seal_definitions(
         setting: DEFINITIONS,
         value_version: version,
         key_version: dek_version,
+        secret: false,
     };
     Ok(B64.encode(crypto::seal(key, &binding, &plain)?))
 }
 
-/// Opens one value item.
+/// Opens one value item, as the secret or plain value its item says it is (a relabelled item
+/// fails to open).
 pub fn open_value(client: &str, item: &SettingItem, key: &SecretBytes) -> Result<Value> {
     let sealed = B64
         .decode(&item.value)
@@ -205,28 +220,39 @@ pub fn open_value(client: &str, item: &SettingItem, key: &SecretBytes) -> Result
         setting: &item.name,
         value_version: item.value_version,
         key_version: item.dek_version,
+        secret: item.secret,
     };
     let plain = crypto::open(key, &binding, &sealed)?;
     serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("value: {e}")))
 }
 
-/// Seals one value for `client`/`setting` at `value_version`.
-pub fn seal_value(
-    client: &str,
-    setting: &str,
-    value: &Value,
-    value_version: u64,
-    dek_version: u32,
-    key: &SecretBytes,
-) -> Result<String> {
+/// Where a sealed value belongs: client, the name it is bound to, its version, the data key
+/// that seals it and whether it is a secret setting's.
+#[derive(Clone, Copy, Debug)]
+pub struct ValuePlace<'a> {
+    /// Client name.
+    pub client: &'a str,
+    /// The name the value is bound to (setting, `{instance}#{setting}` or a history name).
+    pub setting: &'a str,
+    /// Value version.
+    pub value_version: u64,
+    /// Data-key version.
+    pub dek_version: u32,
+    /// Secret setting.
+    pub secret: bool,
+}
+
+/// Seals one value for its place.
+pub fn seal_value(place: ValuePlace<'_>, value: &Value, key: &SecretBytes) -> Result<String> {
     let plain = zeroize::Zeroizing::new(
         serde_json::to_vec(value).map_err(|e| Error::internal(format!("value: {e}")))?,
     );
     let binding = ValueBinding {
-        client,
-        setting,
-        value_version,
-        key_version: dek_version,
+        client: place.client,
+        setting: place.setting,
+        value_version: place.value_version,
+        key_version: place.dek_version,
+        secret: place.secret,
     };
     Ok(B64.encode(crypto::seal(key, &binding, &plain)?))
 }
@@ -286,7 +312,17 @@ pub(crate) async fn reseal_under_new_key(
     for (sk, item) in &values {
         let value = open_value(name, item, &state.data_key(app, item.dek_version).await?)?;
         let resealed = SettingItem {
-            value: seal_value(name, &item.name, &value, item.value_version, version, &key)?,
+            value: seal_value(
+                ValuePlace {
+                    client: name,
+                    setting: &item.name,
+                    value_version: item.value_version,
+                    dek_version: version,
+                    secret: item.secret,
+                },
+                &value,
+                &key,
+            )?,
             dek_version: version,
             ..(*item).clone()
         };
@@ -705,6 +741,9 @@ async fn register_new(
         )
         .await;
     }
+    if let Err(limit) = check_client_limit(app).await {
+        return refuse_registration(app, name, "clientLimit", caller, limit).await;
+    }
     if secret.expose().chars().count() < MIN_SECRET_CHARS
         || estimated_secret_bits(secret.expose()) < MIN_SECRET_BITS
     {
@@ -752,9 +791,64 @@ async fn register_new(
     })
 }
 
+/// The item that counts clients (created with the first, decremented when one is deleted).
+const CLIENT_COUNT: (&str, &str) = ("CLIENTCOUNT", "COUNT");
+
+fn client_limit_reached() -> Error {
+    Error::Conflict {
+        code: "CLIENT_LIMIT_REACHED",
+        message: "This server holds as many clients as its configuration allows (maxClients). Delete unused clients, or ask an Administrator to raise the limit.",
+    }
+}
+
+/// The client count's change for a transaction: one more (only while below `max`), or one less.
+pub(crate) fn client_count_change(
+    app: &App,
+    delta: i64,
+    max: Option<u32>,
+) -> Result<TransactWriteItem> {
+    let mut update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S(CLIENT_COUNT.0.into()))
+        .key("SK", AttributeValue::S(CLIENT_COUNT.1.into()))
+        .update_expression("ADD #c :d")
+        .expression_attribute_names("#c", "count")
+        .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
+    if let Some(max) = max {
+        update = update
+            .condition_expression("attribute_not_exists(#c) OR #c < :max")
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()));
+    }
+    Ok(TransactWriteItem::builder()
+        .update(
+            update
+                .build()
+                .map_err(|e| Error::internal(format!("update builder: {e}")))?,
+        )
+        .build())
+}
+
+/// Refuses a new client when the server already holds `maxClients` (the transaction's
+/// condition on the count settles a race).
+async fn check_client_limit(app: &App) -> Result<u32> {
+    let max = server_config::load(app).await?.max_clients;
+    let count = match app.store.get(CLIENT_COUNT.0, CLIENT_COUNT.1).await? {
+        Some(item) => match item.get("count") {
+            Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(i64::MAX),
+            _ => 0,
+        },
+        None => 0,
+    };
+    if count >= i64::from(max) {
+        return Err(client_limit_reached());
+    }
+    Ok(max)
+}
+
 /// Writes a new client in one transaction with `event`: its `META` (definitions sealed under a
-/// new data key), the wrapped key and the index entry. `secret_hash` may be empty (an imported
-/// client has no secret until an administrator rotates one).
+/// new data key), the wrapped key, the index entry and the client count (bounded by the
+/// server's `maxClients`). `secret_hash` may be empty (an imported client has no secret until
+/// an administrator rotates one).
 pub(crate) async fn create_client(
     app: &App,
     name: &str,
@@ -763,6 +857,7 @@ pub(crate) async fn create_client(
     secret_hash: String,
     event: &AuditEvent,
 ) -> Result<()> {
+    let max = check_client_limit(app).await?;
     let dek_version = 1;
     let (key, wrapped) = app.new_client_data_key(name, dek_version).await?;
     let now = clock::now_rfc3339();
@@ -809,7 +904,7 @@ pub(crate) async fn create_client(
             None,
         ),
     ];
-    let items = puts
+    let mut items = puts
         .into_iter()
         .map(|(item, cond)| {
             Ok(TransactWriteItem::builder()
@@ -817,6 +912,7 @@ pub(crate) async fn create_client(
                 .build())
         })
         .collect::<Result<Vec<_>>>()?;
+    items.push(client_count_change(app, 1, Some(max))?);
     app.store
         .transact(
             items,
@@ -876,6 +972,63 @@ pub(crate) fn definitions_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
+/// History partition of a client.
+pub(crate) fn history_pk(client: &str) -> String {
+    format!("HISTORY#{client}")
+}
+
+/// The history name of a value: the setting, or `@{instance}/{setting}`.
+pub(crate) fn history_name(instance: Option<&str>, setting: &str) -> String {
+    match instance {
+        Some(i) => format!("@{i}/{setting}"),
+        None => setting.to_owned(),
+    }
+}
+
+/// The settings that `new` would turn from secret into plain while they hold a value (base or
+/// instance) or history: a secret stays secret. Only an Administrator's declassification
+/// (which deletes the values and history first) may make such a setting plain.
+pub(crate) async fn secrets_made_plain(
+    app: &App,
+    state: &ClientState,
+    old: &[SettingDefinition],
+    new: &[SettingDefinition],
+) -> Result<Vec<String>> {
+    let mut refused = Vec::new();
+    for definition in new.iter().filter(|d| !d.secret) {
+        let setting = definition.name.as_str();
+        if !old.iter().any(|o| o.name.as_str() == setting && o.secret) {
+            continue;
+        }
+        let has_value = state.values.contains_key(setting)
+            || state.instances.values().any(|v| v.contains_key(setting));
+        let mut has_history = false;
+        if !has_value {
+            let pk = history_pk(&state.meta.name);
+            let instances = state.instances.keys().map(|i| Some(i.as_str()));
+            for instance in std::iter::once(None).chain(instances) {
+                let prefix = format!("{}#", history_name(instance, setting));
+                if app.store.any_with_prefix(&pk, &prefix).await? {
+                    has_history = true;
+                    break;
+                }
+            }
+        }
+        if has_value || has_history {
+            refused.push(setting.to_owned());
+        }
+    }
+    Ok(refused)
+}
+
+/// The refusal of a change that would make a secret setting with values or history plain.
+pub(crate) fn declassification_refused() -> Error {
+    Error::Conflict {
+        code: "SECRET_STAYS_SECRET",
+        message: "A secret setting that has a value or history cannot be made plain by a registration or an import. Keep \"secret\": true, or ask an Administrator to declassify the setting (which deletes its values and their history).",
+    }
+}
+
 async fn update_registration(
     app: &Arc<App>,
     state: ClientState,
@@ -930,6 +1083,17 @@ async fn update_registration(
         )
         .await;
     }
+    let made_plain = secrets_made_plain(app, &state, &old, &registration.settings).await?;
+    if !made_plain.is_empty() {
+        return refuse_registration(
+            app,
+            &name,
+            "secretStaysSecret",
+            caller,
+            declassification_refused(),
+        )
+        .await;
+    }
     let pk = client_pk(&name);
     let mut items = vec![definitions_update(
         app,
@@ -938,8 +1102,17 @@ async fn update_registration(
         &registration.settings,
         &key,
     )?];
+    // A removed setting takes its values with it: the base value and every instance's.
     for setting in removed.iter().filter(|s| state.values.contains_key(*s)) {
         items.push(app.store.delete_in_transaction(&pk, &setting_sk(setting))?);
+    }
+    for (instance, values) in &state.instances {
+        for setting in removed.iter().filter(|s| values.contains_key(*s)) {
+            items.push(
+                app.store
+                    .delete_in_transaction(&pk, &instance_setting_sk(instance, setting))?,
+            );
+        }
     }
     let event = AuditEvent::new(
         EventKind::UpdatedClientRegistration {
@@ -1106,6 +1279,94 @@ pub async fn fetch(
     ))
 }
 
+/// `POST /api/admin/clients` body: a client an Administrator creates, so that its service can
+/// register its definitions while new registrations are switched off.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewClient {
+    /// Client name.
+    pub name: ClientName,
+    /// What the client is.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A client created by an Administrator, with its secret (shown once).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedClient {
+    /// Client name.
+    pub name: String,
+    /// Its secret: 256 random bits, base64url. Shown once; stored only as a keyed hash. The
+    /// service registers its definitions with it.
+    pub client_secret: String,
+}
+
+fn new_client_secret() -> SecretString {
+    SecretString::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes(32)),
+    )
+}
+
+/// Creates an empty client with a new random secret (Administrator): its service then
+/// registers its definitions with that secret (an update of an existing client), whether or
+/// not new registrations are allowed. Bounded by `maxClients` like every new client.
+pub async fn create_by_administrator(
+    app: &Arc<App>,
+    principal: &crate::policy::Principal,
+    request: NewClient,
+    caller: &Caller,
+) -> Result<CreatedClient> {
+    use crate::policy::{Action, Resource};
+    let name = request.name.as_str();
+    crate::admin::require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(name),
+        caller,
+    )
+    .await?;
+    if request.description.chars().count() > 2_000 {
+        return Err(Error::bad_request(
+            "INVALID_CLIENT",
+            "The description is longer than 2000 characters.",
+        ));
+    }
+    if load_client(app, name).await?.is_some() {
+        return Err(Error::Conflict {
+            code: "CLIENT_EXISTS",
+            message: "A client with that name already exists.",
+        });
+    }
+    let secret = new_client_secret();
+    let hasher = app.keys.secret_hasher().await?;
+    let event = AuditEvent::new(
+        EventKind::NewClientRegistration {
+            client: name.to_owned(),
+            settings: Vec::new(),
+        },
+        Actor::User {
+            name: principal.username.clone(),
+        },
+        caller.source(),
+        clock::now(),
+    );
+    create_client(
+        app,
+        name,
+        &request.description,
+        &[],
+        B64.encode(hasher.hash(name, &secret)?),
+        &event,
+    )
+    .await?;
+    Ok(CreatedClient {
+        name: name.to_owned(),
+        client_secret: secret.expose().to_owned(),
+    })
+}
+
 /// `POST /api/admin/clients/{name}/secret` body.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1157,9 +1418,7 @@ pub async fn rotate_secret(
     })?;
     let name = state.meta.name.clone();
     let hasher = app.keys.secret_hasher().await?;
-    let secret = SecretString::new(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes(32)),
-    );
+    let secret = new_client_secret();
     let until = clock::now() + time::Duration::minutes(i64::from(request.grace_minutes));
     let update = app.store.update(
         &client_pk(&name),

@@ -148,13 +148,24 @@ pub struct ValueBinding<'a> {
     pub value_version: u64,
     /// Version of the data key that sealed it.
     pub key_version: u32,
+    /// Whether the value is a secret setting's. A secret value opens only as a secret one, so a
+    /// ciphertext whose item was relabelled as plain (or whose setting was declassified behind
+    /// the product's back) fails to open instead of reaching the web client.
+    pub secret: bool,
 }
 
 impl ValueBinding<'_> {
-    /// Length-prefixed, so no two bindings share a byte string.
+    /// Length-prefixed, so no two bindings share a byte string. Secret values carry their own
+    /// domain tag; plain values keep the original one, so values sealed before the flag was
+    /// bound still open.
     fn associated_data(&self) -> Vec<u8> {
         let mut aad = Vec::with_capacity(64);
-        aad.extend_from_slice(b"fig-value-v1");
+        let tag: &[u8] = if self.secret {
+            b"fig-secret-v1"
+        } else {
+            b"fig-value-v1"
+        };
+        aad.extend_from_slice(tag);
         for part in [self.client.as_bytes(), self.setting.as_bytes()] {
             aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
             aad.extend_from_slice(part);
@@ -485,6 +496,7 @@ mod tests {
             setting,
             value_version: v,
             key_version: k,
+            secret: false,
         }
     }
 
@@ -523,6 +535,18 @@ mod tests {
             assert!(open(&k, &other, &sealed).is_err(), "{other:?}");
         }
         assert!(open(&key(), &binding("demo", "DbPassword", 3, 1), &sealed).is_err());
+        // The secret flag is bound: a secret value does not open as a plain one, nor the reverse.
+        let secret = ValueBinding {
+            secret: true,
+            ..binding("demo", "DbPassword", 3, 1)
+        };
+        let sealed_secret = seal(&k, &secret, b"s3cr3t").unwrap();
+        assert!(open(&k, &binding("demo", "DbPassword", 3, 1), &sealed_secret).is_err());
+        assert!(open(&k, &secret, &sealed).is_err());
+        assert_eq!(
+            open(&k, &secret, &sealed_secret).unwrap().as_slice(),
+            b"s3cr3t"
+        );
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;

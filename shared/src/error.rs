@@ -60,6 +60,9 @@ pub enum Error {
     /// The request body is larger than the limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The route exists, but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A dependency (DynamoDB, KMS, S3) failed: the request fails closed.
     #[error("unavailable: {detail}")]
     Unavailable {
@@ -125,6 +128,7 @@ impl Error {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +144,10 @@ impl Error {
             | Self::NotFound { code, message }
             | Self::Conflict { code, message } => (code, message),
             Self::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+            Self::MethodNotAllowed => (
+                "METHOD_NOT_ALLOWED",
+                "This route does not take that method.",
+            ),
             Self::TooManyRequests { .. } => (
                 "TOO_MANY_ATTEMPTS",
                 "Too many failed attempts. Wait before trying again (see Retry-After).",

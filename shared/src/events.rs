@@ -302,6 +302,16 @@ pub enum EventKind {
         /// Values sealed again.
         values: usize,
     },
+    /// An administrator made a secret setting plain: its values (base and instances) were
+    /// deleted with it, and its history after.
+    SettingDeclassified {
+        /// Client.
+        client: String,
+        /// Setting name.
+        setting: String,
+        /// Values deleted.
+        values: usize,
+    },
     /// An administrator rotated a client's secret.
     ClientSecretRotated {
         /// Client.
@@ -378,6 +388,7 @@ impl EventKind {
             Self::SettingValueChanged { .. } => "SettingValueChanged",
             Self::ClientThrottled { .. } => "ClientThrottled",
             Self::ClientSecretRotated { .. } => "ClientSecretRotated",
+            Self::SettingDeclassified { .. } => "SettingDeclassified",
             Self::DataKeyRotated { .. } => "DataKeyRotated",
             Self::SigningKeyRolled { .. } => "SigningKeyRolled",
             Self::ClientDeleted { .. } => "ClientDeleted",

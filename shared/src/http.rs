@@ -77,7 +77,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// An authenticated admin user (`Authorization: Bearer <access token>`).
+/// An authenticated admin user (`Authorization: Bearer <access token>`): a verified token whose
+/// session is alive, with the user's current rights ([`crate::users::live_principal`]).
 #[derive(Clone, Debug)]
 pub struct AuthUser(pub Principal);
 
@@ -91,14 +92,16 @@ impl FromRequestParts<Arc<App>> for AuthUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(Error::unauthenticated)?;
-        let principal = crate::tokens::verify_access_token(
+        let claimed = crate::tokens::verify_access_token(
             &app.keys,
             &app.config.token_issuer,
             token.trim(),
             crate::clock::now(),
         )
         .await?;
-        Ok(Self(principal))
+        // A valid signature is not enough: the session must still be alive, and the rights are
+        // the user's current ones.
+        Ok(Self(crate::users::live_principal(app, claimed).await?))
     }
 }
 
@@ -252,11 +255,17 @@ async fn not_found() -> Error {
     }
 }
 
-/// Wraps a function's routes for serving: unknown routes give a JSON 404, every response goes
-/// through [`finish`], and bodies are limited to [`MAX_BODY_BYTES`].
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}
+
+/// Wraps a function's routes for serving: unknown routes give a JSON 404 and known routes with
+/// another method a JSON 405, every response goes through [`finish`], and bodies are limited to
+/// [`MAX_BODY_BYTES`].
 pub fn service(routes: Router) -> Router {
     routes
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(finish))
 }

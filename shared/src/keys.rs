@@ -22,6 +22,8 @@ use crate::store::{Store, from_item, sort_key, to_item};
 
 const KEYS_PK: &str = "KEYS";
 const PEPPER_SK: &str = "PEPPER#1";
+/// Shortest time between two reloads of the verification keys.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// Signing keys kept (and accepted) after a roll.
 pub const KEPT_SIGNING_KEYS: usize = 3;
 
@@ -62,6 +64,10 @@ pub struct ServiceKeys {
     app: String,
     signing: OnceCell<Arc<SigningKey>>,
     verifying: Mutex<VerifyingKeys>,
+    /// Held while the verification keys are reloaded (single flight).
+    reloading: tokio::sync::Mutex<()>,
+    /// Reloads of the verification keys so far.
+    loads: std::sync::atomic::AtomicU64,
     pepper: OnceCell<SecretHasher>,
 }
 
@@ -74,6 +80,8 @@ impl ServiceKeys {
             app: app.into(),
             signing: OnceCell::new(),
             verifying: Mutex::new((HashMap::new(), None)),
+            reloading: tokio::sync::Mutex::new(()),
+            loads: std::sync::atomic::AtomicU64::new(0),
             pepper: OnceCell::new(),
         }
     }
@@ -197,33 +205,48 @@ impl ServiceKeys {
         self.roll_signing_key().await.map(Some)
     }
 
-    /// The public key with id `kid`. An unknown id reloads the key list when it names a key
-    /// created since the last load (key ids are ULIDs, which carry their creation time), so a
-    /// freshly rolled key is accepted at once; other unknown ids reload at most once a second.
+    /// The public key with id `kid`. An unknown id reloads the key list at most once a second
+    /// for the whole instance, whatever ids callers make up, so forged tokens cannot turn every
+    /// request into a table read. An id that names a key created since the last load (key ids
+    /// are ULIDs, which carry their creation time: a key rolled a moment ago) waits for the next
+    /// allowed reload instead of failing, so a fresh key is accepted within a second.
     pub async fn verifying_key(&self, kid: &str) -> Result<Option<Arc<DecodingKey>>> {
-        let reload = {
+        let fresh = |loaded_at: Instant| {
+            ulid::Ulid::from_string(kid).is_ok_and(|id| {
+                let created = std::time::UNIX_EPOCH + Duration::from_millis(id.timestamp_ms());
+                let now = std::time::SystemTime::now();
+                let loaded = now - loaded_at.elapsed();
+                created + Duration::from_secs(60) > loaded && created < now + Duration::from_secs(5)
+            })
+        };
+        let started = Instant::now();
+        let wait = {
             let guard = self.verifying.lock().map_err(|_| Error::internal("lock"))?;
             if let Some(key) = guard.0.get(kid) {
                 return Ok(Some(key.clone()));
             }
             match guard.1 {
-                None => true,
-                Some(at) => {
-                    let since_load = at.elapsed();
-                    let new_key = ulid::Ulid::from_string(kid).is_ok_and(|id| {
-                        let created =
-                            std::time::UNIX_EPOCH + Duration::from_millis(id.timestamp_ms());
-                        let loaded = std::time::SystemTime::now() - since_load;
-                        created + Duration::from_secs(60) > loaded
-                            && created < std::time::SystemTime::now() + Duration::from_secs(5)
-                    });
-                    new_key || since_load > Duration::from_secs(1)
-                }
+                None => None,
+                Some(at) if at.elapsed() >= RELOAD_INTERVAL => None,
+                Some(at) if fresh(at) => Some(RELOAD_INTERVAL.saturating_sub(at.elapsed())),
+                Some(_) => return Ok(None),
             }
         };
-        if !reload {
-            return Ok(None);
+        if let Some(wait) = wait {
+            tokio::time::sleep(wait).await;
         }
+        // One reload at a time. Whoever finds that a reload happened since it asked takes that
+        // one's answer instead of reloading again.
+        let _reloading = self.reloading.lock().await;
+        {
+            let guard = self.verifying.lock().map_err(|_| Error::internal("lock"))?;
+            let reloaded_since = guard.1.is_some_and(|at| at > started);
+            if reloaded_since || guard.1.is_some_and(|at| at.elapsed() < RELOAD_INTERVAL) {
+                return Ok(guard.0.get(kid).cloned());
+            }
+        }
+        self.loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut loaded = HashMap::new();
         for item in self.key_items("JWT#").await? {
             if let Some(public) = item.public_key.as_deref().and_then(|p| B64.decode(p).ok()) {
@@ -234,6 +257,11 @@ impl ServiceKeys {
         guard.0 = loaded;
         guard.1 = Some(Instant::now());
         Ok(guard.0.get(kid).cloned())
+    }
+
+    /// How many times this instance has read the token verification keys (for tests).
+    pub fn verifying_key_loads(&self) -> u64 {
+        self.loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The client-secret hasher (its pepper is created on first use).

@@ -313,12 +313,15 @@ pub async fn disable(
     caller: &Caller,
 ) -> Result<()> {
     authorize(principal, Action::ManageOwnMfa, Resource::None)?;
-    let mut user = load_user(app, &principal.username)
-        .await?
-        .ok_or_else(Error::unauthenticated)?;
     let actor = Actor::User {
-        name: user.username.clone(),
+        name: principal.username.clone(),
     };
+    // Password and code are checked under the login throttle.
+    let (user, attempt) = tokio::try_join!(
+        load_user(app, &principal.username),
+        crate::auth::begin_attempt(app, &principal.username, &actor, caller)
+    )?;
+    let mut user = user.ok_or_else(Error::unauthenticated)?;
     let password_ok = verify(
         app,
         Some(user.password_hash.clone()),
@@ -335,15 +338,18 @@ pub async fn disable(
         None
     };
     if factor.is_none() {
-        app.store
-            .record(&AuditEvent::new(
-                EventKind::MfaChangeFailed {
-                    reason: "wrongPasswordOrCode".into(),
-                },
-                actor,
-                caller.source(),
-                clock::now(),
-            ))
+        attempt
+            .fail(
+                app,
+                vec![AuditEvent::new(
+                    EventKind::MfaChangeFailed {
+                        reason: "wrongPasswordOrCode".into(),
+                    },
+                    actor,
+                    caller.source(),
+                    clock::now(),
+                )],
+            )
             .await?;
         return Err(Error::bad_request(
             "INVALID_CREDENTIALS",
@@ -354,9 +360,11 @@ pub async fn disable(
     user.mfa = None;
     user.version += 1;
     user.updated = clock::now_rfc3339();
+    let mut items = vec![user_put(app, &user, Some(expected))?];
+    items.extend(attempt.success_items(app)?);
     app.store
         .transact(
-            vec![user_put(app, &user, Some(expected))?],
+            items,
             &AuditEvent::new(EventKind::MfaDisabled, actor, caller.source(), clock::now()),
             (
                 "CONFLICT",

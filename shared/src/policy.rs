@@ -5,6 +5,9 @@
 //!   allowed classifications), ReadOnly (read within the client filter).
 //! - A client filter is a regular expression matched against the whole client name (anchored:
 //!   `billing` does not match `billing-old`). No filter means every client.
+//! - A list of classifications allows editing exactly the settings of those classifications:
+//!   `[]` allows none, and settings without a classification need `Unclassified` in the list.
+//!   No list means every classification.
 //! - While a password change is required, only the password change is allowed; while MFA
 //!   enrolment is required, only enrolment and the password change.
 
@@ -12,6 +15,10 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// The classification a setting without one has, for user permissions: a User limited to a
+/// list of classifications may edit such settings only when the list names `Unclassified`.
+pub const UNCLASSIFIED: &str = "Unclassified";
 
 /// Roles, as in Fig.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -146,21 +153,56 @@ pub fn compile_client_filter(filter: &str) -> Result<Regex> {
         })
 }
 
+/// A principal's client filter, compiled once for checking many clients.
+#[derive(Clone, Debug)]
+pub enum ClientMatcher {
+    /// Every client (Administrators, and users without a filter).
+    All,
+    /// Clients whose whole name matches.
+    Filter(Regex),
+    /// No client (a filter that no longer compiles: fail closed).
+    Nothing,
+}
+
+impl ClientMatcher {
+    /// Whether `client` passes.
+    pub fn sees(&self, client: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Filter(re) => re.is_match(client),
+            Self::Nothing => false,
+        }
+    }
+}
+
 impl Principal {
-    /// Whether the client filter lets this user see `client`. A filter that no longer
-    /// compiles lets nothing through (fail closed).
-    pub fn sees_client(&self, client: &str) -> bool {
+    /// This user's client filter, compiled.
+    pub fn client_matcher(&self) -> ClientMatcher {
         match (&self.role, &self.client_filter) {
-            (Role::Administrator, _) | (_, None) => true,
-            (_, Some(filter)) => compile_client_filter(filter).is_ok_and(|re| re.is_match(client)),
+            (Role::Administrator, _) | (_, None) => ClientMatcher::All,
+            (_, Some(filter)) => match compile_client_filter(filter) {
+                Ok(re) => ClientMatcher::Filter(re),
+                Err(_) => ClientMatcher::Nothing,
+            },
         }
     }
 
+    /// Whether the client filter lets this user see `client`. A filter that no longer
+    /// compiles lets nothing through (fail closed). To check many clients, compile the filter
+    /// once with [`Principal::client_matcher`].
+    pub fn sees_client(&self, client: &str) -> bool {
+        self.client_matcher().sees(client)
+    }
+
+    /// A limited list allows exactly the classifications it names: `[]` allows no edit, and a
+    /// setting without a classification counts as [`UNCLASSIFIED`], which must be listed too.
     fn may_edit_classification(&self, classification: Option<&str>) -> bool {
-        match (&self.role, &self.classifications, classification) {
-            (Role::Administrator, _, _) | (_, None, _) => true,
-            (_, Some(_), None) => true,
-            (_, Some(allowed), Some(c)) => allowed.iter().any(|a| a == c),
+        match (&self.role, &self.classifications) {
+            (Role::Administrator, _) | (_, None) => true,
+            (_, Some(allowed)) => {
+                let wanted = classification.unwrap_or(UNCLASSIFIED);
+                allowed.iter().any(|a| a == wanted)
+            }
         }
     }
 }
@@ -328,7 +370,22 @@ mod tests {
         };
         assert!(authorize(&p, Action::EditSettings, setting(Some("Functional"))).is_ok());
         assert!(authorize(&p, Action::EditSettings, setting(Some("Technical"))).is_err());
-        assert!(authorize(&p, Action::EditSettings, setting(None)).is_ok());
+        // An unclassified setting needs an explicit grant.
+        assert!(authorize(&p, Action::EditSettings, setting(None)).is_err());
         assert!(authorize(&p, Action::ReadClient, setting(Some("Technical"))).is_ok());
+        p.classifications = Some(vec!["Functional".into(), UNCLASSIFIED.into()]);
+        assert!(authorize(&p, Action::EditSettings, setting(None)).is_ok());
+        // An empty list allows no edit at all.
+        p.classifications = Some(Vec::new());
+        for c in [None, Some("Functional"), Some(""), Some(UNCLASSIFIED)] {
+            assert!(
+                authorize(&p, Action::EditSettings, setting(c)).is_err(),
+                "{c:?}"
+            );
+        }
+        assert!(authorize(&p, Action::ReadClient, setting(None)).is_ok());
+        // No list: every classification.
+        p.classifications = None;
+        assert!(authorize(&p, Action::EditSettings, setting(None)).is_ok());
     }
 }

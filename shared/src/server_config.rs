@@ -33,7 +33,15 @@ pub struct ServerConfig {
     pub webhook_allowed_hosts: Vec<String>,
     /// Poll interval told to clients.
     pub poll_interval_ms: u64,
+    /// Most clients this server holds: a new registration, an administrator's new client or an
+    /// imported one beyond it is refused.
+    pub max_clients: u32,
 }
+
+/// Default of [`ServerConfig::max_clients`].
+pub const DEFAULT_MAX_CLIENTS: u32 = 1_000;
+/// Largest [`ServerConfig::max_clients`] accepted.
+pub const MAX_MAX_CLIENTS: u32 = 100_000;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -47,6 +55,7 @@ impl Default for ServerConfig {
             require_mfa_for_administrators: false,
             webhook_allowed_hosts: Vec::new(),
             poll_interval_ms: 30_000,
+            max_clients: DEFAULT_MAX_CLIENTS,
         }
     }
 }
@@ -106,6 +115,12 @@ fn validate(config: &ServerConfig) -> Result<()> {
         return Err(Error::bad_request(
             "INVALID_CONFIGURATION",
             "pollIntervalMs must be between 1000 (1 s) and 86400000 (1 day).",
+        ));
+    }
+    if !(1..=MAX_MAX_CLIENTS).contains(&config.max_clients) {
+        return Err(Error::bad_request(
+            "INVALID_CONFIGURATION",
+            format!("maxClients must be between 1 and {MAX_MAX_CLIENTS}."),
         ));
     }
     if config.client_overrides_allow_list.len() > 100 || config.webhook_allowed_hosts.len() > 100 {

@@ -233,6 +233,32 @@ impl Store {
             .map_err(|e| Error::internal(format!("update builder: {e}")))
     }
 
+    /// Applies `expression` to one item at once (atomically, no condition) and returns the
+    /// item as it was just before: the way to reserve a counter (`ADD`) and learn the state
+    /// every concurrent writer before this one left.
+    pub async fn update_returning_old(
+        &self,
+        pk: &str,
+        sk: &str,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Item>> {
+        let update = self.update(pk, sk, expression, None, values)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb UpdateItem: {e:?}")))?;
+        Ok(out.attributes.filter(|a| !a.is_empty()))
+    }
+
     /// Writes `items` and `event` in one transaction: all or nothing. A failed condition
     /// becomes `Conflict` with the given code and message.
     pub async fn transact(
@@ -295,6 +321,58 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Several items by key in one strongly consistent `BatchGetItem` (at most 100 keys); the
+    /// items that exist, in no particular order.
+    pub async fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Item>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut wanted = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in keys {
+            wanted = wanted.keys(
+                [
+                    ("PK".to_owned(), AttributeValue::S((*pk).to_owned())),
+                    ("SK".to_owned(), AttributeValue::S((*sk).to_owned())),
+                ]
+                .into_iter()
+                .collect(),
+            );
+        }
+        let mut request = Some(
+            wanted
+                .build()
+                .map_err(|e| Error::internal(format!("batch get builder: {e}")))?,
+        );
+        let mut items = Vec::new();
+        // Unprocessed keys (throttling) are asked for again, a bounded number of times.
+        for _ in 0..5 {
+            let Some(keys) = request.take() else {
+                return Ok(items);
+            };
+            let mut out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(|e| Error::unavailable(format!("dynamodb BatchGetItem: {e:?}")))?;
+            items.extend(
+                out.responses
+                    .as_mut()
+                    .and_then(|r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        match request {
+            None => Ok(items),
+            Some(_) => Err(Error::unavailable(
+                "dynamodb BatchGetItem: keys left unprocessed",
+            )),
+        }
+    }
+
     /// Every item of a partition, following pagination. Strongly consistent.
     pub async fn query_partition(&self, pk: &str) -> Result<Vec<Item>> {
         let mut items = Vec::new();
@@ -348,8 +426,14 @@ impl Store {
     /// Deletes every item of a partition (no transaction: for data that is already
     /// unreachable, such as a deleted client's history). Unprocessed items are retried.
     pub async fn delete_partition(&self, pk: &str) -> Result<()> {
-        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         let items = self.query_partition(pk).await?;
+        self.delete_items(&items).await
+    }
+
+    /// Deletes the given items by their keys, in batches (no transaction: for data that is
+    /// already unreachable or never shown). Unprocessed items are retried.
+    pub async fn delete_items(&self, items: &[Item]) -> Result<()> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         for chunk in items.chunks(25) {
             let mut requests = chunk
                 .iter()
@@ -413,6 +497,25 @@ impl Store {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Whether any item of partition `pk` has a sort key starting with `prefix` (one read of
+    /// at most one item).
+    pub async fn any_with_prefix(&self, pk: &str, prefix: &str) -> Result<bool> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .projection_expression("PK")
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
+        Ok(out.count() > 0)
     }
 
     /// Puts one item if no item has its key; `false` if one already did.

@@ -10,7 +10,15 @@
 //! - source address: at most 30 failures per clock hour, then 429 until the hour ends.
 //! - the known-good path: an address from which the account logged in successfully within the
 //!   last 30 days is exempt from the *account* lock (not from its own address limit), so an
-//!   attacker who locks every admin account from elsewhere does not lock the admins out.
+//!   attacker who locks every admin account from elsewhere does not lock the admins out. The
+//!   address is the viewer's own (behind CloudFront, `CloudFront-Viewer-Address`), so viewers
+//!   sharing an edge address never share an exemption.
+//!
+//! Every attempt is reserved atomically before the password is checked: one `ADD` on the
+//! account's counter and one on the address's, each returning the state just before it. The
+//! verdict is taken again on that state, so N parallel guesses count N and each is judged as if
+//! the others had come first (a burst gets 429s, not N password checks). A success gives the
+//! reservation back.
 
 use serde::{Deserialize, Serialize};
 
@@ -102,18 +110,31 @@ impl AccountThrottle {
         let mut next = self.clone();
         next.failures = self.failures.saturating_add(1);
         next.last_failure = now;
-        let locked = next.failures.is_multiple_of(FAILURES_PER_LOCK);
-        if locked {
-            let nth = next.failures / FAILURES_PER_LOCK;
-            let seconds = FIRST_LOCK_SECONDS
-                .saturating_mul(1i64 << (nth - 1).min(20))
-                .min(MAX_LOCK_SECONDS);
+        let lock = lock_seconds(next.failures);
+        if let Some(seconds) = lock {
             next.locked_until = now + seconds;
         }
         next.version += 1;
-        (next, locked)
+        (next, lock.is_some())
     }
+}
 
+/// How long the `failures`th consecutive failure locks the account, if it locks it: every
+/// [`FAILURES_PER_LOCK`]th does, for [`FIRST_LOCK_SECONDS`] doubling each time, at most
+/// [`MAX_LOCK_SECONDS`].
+pub fn lock_seconds(failures: u32) -> Option<i64> {
+    if failures == 0 || !failures.is_multiple_of(FAILURES_PER_LOCK) {
+        return None;
+    }
+    let nth = failures / FAILURES_PER_LOCK;
+    Some(
+        FIRST_LOCK_SECONDS
+            .saturating_mul(1i64 << (nth - 1).min(20))
+            .min(MAX_LOCK_SECONDS),
+    )
+}
+
+impl AccountThrottle {
     /// The state after a success from `address` at `now`: count reset, address remembered.
     pub fn after_success(&self, address: Option<&str>, now: i64) -> Self {
         let mut known: Vec<(String, i64)> = self

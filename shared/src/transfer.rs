@@ -271,16 +271,18 @@ pub async fn export(
         };
         let key = state.data_key(app, state.meta.dek_version).await?;
         let definitions = state.definitions(&key)?;
-        let secret = |setting: &str| {
-            definitions
-                .iter()
-                .any(|d| d.name.as_str() == setting && d.secret)
+        // A value is secret when its setting is, or when it was sealed as a secret's.
+        let secret = |setting: &str, item: &crate::clients::SettingItem| {
+            item.secret
+                || definitions
+                    .iter()
+                    .any(|d| d.name.as_str() == setting && d.secret)
         };
         let mut values = BTreeMap::new();
         for (setting, item) in &state.values {
             let key = state.data_key(app, item.dek_version).await?;
             let value = crate::clients::open_value(&name, item, &key)?;
-            if secret(setting) {
+            if secret(setting, item) {
                 secrets
                     .entry(name.clone())
                     .or_default()
@@ -295,7 +297,7 @@ pub async fn export(
             for (setting, item) in items {
                 let key = state.data_key(app, item.dek_version).await?;
                 let value = crate::clients::open_value(&name, item, &key)?;
-                if secret(setting) {
+                if secret(setting, item) {
                     secrets
                         .entry(name.clone())
                         .or_default()
@@ -473,6 +475,14 @@ async fn reshape(
     let pk = client_pk(name);
     let key = state.data_key(app, state.meta.dek_version).await?;
     let old = state.definitions(&key)?;
+    // A file cannot declassify a secret that holds a value or history (as a registration
+    // cannot): only an Administrator's declassification can.
+    if !crate::clients::secrets_made_plain(app, state, &old, &client.settings)
+        .await?
+        .is_empty()
+    {
+        return Err(crate::clients::declassification_refused());
+    }
     let new_type = |setting: &str| {
         client
             .settings

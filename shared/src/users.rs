@@ -25,6 +25,9 @@ use crate::store::{from_item, sort_key, to_item, user_pk};
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 const ADMIN_COUNT_PK: &str = "USERS";
 const ADMIN_COUNT_SK: &str = "ADMINISTRATORS";
+/// Written with the first user and never deleted: once it exists, no start creates `admin`
+/// again (deleting `admin` is a normal hardening step, not a way to re-arm the bootstrap).
+const BOOTSTRAP_MARKER_SK: &str = "BOOTSTRAPPED";
 
 /// A user's TOTP state.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -303,10 +306,26 @@ async fn with_session_ends(
     Ok(())
 }
 
-/// Creates `admin` if it does not exist, with the configured password or a random one-time
-/// password. Either way it must be changed at first login.
+/// Creates the first administrator, `admin`, once: only while no user has ever existed (the
+/// marker written with it says one has). The password is the configured one or a random
+/// one-time password; either way it must be changed at first login.
 pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
-    if load_user(app, BOOTSTRAP_ADMIN).await?.is_some() {
+    if app
+        .store
+        .get(ADMIN_COUNT_PK, BOOTSTRAP_MARKER_SK)
+        .await?
+        .is_some()
+    {
+        return Ok(Bootstrap::AlreadyDone);
+    }
+    // A table from before the marker: users have existed if the administrator count has.
+    if app
+        .store
+        .get(ADMIN_COUNT_PK, ADMIN_COUNT_SK)
+        .await?
+        .is_some()
+    {
+        app.store.put_if_absent(bootstrap_marker()?).await?;
         return Ok(Bootstrap::AlreadyDone);
     }
     let (password, random) = match &app.config.bootstrap_admin_password {
@@ -339,6 +358,12 @@ pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
         clock::now(),
     );
     let items = vec![
+        TransactWriteItem::builder()
+            .put(
+                app.store
+                    .put(bootstrap_marker()?, Some("attribute_not_exists(PK)"))?,
+            )
+            .build(),
         user_put(app, &record, None)?,
         index_put(app, BOOTSTRAP_ADMIN)?,
         admin_count_change(app, 1)?,
@@ -353,6 +378,14 @@ pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
         Err(Error::Conflict { .. }) => Ok(Bootstrap::AlreadyDone),
         Err(e) => Err(e),
     }
+}
+
+fn bootstrap_marker() -> Result<crate::store::Item> {
+    to_item(
+        ADMIN_COUNT_PK,
+        BOOTSTRAP_MARKER_SK,
+        &serde_json::json!({ "created": clock::now_rfc3339() }),
+    )
 }
 
 /// `POST /api/auth/password` body.
@@ -377,7 +410,12 @@ pub async fn change_password(
     let actor = Actor::User {
         name: principal.username.clone(),
     };
-    let user = load_user(app, &principal.username).await?;
+    // The current password is checked under the same throttle as a login: this route is no
+    // way around it.
+    let (user, attempt) = tokio::try_join!(
+        load_user(app, &principal.username),
+        crate::auth::begin_attempt(app, &principal.username, &actor, caller)
+    )?;
     let current = password::normalize(&request.current_password);
     let ok = verify(
         app,
@@ -385,45 +423,53 @@ pub async fn change_password(
         current.clone(),
     )
     .await?;
-    let refuse = |reason: &str, err: Error| {
-        let event = AuditEvent::new(
+    let refused = |reason: &str| {
+        AuditEvent::new(
             EventKind::PasswordChangeFailed {
                 reason: reason.into(),
             },
             actor.clone(),
             caller.source(),
             clock::now(),
-        );
-        (event, err)
+        )
     };
-    let new = password::normalize(&request.new_password);
-    let failure = match &user {
-        Some(u) if ok && u.enabled => match password::check_new_password(&u.username, &new) {
-            Err(e) => Some(refuse("weakPassword", e)),
-            Ok(()) if new == current => Some(refuse(
-                "unchanged",
-                Error::bad_request(
-                    "PASSWORD_UNCHANGED",
-                    "The new password must differ from the current one.",
-                ),
-            )),
-            Ok(()) => None,
-        },
-        _ => Some(refuse(
-            "wrongCurrentPassword",
-            Error::bad_request(
+    let user = match user {
+        Some(u) if ok && u.enabled => u,
+        _ => {
+            attempt
+                .fail(app, vec![refused("wrongCurrentPassword")])
+                .await?;
+            return Err(Error::bad_request(
                 "INVALID_CURRENT_PASSWORD",
                 "The current password is incorrect.",
+            ));
+        }
+    };
+    // From here on the current password is proven: only now may the answer say anything about
+    // the new one.
+    let new = password::normalize(&request.new_password);
+    let rule = match password::check_new_password(&user.username, &new) {
+        Err(e) => Some(("weakPassword", e)),
+        Ok(()) if new == current => Some((
+            "unchanged",
+            Error::bad_request(
+                "PASSWORD_UNCHANGED",
+                "The new password must differ from the current one.",
             ),
         )),
+        Ok(()) => None,
     };
-    if let Some((event, err)) = failure {
-        app.store.record(&event).await?;
+    if let Some((reason, err)) = rule {
+        app.store
+            .transact_events(
+                attempt.success_items(app)?,
+                &[refused(reason)],
+                ("CONFLICT", "Try again."),
+            )
+            .await?;
         return Err(err);
     }
-    let Some(mut user) = user else {
-        return Err(Error::internal("user vanished"));
-    };
+    let mut user = user;
     let expected = user.version;
     user.password_hash = hash(app, new).await?;
     user.password_change_required = false;
@@ -436,9 +482,11 @@ pub async fn change_password(
         caller.source(),
         clock::now(),
     );
+    let mut items = vec![user_put(app, &user, Some(expected))?];
+    items.extend(attempt.success_items(app)?);
     with_session_ends(
         app,
-        vec![user_put(app, &user, Some(expected))?],
+        items,
         vec![event],
         ends,
         &user.username,
@@ -450,6 +498,47 @@ pub async fn change_password(
         ),
     )
     .await
+}
+
+/// The principal a verified access token stands for *now*: its session must still exist (and
+/// not have expired), its user must exist and be enabled, and the role, client filter,
+/// classifications and pending password change are the user's current ones. One strongly
+/// consistent read of two items per request, so sign-out, disabling, deletion, role and scope
+/// changes and "end sessions" stop the token at once, not when it expires.
+pub async fn live_principal(app: &App, claimed: Principal) -> Result<Principal> {
+    let session = claimed.session.clone().ok_or_else(Error::unauthenticated)?;
+    let pk = user_pk(&claimed.username);
+    let session_sk = format!("SESSION#{session}");
+    let items = app
+        .store
+        .get_many(&[(&pk, "META"), (&pk, &session_sk)])
+        .await?;
+    let mut user = None;
+    let mut session_expires = None;
+    for item in items {
+        match sort_key(&item) {
+            "META" => user = Some(from_item::<UserRecord>(item)?),
+            sk if sk == session_sk => {
+                session_expires = match item.get("expires") {
+                    Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+    }
+    let now = clock::now().unix_timestamp();
+    match (user, session_expires) {
+        (Some(user), Some(expires)) if user.enabled && expires > now => {
+            // Enrolment stays required only while the user is still an Administrator without
+            // MFA (the server setting was read when the token was issued).
+            let mfa_enrollment_required = claimed.mfa_enrollment_required
+                && user.role == Role::Administrator
+                && !user.mfa_enabled();
+            Ok(user.principal(mfa_enrollment_required, Some(session)))
+        }
+        _ => Err(Error::unauthenticated()),
+    }
 }
 
 /// `GET /api/auth/me`: the caller's own profile.

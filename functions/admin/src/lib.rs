@@ -20,6 +20,7 @@ use fig_shared::{App, Error, Result};
 fn table() -> RouteTable {
     vec![
         (Method::GET, "/api/admin/clients", get(list_clients)),
+        (Method::POST, "/api/admin/clients", post(create_client)),
         (Method::GET, "/api/admin/clients/{name}", get(get_client)),
         (
             Method::DELETE,
@@ -45,6 +46,11 @@ fn table() -> RouteTable {
             Method::GET,
             "/api/admin/clients/{name}/settings/{setting}/history",
             get(history),
+        ),
+        (
+            Method::POST,
+            "/api/admin/clients/{name}/settings/{setting}/declassify",
+            post(declassify_setting),
         ),
         (
             Method::POST,
@@ -131,6 +137,18 @@ async fn list_clients(
     caller: Caller,
 ) -> Result<Response> {
     Ok(json(&admin::list_clients(&app, &principal, &caller).await?))
+}
+
+async fn create_client(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    caller: Caller,
+    JsonBody(request): JsonBody<clients::NewClient>,
+) -> Result<Response> {
+    let created = clients::create_by_administrator(&app, &principal, request, &caller).await?;
+    let mut response = json(&created);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }
 
 async fn get_client(
@@ -484,4 +502,15 @@ async fn delete_instance(
 ) -> Result<Response> {
     admin::delete_instance(&app, &principal, &name, &instance, &caller).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn declassify_setting(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path((name, setting)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(
+        &admin::declassify_setting(&app, &principal, &name, &setting, &caller).await?,
+    ))
 }

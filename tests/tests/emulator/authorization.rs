@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fig_shared::policy::Role;
 use fig_shared::tokens::AccessClaims;
-use fig_tests::{ADMIN_NEW_PASSWORD, ADMIN_PASSWORD, Stack, client_secret, refresh_cookie};
+use fig_tests::{ADMIN_NEW_PASSWORD, Stack, USER_INITIAL_PASSWORD, client_secret, refresh_cookie};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -137,6 +137,16 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
         ),
         (
             Method::POST,
+            "/api/admin/clients/{name}/settings/{setting}/declassify",
+            "/api/admin/clients/demo/settings/Greeting/declassify",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
             "/api/admin/clients/{name}/instances",
             "/api/admin/clients/demo/instances",
             Some(json!({"instance": "eu"})),
@@ -189,6 +199,16 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
             None,
             Users {
                 roles: ALL,
+                pending: false,
+            },
+        ),
+        (
+            Method::POST,
+            "/api/admin/clients",
+            "/api/admin/clients",
+            Some(json!({"name": "made-by-admin"})),
+            Users {
+                roles: ADMINS,
                 pending: false,
             },
         ),
@@ -471,13 +491,24 @@ async fn every_route_times_every_principal() {
         "matrix entries without a route"
     );
 
-    // The principals.
-    let pending_login = stack.login("admin", ADMIN_PASSWORD).await;
+    // The principals. The pending one is a user who has not changed the initial password (an
+    // access token lives only as long as its session, and the administrator's own password
+    // change ends the administrator's other sessions).
+    let admin = stack.admin_auth().await;
+    let created = stack
+        .call(
+            Method::POST,
+            "/api/admin/users",
+            &[("authorization", admin.as_str())],
+            Some(json!({"username": "newcomer", "password": USER_INITIAL_PASSWORD, "role": "Administrator"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let pending_login = stack.login("newcomer", USER_INITIAL_PASSWORD).await;
     let pending = format!(
         "Bearer {}",
         pending_login.json["accessToken"].as_str().unwrap()
     );
-    let admin = stack.admin_auth().await;
     let user = stack.user_auth(&admin, "editor", "User", json!({})).await;
     let reader = stack
         .user_auth(&admin, "reader", "ReadOnly", json!({}))
@@ -677,8 +708,10 @@ async fn forged_and_misused_tokens_are_refused() {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.text);
     }
-    // The control: a correctly signed token with the right claims works.
-    let control = sign(&stack, &claims(now, json!({}))).await;
+    // The control: a correctly signed token with the right claims, for a live session, works.
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let control = sign(&stack, &claims(now, json!({"sid": payload["sid"]}))).await;
     let r = stack
         .call(
             Method::GET,

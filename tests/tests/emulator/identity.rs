@@ -845,9 +845,21 @@ async fn rolling_the_signing_key_logs_nobody_out() {
     )
     .unwrap();
     assert_eq!(fresh.keys.signing_key().await.unwrap().kid, new_kid);
+    // A token for the administrator's live session, signed by the new instance.
+    let payload = admin
+        .trim_start_matches("Bearer ")
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
     let principal = fig_shared::policy::Principal {
         username: "admin".into(),
         role: fig_shared::policy::Role::Administrator,
+        session: payload["sid"].as_str().map(str::to_owned),
         ..Default::default()
     };
     let new_token = fig_shared::tokens::issue_access_token(

@@ -4,6 +4,7 @@
 #   1. the SAM template as written;
 #   2. the CloudFormation it expands to (aws-sam-translator), since cfn-lint skips some checks,
 #      such as the validity of IAM actions, on templates that use the SAM transform.
+# Then infra/test_policies.py compares every role's policy with one expected table.
 # Extra arguments go to both cfn-lint runs.
 set -euo pipefail
 
@@ -58,4 +59,7 @@ with open(sys.argv[2], "w") as f:
     json.dump(transform(template, {}, NoManagedPolicies()), f, indent=1)
 PY
 "$VENV/bin/cfn-lint" "$@" -- "$TRANSLATED"
+
+# Least privilege: every role's statements against the expected table in the test.
+"$VENV/bin/python" infra/test_policies.py "$TEMPLATE"
 echo "lint: $TEMPLATE passed"

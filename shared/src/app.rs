@@ -53,7 +53,12 @@ pub struct App {
 impl App {
     /// Builds the state from a configuration and clients.
     pub fn new(config: Config, clients: AwsClients) -> Result<Arc<Self>> {
-        let store = Store::new(clients.dynamodb, &config.table, config.event_ttl_days);
+        let store = Store::new(
+            clients.dynamodb,
+            &config.table,
+            &config.identity_table,
+            config.event_ttl_days,
+        );
         let kms = Kms::new(clients.kms, &config.kms_key_id);
         Ok(Arc::new(Self {
             data_keys: DataKeyCache::new(

@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
+use crate::events::AuditEvent;
 
 /// Prefix of the event objects.
 pub const EVENTS_PREFIX: &str = "audit/v1/";
@@ -385,6 +386,267 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> R
     }
     keys.sort();
     Ok(keys)
+}
+
+/// Writes audit objects (SSE-KMS, with an Object Lock retention date when configured), and
+/// extends the digest chain after each batch.
+#[derive(Clone, Debug)]
+pub struct AuditWriter {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    kms_key_id: String,
+    retention_days: u32,
+    chain: Option<DigestChain>,
+}
+
+impl AuditWriter {
+    /// A writer into `bucket`, encrypting with `kms_key_id`, locking objects for
+    /// `retention_days` (0: the bucket's default retention only).
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        kms_key_id: impl Into<String>,
+        retention_days: u32,
+    ) -> Self {
+        Self {
+            s3,
+            bucket: bucket.into(),
+            kms_key_id: kms_key_id.into(),
+            retention_days,
+            chain: None,
+        }
+    }
+
+    /// Also extends the signed digest chain after every batch.
+    pub fn with_digests(mut self, chain: DigestChain) -> Self {
+        self.chain = Some(chain);
+        self
+    }
+
+    /// The digest chain this writer extends, if any.
+    pub fn chain(&self) -> Option<&DigestChain> {
+        self.chain.as_ref()
+    }
+
+    /// The retention date of an object written now, when a retention is configured.
+    pub fn retain_until(&self) -> Option<aws_sdk_s3::primitives::DateTime> {
+        (self.retention_days > 0).then(|| {
+            let until =
+                OffsetDateTime::now_utc() + time::Duration::days(i64::from(self.retention_days));
+            aws_sdk_s3::primitives::DateTime::from_secs(until.unix_timestamp())
+        })
+    }
+
+    /// Writes one object.
+    pub async fn put(&self, key: &str, body: String) -> std::result::Result<(), String> {
+        use aws_sdk_s3::types::{ObjectLockMode, ServerSideEncryption};
+        let mut request = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/x-ndjson; charset=utf-8")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.kms_key_id)
+            .body(ByteStream::from(body.into_bytes()));
+        if let Some(until) = self.retain_until() {
+            request = request
+                .object_lock_mode(ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(until);
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Writes `events` as objects (one per hour they span) and one digest covering them: what
+    /// a stream batch does, for events that reach S3 another way (reconciliation).
+    pub async fn write_events(&self, events: &[AuditEvent]) -> Result<usize> {
+        let mut groups: BTreeMap<(String, String), Vec<&AuditEvent>> = BTreeMap::new();
+        for event in events {
+            let date = event.time.get(..10).unwrap_or("unknown").to_owned();
+            let hour = event.time.get(11..13).unwrap_or("00").to_owned();
+            groups.entry((date, hour)).or_default().push(event);
+        }
+        let mut objects = Vec::new();
+        for ((date, hour), mut group) in groups {
+            group.sort_by(|a, b| a.id.cmp(&b.id));
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let (key, body, sha256) =
+                event_object(&date, &hour, &first.id, &last.id, group.iter().copied());
+            self.put(&key, body)
+                .await
+                .map_err(|e| Error::unavailable(format!("s3 PutObject {key}: {e}")))?;
+            objects.push(ObjectRef {
+                key,
+                sha256,
+                events: group.len(),
+            });
+        }
+        if let Some(chain) = &self.chain
+            && !objects.is_empty()
+        {
+            chain.append(objects, self.retain_until()).await?;
+        }
+        Ok(events.len())
+    }
+}
+
+/// The audit object of some events of one hour: its key, its JSON Lines body and the body's
+/// SHA-256 (hex).
+pub fn event_object<'a>(
+    date: &str,
+    hour: &str,
+    first_id: &str,
+    last_id: &str,
+    events: impl Iterator<Item = &'a AuditEvent>,
+) -> (String, String, String) {
+    let key = format!("{EVENTS_PREFIX}date={date}/hour={hour}/{first_id}-{last_id}.jsonl");
+    let mut body = String::new();
+    for event in events {
+        body.push_str(&event.to_json_line());
+        body.push('\n');
+    }
+    let sha256 = sha256_hex(body.as_bytes());
+    (key, body, sha256)
+}
+
+/// What a reconciliation of the outbox against the audit bucket found (and did).
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciliation {
+    /// Outbox events checked (every event still in the table in the window).
+    pub checked: usize,
+    /// Ids of the events that had no record in the bucket.
+    pub missing: Vec<String>,
+    /// Of those, how many were written now.
+    pub written: usize,
+}
+
+/// Every outbox event in the table from `from` to `to` (each hour's shards, all pages).
+pub async fn outbox_events(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<AuditEvent>> {
+    let mut events = Vec::new();
+    for hour in hours(from, to) {
+        for shard in 0..crate::store::EVENT_SHARDS {
+            let pk = format!("EVENT#{hour}#{shard}");
+            let mut start = None;
+            loop {
+                let page = dynamodb
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::unavailable(format!("dynamodb Query outbox: {e:?}")))?;
+                for item in page.items.unwrap_or_default() {
+                    let outbox: crate::store::OutboxItem = crate::store::from_item(item)?;
+                    match serde_json::from_str::<AuditEvent>(&outbox.event) {
+                        Ok(event) => events.push(event),
+                        Err(e) => tracing::error!(error = %e, "malformed outbox item"),
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// The hours from `from` to `to`, as the outbox and the bucket name them (`YYYY-MM-DDTHH`).
+fn hours(from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = from.to_offset(time::UtcOffset::UTC);
+    at = at.replace_time(time::Time::from_hms(at.hour(), 0, 0).unwrap_or(time::Time::MIDNIGHT));
+    while at <= to && out.len() < 24 * 400 {
+        out.push(
+            crate::clock::rfc3339(at)
+                .get(..13)
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        at += time::Duration::hours(1);
+    }
+    out
+}
+
+/// Ids of the events recorded in the bucket's objects for the hours from `from` to `to`.
+pub async fn recorded_ids(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<HashSet<String>> {
+    let mut ids = HashSet::new();
+    for hour in hours(from, to) {
+        let (date, hh) = hour.split_once('T').unwrap_or((&hour, "00"));
+        let prefix = format!("{EVENTS_PREFIX}date={date}/hour={hh}/");
+        for key in list_keys(s3, bucket, &prefix).await? {
+            let Some(body) = get_object(s3, bucket, &key).await? else {
+                continue;
+            };
+            for line in String::from_utf8_lossy(&body).lines() {
+                if let Some(id) = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+                {
+                    ids.insert(id);
+                }
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Proves that every outbox event still in the table between `from` and `to` has its record
+/// in the bucket, and (with `writer`) writes the ones that do not, under a new digest: a stream
+/// that lost a record is noticed and repaired, never silently trusted. Events of the last few
+/// minutes may still be on their way through the stream; pass a `to` a little in the past.
+pub async fn reconcile(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    writer: Option<&AuditWriter>,
+) -> Result<Reconciliation> {
+    let within = |e: &AuditEvent| {
+        OffsetDateTime::parse(&e.time, &Rfc3339).is_ok_and(|t| t >= from && t <= to)
+    };
+    let events: Vec<AuditEvent> = outbox_events(dynamodb, table, from, to)
+        .await?
+        .into_iter()
+        .filter(within)
+        .collect();
+    let recorded = recorded_ids(s3, bucket, from, to).await?;
+    let missing: Vec<AuditEvent> = events
+        .iter()
+        .filter(|e| !recorded.contains(&e.id))
+        .cloned()
+        .collect();
+    let written = match writer {
+        Some(writer) if !missing.is_empty() => writer.write_events(&missing).await?,
+        _ => 0,
+    };
+    Ok(Reconciliation {
+        checked: events.len(),
+        missing: missing.into_iter().map(|e| e.id).collect(),
+        written,
+    })
 }
 
 /// What `figctl audit verify` found.

@@ -11,8 +11,11 @@ use crate::secret::SecretString;
 pub struct Config {
     /// Application name used in KMS encryption contexts and token audiences.
     pub app: String,
-    /// The single DynamoDB table.
+    /// The main DynamoDB table (with the stream the audit trail and webhooks consume).
     pub table: String,
+    /// The identity table: users, sessions, MFA and login throttles, without a stream
+    /// (`FIG_IDENTITY_TABLE`; default: the main table's name + `-identity`).
+    pub identity_table: String,
     /// KMS key id, ARN or alias used for envelope encryption.
     pub kms_key_id: String,
     /// Bucket for audit objects.
@@ -117,6 +120,10 @@ impl Config {
         Ok(Self {
             app: text("FIG_APP", "fig"),
             table: text("FIG_TABLE", "fig"),
+            identity_table: text(
+                "FIG_IDENTITY_TABLE",
+                &format!("{}-identity", text("FIG_TABLE", "fig")),
+            ),
             kms_key_id: text("FIG_KMS_KEY_ID", "alias/fig"),
             audit_bucket: text("FIG_AUDIT_BUCKET", "fig-audit"),
             audit_retention_days: small("FIG_AUDIT_RETENTION_DAYS", 0)?,

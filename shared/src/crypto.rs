@@ -59,6 +59,11 @@ impl Kms {
         }
     }
 
+    /// The KMS client itself (for the audit trail's signing key, which is not counted).
+    pub fn client(&self) -> &aws_sdk_kms::Client {
+        &self.client
+    }
+
     /// How many KMS calls this instance has made.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)

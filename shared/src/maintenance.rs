@@ -9,6 +9,12 @@
 //!   rotated now (changed at the same moment, too large for one transaction) is reported and
 //!   tried again at the next run; the others go on.
 //!
+//! - The audit trail is reconciled: every outbox event of the last
+//!   [`RECONCILE_HOURS`] hours (runs overlap) must have its record in the audit bucket; the
+//!   missing ones are reported and written, under a new digest
+//!   ([`crate::audit_trail::reconcile`]). `figctl audit verify --reconcile` does the same for
+//!   any range.
+//!
 //! Every rotation is audited with actor `system`. A run is idempotent: a second run on the same
 //! day finds nothing old enough and writes nothing.
 
@@ -32,14 +38,69 @@ pub struct Report {
     pub data_keys_rotated: Vec<String>,
     /// Clients whose data key is due but could not be rotated now, with the error code.
     pub data_keys_failed: Vec<(String, String)>,
+    /// The audit trail's reconciliation.
+    pub reconciliation: crate::audit_trail::Reconciliation,
 }
+
+/// Hours of outbox events each run reconciles against the audit bucket (daily runs overlap).
+pub const RECONCILE_HOURS: i64 = 26;
+/// Events younger than this may still be on their way through the stream: not reconciled yet.
+pub const IN_FLIGHT_MINUTES: i64 = 10;
 
 fn system_event(kind: EventKind, now: OffsetDateTime) -> AuditEvent {
     AuditEvent::new(kind, Actor::System, Source::default(), now)
 }
 
-/// Runs the scheduled rotations that are due at `now`.
+/// Runs the scheduled rotations that are due at `now`, then reconciles the audit trail.
 pub async fn run(app: &Arc<App>, now: OffsetDateTime) -> Result<Report> {
+    let mut report = rotate(app, now).await?;
+    report.reconciliation = reconcile_recent(app, now).await?;
+    if !report.reconciliation.missing.is_empty() {
+        tracing::warn!(
+            missing = report.reconciliation.missing.len(),
+            "outbox events without an audit record were found and written"
+        );
+    }
+    Ok(report)
+}
+
+/// Reconciles the last [`RECONCILE_HOURS`] of the outbox with the audit bucket, writing what
+/// is missing.
+pub async fn reconcile_recent(
+    app: &App,
+    now: OffsetDateTime,
+) -> Result<crate::audit_trail::Reconciliation> {
+    use crate::audit_trail::{AuditWriter, DigestChain, reconcile};
+    let chain = DigestChain::new(
+        app.s3.clone(),
+        app.kms.client().clone(),
+        app.store.client().clone(),
+        &app.config.table,
+        &app.config.audit_bucket,
+        &app.config.audit_signing_key_id,
+    );
+    let writer = AuditWriter::new(
+        app.s3.clone(),
+        &app.config.audit_bucket,
+        &app.config.kms_key_id,
+        app.config.audit_retention_days,
+    )
+    .with_digests(chain);
+    reconcile(
+        app.store.client(),
+        &app.config.table,
+        &app.s3,
+        &app.config.audit_bucket,
+        (
+            now - time::Duration::hours(RECONCILE_HOURS),
+            now - time::Duration::minutes(IN_FLIGHT_MINUTES),
+        ),
+        Some(&writer),
+    )
+    .await
+}
+
+async fn rotate(app: &Arc<App>, now: OffsetDateTime) -> Result<Report> {
     let mut report = Report::default();
     let days = |d: u32| time::Duration::days(i64::from(d));
     if app.config.signing_key_rotation_days > 0

@@ -66,12 +66,32 @@ pub fn dek_sk(version: u32) -> String {
     format!("DEK#{version:010}")
 }
 
-/// Access to the table.
+/// Access to the tables.
 #[derive(Clone, Debug)]
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    identity_table: String,
     event_ttl_days: u32,
+}
+
+/// Whether items of partition `pk` live in the identity table: users (password hashes,
+/// sessions, MFA), the user index and counters, and login throttles. That table has no stream,
+/// so none of it ever reaches the stream's consumers (the audit trail and the webhook
+/// function, which talks to URLs administrators chose); its changes are still audited, by
+/// outbox events written to the main table in the same transaction.
+pub fn is_identity_partition(pk: &str) -> bool {
+    pk.starts_with("USER#")
+        || pk == "USERS"
+        || pk.starts_with("THROTTLE#USER#")
+        || pk.starts_with("THROTTLE#IP#")
+}
+
+fn pk_of(item: &Item) -> &str {
+    match item.get("PK") {
+        Some(AttributeValue::S(pk)) => pk,
+        _ => "",
+    }
 }
 
 /// Serialises `value` into an item with the given keys.
@@ -124,22 +144,34 @@ fn is_conditional_failure(err: &SdkError<TransactWriteItemsError>) -> bool {
 }
 
 impl Store {
-    /// A store over `table`.
+    /// A store over `table` (with its stream) and `identity_table` (without one; see
+    /// [`is_identity_partition`]).
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: impl Into<String>,
+        identity_table: impl Into<String>,
         event_ttl_days: u32,
     ) -> Self {
         Self {
             client,
             table: table.into(),
+            identity_table: identity_table.into(),
             event_ttl_days,
         }
     }
 
-    /// The table name.
+    /// The main table's name (clients, keys, configuration, webhooks, outbox).
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The table that holds partition `pk`.
+    pub fn table_for(&self, pk: &str) -> &str {
+        if is_identity_partition(pk) {
+            &self.identity_table
+        } else {
+            &self.table
+        }
     }
 
     /// The DynamoDB client, for reads this type has no helper for.
@@ -187,7 +219,7 @@ impl Store {
     /// A `Put` of `item`, with an optional condition.
     pub fn put(&self, item: Item, condition: Option<&str>) -> Result<Put> {
         Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk_of(&item)))
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
             .build()
@@ -197,7 +229,7 @@ impl Store {
     /// An unconditional delete of one item, for a transaction.
     pub fn delete_in_transaction(&self, pk: &str, sk: &str) -> Result<TransactWriteItem> {
         aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
             .key("SK", AttributeValue::S(sk.to_owned()))
             .build()
@@ -216,7 +248,7 @@ impl Store {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Update> {
         Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
             .key("SK", AttributeValue::S(sk.to_owned()))
             .update_expression(expression)
@@ -247,7 +279,7 @@ impl Store {
         let out = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(update.table_name)
             .set_key(Some(update.key))
             .update_expression(update.update_expression)
             .set_expression_attribute_names(update.expression_attribute_names)
@@ -311,7 +343,7 @@ impl Store {
         let out = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
             .key("SK", AttributeValue::S(sk.to_owned()))
             .consistent_read(true)
@@ -321,55 +353,64 @@ impl Store {
         Ok(out.item)
     }
 
-    /// Several items by key in one strongly consistent `BatchGetItem` (at most 100 keys); the
-    /// items that exist, in no particular order.
+    /// Several items by key in one strongly consistent `BatchGetItem` (at most 100 keys, in
+    /// whichever tables hold them); the items that exist, in no particular order.
     pub async fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Item>> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut wanted = KeysAndAttributes::builder().consistent_read(true);
+        let mut by_table: HashMap<String, Vec<Item>> = HashMap::new();
         for (pk, sk) in keys {
-            wanted = wanted.keys(
-                [
-                    ("PK".to_owned(), AttributeValue::S((*pk).to_owned())),
-                    ("SK".to_owned(), AttributeValue::S((*sk).to_owned())),
-                ]
-                .into_iter()
-                .collect(),
-            );
+            by_table
+                .entry(self.table_for(pk).to_owned())
+                .or_default()
+                .push(
+                    [
+                        ("PK".to_owned(), AttributeValue::S((*pk).to_owned())),
+                        ("SK".to_owned(), AttributeValue::S((*sk).to_owned())),
+                    ]
+                    .into_iter()
+                    .collect(),
+                );
         }
-        let mut request = Some(
-            wanted
+        let mut request = HashMap::new();
+        for (table, keys) in by_table {
+            let wanted = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(keys))
                 .build()
-                .map_err(|e| Error::internal(format!("batch get builder: {e}")))?,
-        );
+                .map_err(|e| Error::internal(format!("batch get builder: {e}")))?;
+            request.insert(table, wanted);
+        }
         let mut items = Vec::new();
         // Unprocessed keys (throttling) are asked for again, a bounded number of times.
         for _ in 0..5 {
-            let Some(keys) = request.take() else {
+            if request.is_empty() {
                 return Ok(items);
-            };
-            let mut out = self
+            }
+            let out = self
                 .client
                 .batch_get_item()
-                .request_items(&self.table, keys)
+                .set_request_items(Some(std::mem::take(&mut request)))
                 .send()
                 .await
                 .map_err(|e| Error::unavailable(format!("dynamodb BatchGetItem: {e:?}")))?;
             items.extend(
                 out.responses
-                    .as_mut()
-                    .and_then(|r| r.remove(&self.table))
-                    .unwrap_or_default(),
+                    .into_iter()
+                    .flat_map(|r| r.into_values().flatten()),
             );
             request = out
                 .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys.is_empty());
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, k)| !k.keys.is_empty())
+                .collect();
         }
-        match request {
-            None => Ok(items),
-            Some(_) => Err(Error::unavailable(
+        if request.is_empty() {
+            Ok(items)
+        } else {
+            Err(Error::unavailable(
                 "dynamodb BatchGetItem: keys left unprocessed",
-            )),
+            ))
         }
     }
 
@@ -381,7 +422,7 @@ impl Store {
             let out = self
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(self.table_for(pk))
                 .key_condition_expression("PK = :pk")
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .consistent_read(true)
@@ -402,7 +443,7 @@ impl Store {
     pub async fn put_item(&self, item: Item) -> Result<()> {
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk_of(&item)))
             .set_item(Some(item))
             .send()
             .await
@@ -414,7 +455,7 @@ impl Store {
     pub async fn delete(&self, pk: &str, sk: &str) -> Result<()> {
         self.client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
             .key("SK", AttributeValue::S(sk.to_owned()))
             .send()
@@ -433,6 +474,20 @@ impl Store {
     /// Deletes the given items by their keys, in batches (no transaction: for data that is
     /// already unreachable or never shown). Unprocessed items are retried.
     pub async fn delete_items(&self, items: &[Item]) -> Result<()> {
+        let mut by_table: HashMap<&str, Vec<&Item>> = HashMap::new();
+        for item in items {
+            by_table
+                .entry(self.table_for(pk_of(item)))
+                .or_default()
+                .push(item);
+        }
+        for (table, items) in by_table {
+            self.delete_in_table(table, &items).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_in_table(&self, table: &str, items: &[&Item]) -> Result<()> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         for chunk in items.chunks(25) {
             let mut requests = chunk
@@ -456,13 +511,13 @@ impl Store {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(&self.table, requests)
+                    .request_items(table, requests)
                     .send()
                     .await
                     .map_err(|e| Error::unavailable(format!("dynamodb BatchWriteItem: {e:?}")))?;
                 requests = out
                     .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
+                    .and_then(|mut u| u.remove(table))
                     .unwrap_or_default();
             }
             if !requests.is_empty() {
@@ -482,7 +537,7 @@ impl Store {
             let out = self
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(self.table_for(pk))
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
@@ -505,7 +560,7 @@ impl Store {
         let out = self
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk))
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
@@ -523,7 +578,7 @@ impl Store {
         let result = self
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table_for(pk_of(&item)))
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .send()

@@ -190,7 +190,7 @@ pub fn user_put(
 ) -> Result<TransactWriteItem> {
     let item = to_item(&user_pk(&user.username), "META", user)?;
     let mut put = aws_sdk_dynamodb::types::Put::builder()
-        .table_name(app.store.table())
+        .table_name(app.store.table_for(&user_pk(&user.username)))
         .set_item(Some(item));
     put = match expected_version {
         None => put.condition_expression("attribute_not_exists(PK)"),
@@ -214,7 +214,7 @@ fn admin_count_change(app: &App, delta: i64) -> Result<TransactWriteItem> {
         ("ADD #c :d", Some("#c > :one"))
     };
     let mut update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(app.store.table())
+        .table_name(app.store.table_for(ADMIN_COUNT_PK))
         .key("PK", AttributeValue::S(ADMIN_COUNT_PK.into()))
         .key("SK", AttributeValue::S(ADMIN_COUNT_SK.into()))
         .update_expression(expression)
@@ -814,7 +814,7 @@ pub async fn delete_user(
     require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
     let user = load_user(app, username).await?.ok_or_else(not_found)?;
     let delete = Delete::builder()
-        .table_name(app.store.table())
+        .table_name(app.store.table_for(&user_pk(&user.username)))
         .key("PK", AttributeValue::S(user_pk(&user.username)))
         .key("SK", AttributeValue::S("META".into()))
         .condition_expression("version = :v")

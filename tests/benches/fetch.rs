@@ -126,6 +126,7 @@ async fn main() {
     let id = ulid::Ulid::new().to_string().to_lowercase();
     let names = LocalNames {
         table: format!("fig-bench-{id}"),
+        identity_table: format!("fig-bench-{id}-identity"),
         audit_bucket: format!("fig-bench-audit-{id}"),
         web_bucket: format!("fig-bench-web-{id}"),
         kms_alias: format!("alias/fig-bench-{id}"),
@@ -158,6 +159,7 @@ async fn main() {
     };
     let env = [
         ("FIG_TABLE", names.table.clone()),
+        ("FIG_IDENTITY_TABLE", names.identity_table.clone()),
         ("FIG_AUDIT_BUCKET", names.audit_bucket.clone()),
         ("FIG_KMS_KEY_ID", names.kms_alias.clone()),
         (

@@ -87,7 +87,9 @@ impl Drop for Stack {
 
 async fn teardown(sdk: &SdkConfig, names: &LocalNames) -> Result<(), fig_gateway::Error> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
-    ddb.delete_table().table_name(&names.table).send().await?;
+    for table in [&names.table, &names.identity_table] {
+        ddb.delete_table().table_name(table).send().await?;
+    }
     let kms = aws_sdk_kms::Client::new(sdk);
     for alias in [
         names.kms_alias.clone(),
@@ -128,6 +130,7 @@ impl Stack {
         let id = ulid::Ulid::new().to_string().to_lowercase();
         let names = LocalNames {
             table: format!("fig-test-{id}"),
+            identity_table: format!("fig-test-{id}-identity"),
             audit_bucket: format!("fig-audit-{id}"),
             web_bucket: format!("fig-web-{id}"),
             kms_alias: format!("alias/fig-test-{id}"),
@@ -146,6 +149,7 @@ impl Stack {
             .collect();
         env.extend([
             ("FIG_TABLE".into(), names.table.clone()),
+            ("FIG_IDENTITY_TABLE".into(), names.identity_table.clone()),
             ("FIG_AUDIT_BUCKET".into(), names.audit_bucket.clone()),
             ("FIG_KMS_KEY_ID".into(), names.kms_alias.clone()),
             ("FIG_BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
@@ -378,27 +382,31 @@ impl Stack {
         .await
     }
 
-    /// Every item in the table, as text (for plaintext scans).
+    /// Every item in both tables (the main one and the identity one), as text (for plaintext
+    /// scans).
     pub async fn table_dump(&self) -> String {
         let mut out = String::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .scan()
-                .table_name(&self.names.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap();
-            for item in page.items() {
-                out.push_str(&format!("{item:?}\n"));
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return out,
+        for table in [&self.names.table, &self.names.identity_table] {
+            let mut start = None;
+            loop {
+                let page = self
+                    .ddb
+                    .scan()
+                    .table_name(table)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .unwrap();
+                for item in page.items() {
+                    out.push_str(&format!("{item:?}\n"));
+                }
+                match page.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => break,
+                }
             }
         }
+        out
     }
 
     /// Every audit object's content, in key order.

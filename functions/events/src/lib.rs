@@ -15,9 +15,7 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ObjectLockMode, ServerSideEncryption};
-use fig_shared::audit_trail::{DigestChain, ObjectRef};
+use fig_shared::audit_trail::ObjectRef;
 use fig_shared::events::{Actor, AuditEvent, EventKind, Source};
 use fig_shared::store::OutboxItem;
 use sha2::Digest as _;
@@ -25,70 +23,7 @@ use time::OffsetDateTime;
 
 pub mod webhooks;
 
-/// Writes audit objects.
-#[derive(Clone, Debug)]
-pub struct AuditWriter {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    kms_key_id: String,
-    retention_days: u32,
-    chain: Option<DigestChain>,
-}
-
-impl AuditWriter {
-    /// A writer into `bucket`, encrypting with `kms_key_id`, locking objects for
-    /// `retention_days` (0: the bucket's default retention only).
-    pub fn new(
-        s3: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-        kms_key_id: impl Into<String>,
-        retention_days: u32,
-    ) -> Self {
-        Self {
-            s3,
-            bucket: bucket.into(),
-            kms_key_id: kms_key_id.into(),
-            retention_days,
-            chain: None,
-        }
-    }
-
-    /// Also extends the signed digest chain after every batch.
-    pub fn with_digests(mut self, chain: DigestChain) -> Self {
-        self.chain = Some(chain);
-        self
-    }
-
-    fn retain_until(&self) -> Option<aws_sdk_s3::primitives::DateTime> {
-        (self.retention_days > 0).then(|| {
-            let until =
-                OffsetDateTime::now_utc() + time::Duration::days(i64::from(self.retention_days));
-            aws_sdk_s3::primitives::DateTime::from_secs(until.unix_timestamp())
-        })
-    }
-
-    async fn put(&self, key: &str, body: String) -> Result<(), String> {
-        let mut request = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/x-ndjson; charset=utf-8")
-            .server_side_encryption(ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&self.kms_key_id)
-            .body(ByteStream::from(body.into_bytes()));
-        if let Some(until) = self.retain_until() {
-            request = request
-                .object_lock_mode(ObjectLockMode::Compliance)
-                .object_lock_retain_until_date(until);
-        }
-        request
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
-    }
-}
+pub use fig_shared::audit_trail::AuditWriter;
 
 /// The outbox event carried by a stream record, if it is one (an `INSERT` of an `EVENT#` item).
 pub fn outbox_event(record: &EventRecord) -> Option<Result<AuditEvent, String>> {
@@ -227,16 +162,13 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             continue;
         };
-        let key = format!(
-            "audit/v1/date={date}/hour={hour}/{}-{}.jsonl",
-            first.1.id, last.1.id
+        let (key, body, sha256) = fig_shared::audit_trail::event_object(
+            &date,
+            &hour,
+            &first.1.id,
+            &last.1.id,
+            events.iter().map(|(_, audit)| audit),
         );
-        let mut body = String::new();
-        for (_, audit) in &events {
-            body.push_str(&audit.to_json_line());
-            body.push('\n');
-        }
-        let sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
         match writer.put(&key, body).await {
             Ok(()) => {
                 tracing::info!(key = %key, events = events.len(), "audit object written");
@@ -262,7 +194,7 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
     // One signed digest for the objects of this batch. If it cannot be written, their records
     // fail too: the stream hands them back, the objects are written again (same keys, same
     // bytes) and the next digest covers them.
-    if let Some(chain) = &writer.chain
+    if let Some(chain) = writer.chain()
         && !written.is_empty()
     {
         let objects = written.iter().map(|(o, _)| o.clone()).collect();

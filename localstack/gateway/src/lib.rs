@@ -73,6 +73,8 @@ pub async fn local_sdk_config() -> SdkConfig {
 pub struct LocalNames {
     /// Table.
     pub table: String,
+    /// Identity table (users, sessions, login throttles; no stream).
+    pub identity_table: String,
     /// Audit bucket.
     pub audit_bucket: String,
     /// Web bucket.
@@ -85,6 +87,7 @@ impl Default for LocalNames {
     fn default() -> Self {
         Self {
             table: "fig".into(),
+            identity_table: "fig-identity".into(),
             audit_bucket: "fig-audit".into(),
             web_bucket: "fig-web".into(),
             kms_alias: "alias/fig".into(),
@@ -103,75 +106,15 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
             .build(),
     );
 
-    let exists = ddb
-        .describe_table()
-        .table_name(&names.table)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        ddb.create_table()
-            .table_name(&names.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("PK", KeyType::Hash)?)
-            .key_schema(key("SK", KeyType::Range)?)
-            .attribute_definitions(attr("PK")?)
-            .attribute_definitions(attr("SK")?)
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewImage)
-                    .build()?,
-            )
-            .send()
-            .await?;
-    }
+    create_table(&ddb, &names.table, true).await?;
+    create_table(&ddb, &names.identity_table, false).await?;
     // CreateTable is asynchronous on AWS: writes before the table is ACTIVE fail, and stream
     // records of writes before its stream is ENABLED are lost. Wait for both, every time (a
     // table found half made by an interrupted earlier run too).
-    wait_until_ready(
-        &ddb,
-        &aws_sdk_dynamodbstreams::Client::new(sdk),
-        &names.table,
-    )
-    .await?;
-    let ttl = ddb
-        .describe_time_to_live()
-        .table_name(&names.table)
-        .send()
-        .await?;
-    let ttl_on = ttl.time_to_live_description().is_some_and(|d| {
-        matches!(
-            d.time_to_live_status(),
-            Some(
-                aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled
-                    | aws_sdk_dynamodb::types::TimeToLiveStatus::Enabling
-            )
-        )
-    });
-    if !ttl_on {
-        ddb.update_time_to_live()
-            .table_name(&names.table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name("ttl")
-                    .build()?,
-            )
-            .send()
-            .await?;
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    for (table, stream) in [(&names.table, true), (&names.identity_table, false)] {
+        wait_until_ready(&ddb, &streams, table, stream).await?;
+        enable_ttl(&ddb, table).await?;
     }
 
     let aliases = all_aliases(&kms).await?;
@@ -252,6 +195,75 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
     Ok(())
 }
 
+/// Creates `table` (keys `PK`/`SK`, on demand; with a `NEW_IMAGE` stream when `stream`) unless
+/// it exists.
+async fn create_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    stream: bool,
+) -> Result<(), Error> {
+    if ddb.describe_table().table_name(table).send().await.is_ok() {
+        return Ok(());
+    }
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let mut create = ddb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("PK", KeyType::Hash)?)
+        .key_schema(key("SK", KeyType::Range)?)
+        .attribute_definitions(attr("PK")?)
+        .attribute_definitions(attr("SK")?);
+    if stream {
+        create = create.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()?,
+        );
+    }
+    create.send().await?;
+    Ok(())
+}
+
+/// Turns on TTL (attribute `ttl`) unless it is on or being turned on.
+async fn enable_ttl(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
+    let ttl = ddb.describe_time_to_live().table_name(table).send().await?;
+    let on = ttl.time_to_live_description().is_some_and(|d| {
+        matches!(
+            d.time_to_live_status(),
+            Some(
+                aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled
+                    | aws_sdk_dynamodb::types::TimeToLiveStatus::Enabling
+            )
+        )
+    });
+    if !on {
+        ddb.update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
 /// Every alias name in the account, following `ListAliases`' pages (AWS pages at 50 and
 /// LocalStack at 100: an alias beyond the first page must not look missing, or a second run
 /// would create an orphan key and fail on the alias).
@@ -272,12 +284,13 @@ async fn all_aliases(kms: &aws_sdk_kms::Client) -> Result<Vec<String>, Error> {
     }
 }
 
-/// Waits (bounded: 2 minutes) until `table` is ACTIVE and its stream ENABLED, polling with a
-/// short back-off as the AWS SDK's own waiters do.
+/// Waits (bounded: 2 minutes) until `table` is ACTIVE and (when it has one) its stream
+/// ENABLED, polling with a short back-off as the AWS SDK's own waiters do.
 async fn wait_until_ready(
     ddb: &aws_sdk_dynamodb::Client,
     streams: &aws_sdk_dynamodbstreams::Client,
     table: &str,
+    stream: bool,
 ) -> Result<(), Error> {
     use aws_sdk_dynamodb::types::TableStatus;
     use aws_sdk_dynamodbstreams::types::StreamStatus;
@@ -288,6 +301,7 @@ async fn wait_until_ready(
         let description = described.table();
         let active = description.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
         let enabled = match description.and_then(|t| t.latest_stream_arn()) {
+            _ if !stream => true,
             Some(arn) if active => {
                 let stream = streams.describe_stream().stream_arn(arn).send().await?;
                 stream.stream_description().and_then(|d| d.stream_status())

@@ -32,6 +32,7 @@ async fn main() -> Result<(), fig_gateway::Error> {
     let sdk = local_sdk_config().await;
     let names = LocalNames {
         table: config.table.clone(),
+        identity_table: config.identity_table.clone(),
         audit_bucket: config.audit_bucket.clone(),
         kms_alias: config.kms_key_id.clone(),
         ..LocalNames::default()

@@ -75,6 +75,21 @@ enum AuditCommand {
         /// signed by any other key are reported.
         #[arg(long, env = "FIG_AUDIT_SIGNING_KEY_ID")]
         signing_key: String,
+        /// Also reconcile: every outbox event still in the table (the last --days days) must
+        /// have its record in the bucket. Missing ones are reported, then written under a new
+        /// digest (needs s3:PutObject and kms:Sign), and the chain is verified again.
+        #[arg(long)]
+        reconcile: bool,
+        /// Days of outbox to reconcile (the outbox keeps FIG_EVENT_TTL_DAYS, 7 by default).
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        /// The KMS key the audit bucket encrypts with (for objects written by --reconcile).
+        #[arg(long, env = "FIG_KMS_KEY_ID")]
+        kms_key: Option<String>,
+        /// Object Lock retention (days) of objects written by --reconcile (0: the bucket's
+        /// default rule only).
+        #[arg(long, env = "FIG_AUDIT_RETENTION_DAYS", default_value_t = 0)]
+        retention_days: u32,
     },
 }
 
@@ -118,7 +133,54 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
             bucket,
             table,
             signing_key,
+            reconcile,
+            days,
+            kms_key,
+            retention_days,
         } => {
+            if reconcile {
+                let kms_key = kms_key.ok_or(
+                    "--reconcile writes audit objects: give --kms-key (or FIG_KMS_KEY_ID)",
+                )?;
+                let chain = audit_trail::DigestChain::new(
+                    clients.s3.clone(),
+                    clients.kms.clone(),
+                    clients.dynamodb.clone(),
+                    &table,
+                    &bucket,
+                    &signing_key,
+                );
+                let writer = audit_trail::AuditWriter::new(
+                    clients.s3.clone(),
+                    &bucket,
+                    &kms_key,
+                    retention_days,
+                )
+                .with_digests(chain);
+                let now = fig_shared::clock::now();
+                let found = audit_trail::reconcile(
+                    &clients.dynamodb,
+                    &table,
+                    &clients.s3,
+                    &bucket,
+                    (
+                        now - time::Duration::days(days.clamp(0, 3650)),
+                        now - time::Duration::minutes(fig_shared::maintenance::IN_FLIGHT_MINUTES),
+                    ),
+                    Some(&writer),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                for id in &found.missing {
+                    println!("MISSING {id} (written now)");
+                }
+                println!(
+                    "{} outbox events reconciled: {} missing, {} written",
+                    found.checked,
+                    found.missing.len(),
+                    found.written
+                );
+            }
             let head = audit_trail::read_head(&clients.dynamodb, &table)
                 .await
                 .map_err(|e| e.to_string())?

@@ -366,7 +366,7 @@ async fn good_failures(stack: &Stack) -> i64 {
     let item = stack
         .ddb
         .get_item()
-        .table_name(&stack.names.table)
+        .table_name(&stack.names.identity_table)
         .key("PK", AttributeValue::S("THROTTLE#USER#admin".into()))
         .key(
             "SK",
@@ -389,7 +389,7 @@ async fn account_throttle(
     stack
         .ddb
         .get_item()
-        .table_name(&stack.names.table)
+        .table_name(&stack.names.identity_table)
         .key("PK", AttributeValue::S(format!("THROTTLE#USER#{username}")))
         .key("SK", AttributeValue::S("META".into()))
         .consistent_read(true)
@@ -861,4 +861,81 @@ async fn the_audit_view_reads_a_bounded_number_of_items_per_request() {
     };
     assert_eq!(found["type"], "SigningKeyRolled");
     assert!(pages >= 2, "the whole hour was read in one request");
+}
+
+#[tokio::test]
+async fn a_table_write_cannot_mint_a_token() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let payload = admin
+        .trim_start_matches("Bearer ")
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let genuine = stack.app.keys.signing_key().await.unwrap().kid.clone();
+    let genuine_item = stack
+        .ddb
+        .get_item()
+        .table_name(&stack.names.table)
+        .key("PK", AttributeValue::S("KEYS".into()))
+        .key("SK", AttributeValue::S(format!("JWT#{genuine}")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let forge = |wrapped_public: Option<AttributeValue>| {
+        let stack = &stack;
+        let claims = claims.clone();
+        async move {
+            // Someone who can write the table (but not use the token keys' KMS purposes) adds a
+            // signing key of their own, and signs an Administrator token for a live session.
+            let (pkcs8, public) = fig_shared::crypto::generate_signing_key().unwrap();
+            let kid = ulid::Ulid::new().to_string();
+            let mut put = stack
+                .ddb
+                .put_item()
+                .table_name(&stack.names.table)
+                .item("PK", AttributeValue::S("KEYS".into()))
+                .item("SK", AttributeValue::S(format!("JWT#{kid}")))
+                .item("kid", AttributeValue::S(kid.clone()))
+                .item("wrapped", AttributeValue::S(STANDARD.encode(b"not a key")))
+                .item("publicKey", AttributeValue::S(STANDARD.encode(&public)))
+                .item(
+                    "created",
+                    AttributeValue::S(fig_shared::clock::now_rfc3339()),
+                );
+            if let Some(w) = wrapped_public {
+                put = put.item("publicKeyWrapped", w);
+            }
+            put.send().await.unwrap();
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+            header.kid = Some(kid);
+            let token = jsonwebtoken::encode(
+                &header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_ed_der(pkcs8.expose()),
+            )
+            .unwrap();
+            get(stack, &format!("Bearer {token}"), "/api/admin/users").await
+        }
+    };
+    // With only the public key, with a genuine key's wrapped public key copied over, or with
+    // garbage: the token is refused.
+    for wrapped in [
+        None,
+        genuine_item.get("publicKeyWrapped").cloned(),
+        Some(AttributeValue::S(STANDARD.encode(b"garbage"))),
+    ] {
+        let r = forge(wrapped).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
+    // The genuine token still works.
+    assert_eq!(
+        get(&stack, &admin, "/api/admin/users").await.status,
+        StatusCode::OK
+    );
 }

@@ -80,6 +80,8 @@ def webhook_secrets(actions):
     return {"actions": sorted(actions), "resources": ["Key.Arn"], "condition": {"StringEquals": {"kms:EncryptionContext:app": ["fig"]}, "Null": {"kms:EncryptionContext:client": ["true"], "kms:EncryptionContext:purpose": ["true"], "kms:EncryptionContext:webhook": ["false"]}}}
 
 
+ORIGIN = {"actions": ["kms:Decrypt"], "resources": ["Key.Arn"], "condition": {"StringEquals": {"kms:EncryptionContext:app": ["fig"], "kms:EncryptionContext:purpose": ["origin-verify"]}}}
+
 AUDIT_WRITE = {
     "AuditObjects": {"actions": ["s3:PutObject", "s3:PutObjectRetention"], "resources": ["${AuditBucket.Arn}/audit/*", "${AuditBucket.Arn}/digests/*"], "condition": {}},
     "AuditDigestsRead": {"actions": ["s3:GetObject"], "resources": ["${AuditBucket.Arn}/digests/*"], "condition": {}},
@@ -95,6 +97,7 @@ EXPECTED = {
         "Table": table("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"], ["EVENT#*", "KEYS", "CONFIG"]),
         "TableEncryption": VIA_DYNAMODB,
         "ServiceSecrets": purposes(["kms:Encrypt", "kms:Decrypt"], ["jwt-signing", "jwt-verify", "totp", "client-secret-pepper"]),
+        "OriginSecret": ORIGIN,
     },
     "SettingsRole": {
         "Logs": LOGS("SettingsLogGroup"),
@@ -103,6 +106,7 @@ EXPECTED = {
         "TableEncryption": VIA_DYNAMODB,
         "ClientDataKeys": data_keys(["kms:GenerateDataKey", "kms:Decrypt"]),
         "Pepper": purposes(["kms:Encrypt", "kms:Decrypt"], ["client-secret-pepper"]),
+        "OriginSecret": ORIGIN,
     },
     "AdminRole": {
         "Logs": LOGS("AdminLogGroup"),
@@ -114,6 +118,7 @@ EXPECTED = {
         "ServiceSecrets": purposes(["kms:Encrypt", "kms:Decrypt"], ["client-secret-pepper"]),
         "TokenVerification": purposes(["kms:Decrypt"], ["jwt-verify"]),
         "WebhookSecrets": webhook_secrets(["kms:Encrypt", "kms:Decrypt"]),
+        "OriginSecret": ORIGIN,
     },
     "WebhooksRole": {
         "Logs": LOGS("WebhooksLogGroup"),
@@ -133,6 +138,8 @@ EXPECTED = {
         "AuditList": {"actions": ["s3:ListBucket"], "resources": ["AuditBucket.Arn"], "condition": {}},
         "AuditRead": {"actions": ["s3:GetObject"], "resources": ["${AuditBucket.Arn}/audit/*"], "condition": {}},
         **AUDIT_WRITE,
+        "OriginSecret": purposes(["kms:Encrypt", "kms:Decrypt"], ["origin-verify"]),
+        "OriginSecretPublish": {"actions": ["cloudfront-keyvaluestore:DescribeKeyValueStore", "cloudfront-keyvaluestore:PutKey"], "resources": ["OriginSecretStore.Arn"], "condition": {}},
     },
     "EventsRole": {
         "Logs": LOGS("EventsLogGroup"),

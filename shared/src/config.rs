@@ -62,6 +62,13 @@ pub struct Config {
     /// Scheduled maintenance gives a client a new data key once its current one is this many
     /// days old (`FIG_DATA_KEY_ROTATION_DAYS`, default 90; 0: never).
     pub data_key_rotation_days: u32,
+    /// Requests must carry the distribution's origin secret, and the viewer's address comes
+    /// from the distribution's header (`FIG_ORIGIN_VERIFY`; on AWS; see [`crate::origin`]).
+    pub origin_verify: bool,
+    /// Scheduled maintenance makes a new origin secret once the current one is this many hours
+    /// old (`FIG_ORIGIN_SECRET_ROTATION_HOURS`, default 24); the old one stays accepted twice as
+    /// long.
+    pub origin_secret_rotation_hours: u32,
 }
 
 /// The default alias of the audit digest signing key for an envelope key alias.
@@ -158,6 +165,8 @@ impl Config {
             webhook_backoff: Duration::from_millis(number("FIG_WEBHOOK_BACKOFF_MS", 1_000)?),
             signing_key_rotation_days: small("FIG_SIGNING_KEY_ROTATION_DAYS", 30)?,
             data_key_rotation_days: small("FIG_DATA_KEY_ROTATION_DAYS", 90)?,
+            origin_verify: flag("FIG_ORIGIN_VERIFY", false)?,
+            origin_secret_rotation_hours: small("FIG_ORIGIN_SECRET_ROTATION_HOURS", 24)?.max(1),
         })
     }
 }

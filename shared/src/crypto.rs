@@ -429,7 +429,8 @@ impl SecretHasher {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
+/// Equality of two byte strings in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
     use subtle::ConstantTimeEq;
     if a.len() != b.len() {
         return subtle::Choice::from(0u8);

@@ -64,6 +64,9 @@ pub enum EventKind {
     },
     /// A user logged in.
     LoginSucceeded,
+    /// Scheduled maintenance made a new origin secret (actor `system`): the distribution gets
+    /// it next; the previous one stays accepted for a grace period.
+    OriginSecretRotated,
     /// A login attempt was refused by throttling (429).
     AccountThrottled {
         /// Seconds the caller was told to wait.
@@ -359,6 +362,7 @@ impl EventKind {
         match self {
             Self::AdministratorBootstrapped { .. } => "AdministratorBootstrapped",
             Self::LoginSucceeded => "LoginSucceeded",
+            Self::OriginSecretRotated => "OriginSecretRotated",
             Self::AccountThrottled { .. } => "AccountThrottled",
             Self::AccountLocked { .. } => "AccountLocked",
             Self::LoggedOut => "LoggedOut",

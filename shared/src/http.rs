@@ -27,8 +27,15 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// Who is calling, from where: request id, source address from the API Gateway request
-/// context (never from a header such as `X-Forwarded-For`), user agent.
+/// The viewer's address as the distribution saw it, put into a request's extensions by
+/// [`origin_guard`] only after the request proved it came through the distribution.
+#[derive(Clone, Debug)]
+pub struct ViewerAddress(pub String);
+
+/// Who is calling, from where: request id, source address, user agent. The address is the
+/// viewer's: behind CloudFront the one the distribution saw (see [`crate::origin`]), otherwise
+/// the API Gateway request context's; never a header the caller controls (such as
+/// `X-Forwarded-For`).
 #[derive(Clone, Debug, Default)]
 pub struct Caller {
     /// Request id.
@@ -51,6 +58,9 @@ impl Caller {
 }
 
 fn source_ip(parts_ext: &http::Extensions) -> Option<String> {
+    if let Some(ViewerAddress(ip)) = parts_ext.get::<ViewerAddress>() {
+        return Some(ip.clone());
+    }
     match parts_ext.get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
         _ => None,
@@ -248,6 +258,47 @@ pub async fn finish(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// Middleware: with `FIG_ORIGIN_VERIFY`, refuses (403) every request without an accepted origin
+/// secret, so nothing but the distribution reaches the API, and takes the viewer's address from
+/// the distribution's header. Without it, the distribution's headers are dropped unread.
+pub async fn origin_guard(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    use crate::origin::{SECRET_HEADER, VIEWER_HEADER, viewer_address};
+    if app.config.origin_verify {
+        let presented = req
+            .headers()
+            .get(SECRET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let viewer = viewer_address(
+            req.headers()
+                .get(VIEWER_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        match app.origin.verify(&app, presented.as_deref()).await {
+            Ok(true) if viewer.is_some() => {
+                if let Some(ip) = viewer {
+                    req.extensions_mut().insert(ViewerAddress(ip));
+                }
+            }
+            Ok(_) => {
+                return Error::Forbidden {
+                    code: "NOT_THROUGH_DISTRIBUTION",
+                    message: "This API answers only requests that come through its web address.",
+                }
+                .into_response();
+            }
+            Err(e) => return e.into_response(),
+        }
+    }
+    req.headers_mut().remove(SECRET_HEADER);
+    req.headers_mut().remove(VIEWER_HEADER);
+    next.run(req).await
+}
+
 async fn not_found() -> Error {
     Error::NotFound {
         code: "NOT_FOUND",
@@ -259,13 +310,18 @@ async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
 }
 
-/// Wraps a function's routes for serving: unknown routes give a JSON 404 and known routes with
+/// Wraps a function's routes for serving: only requests through the distribution get in (with
+/// `FIG_ORIGIN_VERIFY`, [`origin_guard`]), unknown routes give a JSON 404 and known routes with
 /// another method a JSON 405, every response goes through [`finish`], and bodies are limited to
 /// [`MAX_BODY_BYTES`].
-pub fn service(routes: Router) -> Router {
+pub fn service(routes: Router, app: &Arc<App>) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            origin_guard,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(finish))
 }

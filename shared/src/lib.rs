@@ -19,6 +19,7 @@ pub mod keys;
 pub mod maintenance;
 pub mod mfa;
 pub mod model;
+pub mod origin;
 pub mod outbound;
 pub mod password;
 pub mod policy;

@@ -40,6 +40,10 @@ pub struct Report {
     pub data_keys_failed: Vec<(String, String)>,
     /// The audit trail's reconciliation.
     pub reconciliation: crate::audit_trail::Reconciliation,
+    /// A new origin secret was made (with `FIG_ORIGIN_VERIFY`).
+    pub origin_secret_rotated: bool,
+    /// The current origin secret was published to the distribution now.
+    pub origin_secret_published: bool,
 }
 
 /// Hours of outbox events each run reconciles against the audit bucket (daily runs overlap).
@@ -51,9 +55,43 @@ fn system_event(kind: EventKind, now: OffsetDateTime) -> AuditEvent {
     AuditEvent::new(kind, Actor::System, Source::default(), now)
 }
 
-/// Runs the scheduled rotations that are due at `now`, then reconciles the audit trail.
-pub async fn run(app: &Arc<App>, now: OffsetDateTime) -> Result<Report> {
+/// Runs the scheduled rotations that are due at `now` (publishing a new origin secret with
+/// `publisher`; without one, as locally, the gateway reads it from the table), then reconciles
+/// the audit trail.
+pub async fn run(
+    app: &Arc<App>,
+    now: OffsetDateTime,
+    publisher: Option<&dyn crate::origin::Publisher>,
+) -> Result<Report> {
     let mut report = rotate(app, now).await?;
+    if app.config.origin_verify {
+        let hours = i64::from(app.config.origin_secret_rotation_hours);
+        if let Some(rotation) = crate::origin::rotate_if_due(
+            app,
+            time::Duration::hours(hours),
+            time::Duration::hours(2 * hours),
+            now,
+        )
+        .await?
+        {
+            report.origin_secret_rotated = rotation.rotated;
+            // Published before it counts as published: until then it is not rotated again,
+            // and the one the distribution sends stays accepted.
+            let published = match publisher {
+                Some(publisher) => publisher.publish(&rotation.secret).await,
+                None => Ok(()),
+            };
+            match published {
+                Ok(()) => {
+                    crate::origin::mark_published(app).await?;
+                    report.origin_secret_published = true;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the origin secret could not be published; the previous one stays accepted, and the next run tries again")
+                }
+            }
+        }
+    }
     report.reconciliation = reconcile_recent(app, now).await?;
     if !report.reconciliation.missing.is_empty() {
         tracing::warn!(

@@ -578,12 +578,20 @@ pub struct UserUpdate {
     /// New client filter (`""` removes it).
     #[serde(default)]
     pub client_filter: Option<String>,
-    /// New classifications (`[]` allows none; absent leaves them).
-    #[serde(default)]
-    pub classifications: Option<Vec<String>>,
+    /// New classifications: absent leaves them, `null` allows every classification, a list
+    /// exactly those (`[]` none).
+    #[serde(default, deserialize_with = "present")]
+    pub classifications: Option<Option<Vec<String>>>,
     /// Enable or disable.
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value (`Some(Some(v))`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn check_filter(filter: Option<&str>) -> Result<()> {
@@ -728,7 +736,7 @@ pub async fn update_user(
 ) -> Result<UserView> {
     require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
     check_filter(request.client_filter.as_deref())?;
-    check_classifications(request.classifications.as_deref())?;
+    check_classifications(request.classifications.clone().flatten().as_deref())?;
     let mut user = load_user(app, username).await?.ok_or_else(not_found)?;
     let before = user.clone();
     let mut changes = Vec::new();
@@ -743,8 +751,10 @@ pub async fn update_user(
             changes.push("clientFilter".to_owned());
         }
     }
-    if request.classifications.is_some() && request.classifications != user.classifications {
-        user.classifications = request.classifications;
+    if let Some(classifications) = request.classifications
+        && classifications != user.classifications
+    {
+        user.classifications = classifications;
         changes.push("classifications".to_owned());
     }
     if let Some(enabled) = request.enabled.filter(|e| *e != user.enabled) {

@@ -11,5 +11,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         Config::from_env()?,
         AwsClients::new(&load_sdk_config().await),
     )?;
-    lambda_http::run(fig_shared::http::service(fig_admin::routes(app))).await
+    let service = fig_shared::http::service(fig_admin::routes(app.clone()), &app);
+    lambda_http::run(service).await
 }

@@ -27,5 +27,6 @@ async fn main() -> Result<(), lambda_http::Error> {
             tracing::warn!(error = %e, "could not check for the first administrator; will retry at next start")
         }
     }
-    lambda_http::run(fig_shared::http::service(fig_auth::routes(app))).await
+    let service = fig_shared::http::service(fig_auth::routes(app.clone()), &app);
+    lambda_http::run(service).await
 }

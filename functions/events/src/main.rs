@@ -10,6 +10,44 @@ use fig_shared::aws::{AwsClients, load_sdk_config};
 use fig_shared::config::Config;
 use lambda_runtime::{LambdaEvent, service_fn};
 
+/// Publishes the origin secret to the distribution's CloudFront KeyValueStore, where its
+/// viewer-request function reads it (`FIG_ORIGIN_KVS_ARN`).
+struct KeyValueStorePublisher {
+    client: aws_sdk_cloudfrontkeyvaluestore::Client,
+    arn: String,
+}
+
+impl fig_shared::origin::Publisher for KeyValueStorePublisher {
+    fn publish<'a>(
+        &'a self,
+        secret: &'a fig_shared::secret::SecretString,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = fig_shared::Result<()>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let unavailable = |what: &str, e: String| {
+                fig_shared::Error::unavailable(format!("cloudfront-keyvaluestore {what}: {e}"))
+            };
+            let store = self
+                .client
+                .describe_key_value_store()
+                .kvs_arn(&self.arn)
+                .send()
+                .await
+                .map_err(|e| unavailable("DescribeKeyValueStore", format!("{e:?}")))?;
+            self.client
+                .put_key()
+                .kvs_arn(&self.arn)
+                .key(fig_shared::origin::STORE_KEY)
+                .value(secret.expose())
+                .if_match(store.e_tag)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| unavailable("PutKey", format!("{e:?}")))
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     fig_shared::telemetry::init();
@@ -17,11 +55,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = AwsClients::new(&load_sdk_config().await);
     // A schedule (EventBridge) invokes maintenance; its event carries nothing it needs.
     if std::env::var("FIG_EVENTS_CONSUMER").as_deref() == Ok("maintenance") {
+        let sdk = load_sdk_config().await;
+        let publisher = std::env::var("FIG_ORIGIN_KVS_ARN")
+            .ok()
+            .filter(|arn| !arn.is_empty())
+            .map(|arn| KeyValueStorePublisher {
+                client: aws_sdk_cloudfrontkeyvaluestore::Client::new(&sdk),
+                arn,
+            });
         let app = App::new(config, clients)?;
-        let app = &app;
+        let (app, publisher) = (&app, &publisher);
         return lambda_runtime::run(service_fn(
             move |_: LambdaEvent<serde_json::Value>| async move {
-                let report = fig_shared::maintenance::run(app, fig_shared::clock::now()).await?;
+                let publisher = publisher
+                    .as_ref()
+                    .map(|p| p as &dyn fig_shared::origin::Publisher);
+                let report =
+                    fig_shared::maintenance::run(app, fig_shared::clock::now(), publisher).await?;
                 tracing::info!(?report, "maintenance run");
                 Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
             },

@@ -323,13 +323,86 @@ async fn wait_until_ready(
     }
 }
 
+/// The address API Gateway reports for requests that come through the distribution (when the
+/// gateway plays CloudFront): one of CloudFront's, shared by every viewer.
+pub const CLOUDFRONT_ADDRESS: &str = "130.176.0.1";
+
+/// What the distribution's viewer-request function does on AWS: it removes the origin-secret
+/// and viewer-address headers a viewer sent and, with `FIG_ORIGIN_VERIFY`, sets them (the
+/// current origin secret, read from the table here and from a KeyValueStore on AWS; the viewer's
+/// address, here the TCP peer's).
+async fn distribution(
+    axum::extract::State(state): axum::extract::State<Distribution>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    use fig_shared::origin::{SECRET_HEADER, VIEWER_HEADER};
+    req.headers_mut().remove(SECRET_HEADER);
+    req.headers_mut().remove(VIEWER_HEADER);
+    if state.app.config.origin_verify {
+        let viewer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        if let (Some(secret), Some(viewer)) = (state.secret().await, viewer) {
+            for (name, value) in [(SECRET_HEADER, secret), (VIEWER_HEADER, viewer)] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    req.headers_mut().insert(name, value);
+                }
+            }
+        }
+        req.extensions_mut().insert(BehindDistribution);
+    }
+    next.run(req).await
+}
+
+/// Marks a request the local distribution forwarded (so its source address is CloudFront's).
+#[derive(Clone, Copy, Debug)]
+struct BehindDistribution;
+
+/// The local distribution's state: the app, and its copy of the current origin secret.
+#[derive(Clone, Debug)]
+struct Distribution {
+    app: Arc<App>,
+    cached: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
+}
+
+impl Distribution {
+    /// The current origin secret, read at most every 5 s (as CloudFront's KeyValueStore
+    /// propagates a new one within seconds).
+    async fn secret(&self) -> Option<String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((at, secret)) = cached.as_ref()
+            && at.elapsed() < std::time::Duration::from_secs(5)
+        {
+            return Some(secret.clone());
+        }
+        let secret = fig_shared::origin::current(&self.app)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.expose().to_owned())?;
+        *cached = Some((std::time::Instant::now(), secret.clone()));
+        Some(secret)
+    }
+}
+
 /// Adds the API Gateway (HTTP API v2) request context a Lambda function would receive: the
-/// source address of the TCP connection (never a header) and a request id.
+/// source address of the TCP connection (never a header; behind the distribution, CloudFront's
+/// address) and a request id.
 async fn request_context(mut req: Request, next: Next) -> Response {
+    let behind = req.extensions().get::<BehindDistribution>().is_some();
     let source_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .map(|peer| {
+            if behind {
+                CLOUDFRONT_ADDRESS.to_owned()
+            } else {
+                peer
+            }
+        });
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -355,8 +428,12 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 pub fn router(app: Arc<App>, web_dir: Option<PathBuf>) -> Router {
     let api = fig_auth::routes(app.clone())
         .merge(fig_settings::routes(app.clone()))
-        .merge(fig_admin::routes(app));
-    let api = fig_shared::http::service(api);
+        .merge(fig_admin::routes(app.clone()));
+    let api = fig_shared::http::service(api, &app);
+    let distribution_state = Distribution {
+        app,
+        cached: Arc::default(),
+    };
     let site = match web_dir {
         Some(dir) => Router::new()
             .fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
@@ -398,6 +475,10 @@ pub fn router(app: Arc<App>, web_dir: Option<PathBuf>) -> Router {
             }
         })
         .layer(axum::middleware::from_fn(request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            distribution_state,
+            distribution,
+        ))
 }
 
 /// Every API route of every function (method, path template).

@@ -484,7 +484,9 @@ async fn reconciliation_finds_and_writes_what_the_stream_lost() {
     assert_eq!(missing, lost, "exactly the lost events are missing");
     assert!(found.checked > 3, "{found:?}");
     // The maintenance run finds and writes them; the chain covers them and verifies.
-    let report = fig_shared::maintenance::run(&stack.app, now).await.unwrap();
+    let report = fig_shared::maintenance::run(&stack.app, now, None)
+        .await
+        .unwrap();
     assert_eq!(report.reconciliation.written, 3, "{report:?}");
     let report = verify(&stack).await;
     assert!(report.ok(), "{:?}", report.problems);
@@ -516,6 +518,8 @@ async fn reconciliation_finds_and_writes_what_the_stream_lost() {
     .await
     .unwrap();
     assert!(again.missing.is_empty(), "{again:?}");
-    let report = fig_shared::maintenance::run(&stack.app, now).await.unwrap();
+    let report = fig_shared::maintenance::run(&stack.app, now, None)
+        .await
+        .unwrap();
     assert_eq!(report.reconciliation.written, 0);
 }

@@ -359,6 +359,32 @@ async fn classifications_mean_what_they_say() {
             assert_eq!(r.status, expected, "{who} {setting}: {}", r.text);
         }
     }
+    // An update may leave the list (absent), set one, or give every classification back (null).
+    let put = |body: Value| {
+        let (stack, admin) = (&stack, admin.clone());
+        async move {
+            stack
+                .call(
+                    Method::PUT,
+                    "/api/admin/users/functional",
+                    &[("authorization", admin.as_str())],
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let r = put(json!({"enabled": true})).await;
+    assert_eq!(
+        r.json["classifications"],
+        json!(["Functional"]),
+        "{}",
+        r.text
+    );
+    let r = put(json!({"classifications": null})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["classifications"], Value::Null);
+    let r = put(json!({"classifications": []})).await;
+    assert_eq!(r.json["classifications"], json!([]));
 }
 
 /// The failures counted for the test address, known-good for `admin`, on `admin`.
@@ -937,5 +963,146 @@ async fn a_table_write_cannot_mint_a_token() {
     assert_eq!(
         get(&stack, &admin, "/api/admin/users").await.status,
         StatusCode::OK
+    );
+}
+
+/// The admin function's own router, as its Lambda serves it behind API Gateway (what the
+/// `execute-api` URL reaches), on a cold instance of `stack`'s deployment.
+async fn direct(stack: &Stack, headers: &[(&str, &str)]) -> StatusCode {
+    use tower::ServiceExt;
+    let app = fig_shared::App::new(
+        stack.app.config.clone(),
+        fig_shared::aws::AwsClients::new(&stack.sdk),
+    )
+    .unwrap();
+    let router = fig_shared::http::service(fig_admin::routes(app.clone()), &app);
+    let mut request = http::Request::builder()
+        .method(Method::GET)
+        .uri("/api/admin/clients");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    router
+        .oneshot(request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_the_distribution_the_viewer_counts_and_nothing_goes_around_it() {
+    use fig_shared::origin::{SECRET_HEADER, VIEWER_HEADER};
+    let mut stack = Stack::with_env(&[("FIG_ORIGIN_VERIFY", "true")]).await;
+    // Before the first maintenance run there is no origin secret: nothing gets in.
+    let r = stack.call(Method::GET, "/api/health", &[], None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "NOT_THROUGH_DISTRIBUTION");
+    let now = fig_shared::clock::now();
+    let report = fig_shared::maintenance::run(&stack.app, now, None)
+        .await
+        .unwrap();
+    assert!(report.origin_secret_rotated && report.origin_secret_published);
+    let r = stack.call(Method::GET, "/api/health", &[], None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let first = fig_shared::origin::current(&stack.app)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Around the distribution (the execute-api URL): refused, whatever a caller makes up.
+    let viewer = (VIEWER_HEADER, "192.0.2.10");
+    assert_eq!(direct(&stack, &[viewer]).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        direct(&stack, &[(SECRET_HEADER, "a guess"), viewer]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        direct(&stack, &[(SECRET_HEADER, first.expose())]).await,
+        StatusCode::FORBIDDEN,
+        "a secret without the viewer's address"
+    );
+    // With the distribution's headers the route itself answers (401: no token).
+    assert_eq!(
+        direct(&stack, &[(SECRET_HEADER, first.expose()), viewer]).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The viewer's own address is recorded, never one the viewer sends, never CloudFront's.
+    let r = stack
+        .call_from(
+            "198.51.100.23",
+            Method::POST,
+            "/api/auth/login",
+            &[(VIEWER_HEADER, "10.9.9.9"), (SECRET_HEADER, "spoofed")],
+            Some(
+                json!({"username": "nobody", "password": "wrong"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let records = stack.audit_records().await;
+    let failed = records
+        .iter()
+        .find(|r| r["type"] == "LoginFailed" && r["actor"]["name"] == "nobody")
+        .unwrap();
+    assert_eq!(failed["source"]["ip"], "198.51.100.23");
+
+    // Viewers behind the same CloudFront address do not share the per-address limit.
+    let mut throttled = false;
+    for i in 0..40 {
+        let r = stack
+            .login_from(
+                "198.51.100.24",
+                &format!("spray-{i}"),
+                "guess guess",
+                json!({}),
+            )
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "the address limit never came");
+    let other = stack
+        .login_from("198.51.100.25", "spray-x", "guess guess", json!({}))
+        .await;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED, "{}", other.text);
+
+    // Rotation: the previous secret stays accepted, the one before it does not.
+    let later = now + time::Duration::hours(25);
+    let report = fig_shared::maintenance::run(&stack.app, later, None)
+        .await
+        .unwrap();
+    assert!(report.origin_secret_rotated);
+    let second = fig_shared::origin::current(&stack.app)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(second.expose(), first.expose());
+    for secret in [&first, &second] {
+        assert_eq!(
+            direct(&stack, &[(SECRET_HEADER, secret.expose()), viewer]).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let report = fig_shared::maintenance::run(&stack.app, later + time::Duration::hours(25), None)
+        .await
+        .unwrap();
+    assert!(report.origin_secret_rotated);
+    assert_eq!(
+        direct(&stack, &[(SECRET_HEADER, first.expose()), viewer]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!stack.table_dump().await.contains(second.expose()));
+    let records = stack.audit_records().await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["type"] == "OriginSecretRotated")
+            .count(),
+        3
     );
 }

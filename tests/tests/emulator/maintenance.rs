@@ -81,11 +81,11 @@ async fn keys_are_rotated_on_schedule_without_losing_anything() {
 
     // Nothing is due yet.
     let now = clock::now();
-    let report = maintenance::run(&stack.app, now).await.unwrap();
+    let report = maintenance::run(&stack.app, now, None).await.unwrap();
     assert_eq!(report, maintenance::Report::default());
 
     // A month on: the signing key is due, the data keys (90 days) are not.
-    let report = maintenance::run(&stack.app, now + time::Duration::days(31))
+    let report = maintenance::run(&stack.app, now + time::Duration::days(31), None)
         .await
         .unwrap();
     let kid = report
@@ -100,7 +100,7 @@ async fn keys_are_rotated_on_schedule_without_losing_anything() {
 
     // A quarter on: every client gets a new data key; values, instance values and secrets are
     // the same, only the version moved on.
-    let report = maintenance::run(&stack.app, now + time::Duration::days(91))
+    let report = maintenance::run(&stack.app, now + time::Duration::days(91), None)
         .await
         .unwrap();
     assert_eq!(report.data_keys_rotated, ["ledger", "orders"], "{report:?}");
@@ -113,7 +113,9 @@ async fn keys_are_rotated_on_schedule_without_losing_anything() {
     assert_eq!(ledger.status, StatusCode::OK, "{}", ledger.text);
 
     // Today again: nothing is due, nothing is written.
-    let report = maintenance::run(&stack.app, clock::now()).await.unwrap();
+    let report = maintenance::run(&stack.app, clock::now(), None)
+        .await
+        .unwrap();
     assert_eq!(report, maintenance::Report::default());
 
     let mut stack = stack;

@@ -242,7 +242,9 @@ describe("console pages in the browser", () => {
     await openPage(p, "Clients");
     await p.locator("body").focus();
     let reached = null;
-    for (let i = 0; i < 15 && reached === null; i += 1) {
+    // Focus may start on the page's heading, so Tab may first go through the page's controls
+    // and wrap around to the navigation: allow for every control of the Clients page.
+    for (let i = 0; i < 40 && reached === null; i += 1) {
       await p.keyboard.press("Tab");
       reached = await p.evaluate(() => {
         const a = document.activeElement;

@@ -14,6 +14,56 @@ const enc = encodeURIComponent;
 
 // --- clients and values ------------------------------------------------------------------------
 
+/** A client name as the server accepts it. */
+export const CLIENT_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** The longest client description the server accepts. */
+export const MAX_CLIENT_DESCRIPTION = 2000;
+
+export interface NewClient {
+  name: string;
+  description?: string;
+}
+
+/**
+ * `POST /api/admin/clients` (Administrator): an empty client with a new random client secret,
+ * shown once. The service registers its definitions with that secret. 409 `CLIENT_EXISTS` or
+ * `CLIENT_LIMIT_REACHED`; 400 `INVALID_BODY` for a bad name.
+ */
+export async function createClient(input: NewClient): Promise<{ name: string; clientSecret: string }> {
+  const body = await apiRequest("POST", "/admin/clients", input);
+  if (!isRecord(body) || typeof body["clientSecret"] !== "string" || body["clientSecret"] === "") {
+    throw badShape("new client");
+  }
+  return { name: typeof body["name"] === "string" ? body["name"] : input.name, clientSecret: body["clientSecret"] };
+}
+
+/** The answer to a declassification. */
+export interface Declassification {
+  /** The client's version after the change. */
+  version: number;
+  /** How many values (base and instances) were deleted. */
+  deletedValues: number;
+  /** How many history entries were deleted. */
+  deletedHistory: number;
+}
+
+/**
+ * `POST /api/admin/clients/{name}/settings/{setting}/declassify` (Administrator, no body): the
+ * secret setting becomes plain and its values (base and every instance) and history are deleted.
+ * 409 `NOT_SECRET` or `CONFLICT`; 404 for an unknown client or setting.
+ */
+export async function declassifySetting(client: string, setting: string): Promise<Declassification> {
+  const body = await apiRequest(
+    "POST",
+    `/admin/clients/${enc(client)}/settings/${enc(setting)}/declassify`,
+  );
+  const whole = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (!isRecord(body) || !whole(body["version"]) || !whole(body["deletedValues"]) || !whole(body["deletedHistory"])) {
+    throw badShape("declassification");
+  }
+  return { version: body["version"], deletedValues: body["deletedValues"], deletedHistory: body["deletedHistory"] };
+}
+
 /** `GET /api/admin/clients/{name}`: one client, as in the list. */
 export async function getClient(name: string): Promise<AdminClient> {
   const body = await apiRequest("GET", `/admin/clients/${enc(name)}`);
@@ -239,11 +289,21 @@ export async function listUsers(): Promise<UserView[]> {
   return body["users"].map(parseUser);
 }
 
+/**
+ * The classification of a setting that has none, for user permissions: a User limited to a list
+ * may edit such settings only when the list names it.
+ */
+export const UNCLASSIFIED = "Unclassified";
+
 export interface NewUser {
   username: string;
   password: string;
   role: Role;
   clientFilter?: string;
+  /**
+   * Classifications the user may edit: absent means every classification; a list allows exactly
+   * those it names, so `[]` allows no edit at all. List `Unclassified` for settings without one.
+   */
   classifications?: string[];
 }
 
@@ -252,11 +312,15 @@ export async function createUser(user: NewUser): Promise<UserView> {
   return parseUser(await apiRequest("POST", "/admin/users", user));
 }
 
-/** Only the fields to change. `clientFilter: ""` removes the filter. */
+/**
+ * Only the fields to change. `clientFilter: ""` removes the filter. `classifications`: absent
+ * leaves them as they are, `null` allows every classification, a list exactly those (`[]` no
+ * edit at all).
+ */
 export interface UserUpdate {
   role?: Role;
   clientFilter?: string;
-  classifications?: string[];
+  classifications?: string[] | null;
   enabled?: boolean;
 }
 
@@ -439,7 +503,30 @@ export interface ServerConfig {
   requireMfaForAdministrators: boolean;
   webhookAllowedHosts: string[];
   pollIntervalMs: number;
+  /** Most clients this server holds (1 to 100000). */
+  maxClients: number;
+  /**
+   * Fields of the server's answer this page does not know, sent back as they came: a write
+   * replaces the whole configuration, and a field left out would fall back to its default.
+   */
+  otherFields?: Record<string, unknown>;
 }
+
+/** The built-in default of `maxClients` (used when an answer has none). */
+export const DEFAULT_MAX_CLIENTS = 1000;
+
+const CONFIG_FIELDS = new Set([
+  "allowNewRegistrations",
+  "allowUpdatedRegistrations",
+  "allowClientOverrides",
+  "clientOverridesAllowList",
+  "allowFileImports",
+  "allowOfflineSettings",
+  "requireMfaForAdministrators",
+  "webhookAllowedHosts",
+  "pollIntervalMs",
+  "maxClients",
+]);
 
 export const CONFIG_SWITCHES = [
   ["allowNewRegistrations", "Allow new client registrations"],
@@ -454,7 +541,10 @@ function parseConfig(body: unknown): ServerConfig {
   if (!isRecord(body) || typeof body["pollIntervalMs"] !== "number") throw badShape("configuration");
   const list = (v: unknown): string[] =>
     Array.isArray(v) ? v.filter((x: unknown): x is string => typeof x === "string") : [];
-  return {
+  const maxClients = body["maxClients"];
+  const otherFields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) if (!CONFIG_FIELDS.has(k)) otherFields[k] = v;
+  const config: ServerConfig = {
     allowNewRegistrations: body["allowNewRegistrations"] === true,
     allowUpdatedRegistrations: body["allowUpdatedRegistrations"] === true,
     allowClientOverrides: body["allowClientOverrides"] === true,
@@ -464,7 +554,17 @@ function parseConfig(body: unknown): ServerConfig {
     requireMfaForAdministrators: body["requireMfaForAdministrators"] === true,
     webhookAllowedHosts: list(body["webhookAllowedHosts"]),
     pollIntervalMs: body["pollIntervalMs"],
+    maxClients:
+      typeof maxClients === "number" && Number.isSafeInteger(maxClients) ? maxClients : DEFAULT_MAX_CLIENTS,
   };
+  if (Object.keys(otherFields).length > 0) config.otherFields = otherFields;
+  return config;
+}
+
+/** The body of a configuration write: every known field, and the unknown ones as they came. */
+export function configurationBody(config: ServerConfig): Record<string, unknown> {
+  const { otherFields, ...known } = config;
+  return { ...(otherFields ?? {}), ...known };
 }
 
 /** `GET /api/admin/configuration` (any role). */
@@ -474,7 +574,7 @@ export async function getConfiguration(): Promise<ServerConfig> {
 
 /** `PUT /api/admin/configuration` (Administrator): the whole configuration. */
 export async function putConfiguration(config: ServerConfig): Promise<ServerConfig> {
-  return parseConfig(await apiRequest("PUT", "/admin/configuration", config));
+  return parseConfig(await apiRequest("PUT", "/admin/configuration", configurationBody(config)));
 }
 
 // --- import / export ---------------------------------------------------------------------------

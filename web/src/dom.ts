@@ -194,14 +194,15 @@ export function timeElement(iso: string): HTMLTimeElement {
 }
 
 /**
- * A one-time secret panel: the value once, a copy button and a clear warning. "Done" removes
- * it from the page (the value is not kept anywhere else).
+ * A one-time secret panel: the value once, a copy button and a clear warning (and, if given, what
+ * to do with it). "Done" removes it from the page (the value is not kept anywhere else).
  */
 export function oneTimeSecret(
   title: string,
   label: string,
   secret: string,
   onDone?: () => void,
+  explanation?: string,
 ): HTMLElement {
   const status = el("span", { class: "copy-status", role: "status" });
   const copy = button("Copy", () => {
@@ -219,6 +220,7 @@ export function oneTimeSecret(
     "section",
     { class: "one-time card", "aria-label": title },
     el("h3", {}, title),
+    explanation === undefined ? null : el("p", { class: "one-time-explanation" }, explanation),
     el(
       "p",
       { class: "message message-notice" },

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearAccessToken, setAccessToken } from "../src/api";
-import { auditQueryString, getClient, searchAudit } from "../src/adminApi";
+import { auditQueryString, configurationBody, getClient, getConfiguration, searchAudit } from "../src/adminApi";
 import { endOfMinute, fromLocalInput, renderAudit, toLocalInput } from "../src/views/audit";
 import type { PageContext } from "../src/views/common";
 import { renderConfiguration } from "../src/views/configuration";
 import { leaveShell, pageFromHash, renderShell } from "../src/views/shell";
-import { exportFileName, renderTransfer } from "../src/views/transfer";
+import { SECRET_STAYS_SECRET_HINT, exportFileName, renderTransfer } from "../src/views/transfer";
 import { renderUsers } from "../src/views/users";
 import { renderWebhooks, validateWebhook } from "../src/views/webhooks";
 import { emptyResponse, errorBody, jsonResponse, meOf, routeFetch } from "./helpers";
@@ -208,7 +208,11 @@ describe("users", () => {
     labelled<HTMLInputElement>("Initial password").value = "a long enough initial passphrase";
     labelled<HTMLSelectElement>("Role").value = "ReadOnly";
     labelled<HTMLInputElement>("Client filter").value = "shop-.*";
-    labelled<HTMLInputElement>("Classifications").value = "Technical, Functional";
+    // Typing a list chooses "Only the classifications listed".
+    const listed = labelled<HTMLInputElement>("Allowed classifications");
+    listed.value = "Technical, Functional";
+    listed.dispatchEvent(new Event("input"));
+    expect(labelled<HTMLInputElement>("Only the classifications listed").checked).toBe(true);
     submitForm(labelled("Username"));
     await vi.waitFor(() => expect(calls.some((c) => c.method === "POST")).toBe(true));
     expect(calls.find((c) => c.method === "POST")?.body).toEqual({
@@ -221,11 +225,13 @@ describe("users", () => {
     const form = root.querySelector<HTMLFormElement>('form[aria-label="Edit bob"]');
     const role = form?.querySelector<HTMLSelectElement>("select");
     if (role) role.value = "ReadOnly";
-    const enabled = form?.querySelector<HTMLInputElement>('input[type="checkbox"]');
+    const enabled = form?.querySelector<HTMLInputElement>('input[type="checkbox"][name="enabled"]');
     if (enabled) enabled.checked = false;
     form?.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
     await vi.waitFor(() => expect(calls.some((c) => c.method === "PUT")).toBe(true));
-    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ role: "ReadOnly", clientFilter: "", classifications: [], enabled: false });
+    // bob may edit every classification, and still may: the field is left out (an empty list
+    // would now mean "no edits at all").
+    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ role: "ReadOnly", clientFilter: "", enabled: false });
 
     await vi.waitFor(() => expect(root.querySelector('tr[data-user="bob"]')).not.toBeNull());
     button("Reset password of bob").click();
@@ -358,7 +364,7 @@ describe("configuration", () => {
   const config = {
     allowNewRegistrations: true, allowUpdatedRegistrations: false, allowClientOverrides: false,
     clientOverridesAllowList: ["shop-.*"], allowFileImports: false, allowOfflineSettings: true,
-    requireMfaForAdministrators: false, webhookAllowedHosts: [], pollIntervalMs: 30000,
+    requireMfaForAdministrators: false, webhookAllowedHosts: [], pollIntervalMs: 30000, maxClients: 1000,
   };
 
   it("an Administrator edits switches, lists and the poll interval", async () => {
@@ -391,6 +397,69 @@ describe("configuration", () => {
     expect(root.textContent).toContain("Only an Administrator can change");
     expect(root.textContent).toContain("shop-.*");
     expect(root.textContent).toContain("30000 ms");
+    const facts = [...root.querySelectorAll("dl.facts dt")].map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent}`);
+    expect(facts).toContain("Most clients this server holds: 1000");
+  });
+
+  it("the most clients: checked like the poll interval before anything is sent, then saved", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/configuration": { ...config, maxClients: 1000 },
+      "PUT /api/admin/configuration": (init: RequestInit) => jsonResponse(200, JSON.parse(String(init.body))),
+    });
+    await renderConfiguration(root, ctxOf("Administrator"));
+    const most = labelled<HTMLInputElement>("Most clients this server holds");
+    expect(most.value).toBe("1000");
+    expect(most.getAttribute("inputmode")).toBe("numeric");
+    expect(root.querySelector(`#${most.getAttribute("aria-describedby") ?? "none"}`)?.textContent).toContain("1 to 100000");
+    for (const bad of ["0", "100001", "12.5", "-3", "many", ""]) {
+      most.value = bad;
+      submitForm(most);
+      expect(alerts()).toEqual(["The most clients this server holds must be a whole number from 1 to 100000."]);
+      expect(document.activeElement).toBe(most);
+    }
+    expect(calls.some((c) => c.method === "PUT")).toBe(false);
+    for (const good of ["1", "100000", " 250 "]) {
+      most.value = good;
+      submitForm(most);
+      await vi.waitFor(() => expect(calls.filter((c) => c.method === "PUT")).toHaveLength(["1", "100000", " 250 "].indexOf(good) + 1));
+      await vi.waitFor(() => expect(statuses()).toContain("Configuration saved."));
+    }
+    const bodies = calls.filter((c) => c.method === "PUT").map((c) => (c.body as { maxClients: number }).maxClients);
+    expect(bodies).toEqual([1, 100000, 250]);
+    expect(calls.filter((c) => c.method === "PUT").at(-1)?.body).toEqual({ ...config, maxClients: 250 });
+  });
+
+  it("saving never drops a field the page does not know: it goes back as it came", async () => {
+    const future = { ...config, maxClients: 40, futureSwitch: true, futureList: ["a", "b"], futureLimit: { per: "day", n: 3 } };
+    let stored: Record<string, unknown> = future;
+    const { calls } = routeFetch({
+      "GET /api/admin/configuration": () => jsonResponse(200, stored),
+      "PUT /api/admin/configuration": (init: RequestInit) => {
+        stored = JSON.parse(String(init.body)) as Record<string, unknown>;
+        return jsonResponse(200, stored);
+      },
+    });
+    await renderConfiguration(root, ctxOf("Administrator"));
+    labelled<HTMLInputElement>("Allow file imports").checked = true;
+    submitForm(labelled("Poll interval (milliseconds)"));
+    await vi.waitFor(() => expect(statuses()).toContain("Configuration saved."));
+    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ ...future, allowFileImports: true });
+    // And again after the save, from the configuration the server answered.
+    labelled<HTMLInputElement>("Poll interval (milliseconds)").value = "20000";
+    submitForm(labelled("Poll interval (milliseconds)"));
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === "PUT")).toHaveLength(2));
+    expect(calls.filter((c) => c.method === "PUT")[1]?.body).toEqual({ ...future, allowFileImports: true, pollIntervalMs: 20000 });
+    // The fields it does not know are not shown as controls.
+    expect(root.querySelector('[name="futureSwitch"]')).toBeNull();
+  });
+
+  it("reads maxClients from the answer, and its default when an answer has none", async () => {
+    routeFetch({ "GET /api/admin/configuration": { ...config, maxClients: 7 } });
+    await expect(getConfiguration()).resolves.toMatchObject({ maxClients: 7 });
+    const { maxClients: _, ...without } = config;
+    routeFetch({ "GET /api/admin/configuration": without });
+    await expect(getConfiguration()).resolves.toMatchObject({ maxClients: 1000 });
+    expect(configurationBody({ ...config, otherFields: { extra: 1, maxClients: 5 } })).toEqual({ ...config, extra: 1 });
   });
 });
 
@@ -454,9 +523,254 @@ describe("import / export", () => {
   });
 });
 
+describe("import: a secret stays secret", () => {
+  it("an import that would make a secret setting plain is refused with the way to declassify it", async () => {
+    routeFetch({
+      "POST /api/admin/import": jsonResponse(
+        409,
+        errorBody("SECRET_STAYS_SECRET", "A secret setting that has a value or history cannot be made plain by a registration or an import.", "r-9"),
+      ),
+    });
+    renderTransfer(root, ctxOf("Administrator"));
+    const input = labelled<HTMLInputElement>("Export file");
+    const file = new File([JSON.stringify({ clients: [] })], "export.json", { type: "application/json" });
+    Object.defineProperty(input, "files", { value: [file], configurable: true });
+    submitForm(input);
+    await vi.waitFor(() => expect(alerts().join(" ")).toContain("cannot be made plain by a registration or an import. (request r-9)"));
+    expect(alerts().join(" ")).toContain(SECRET_STAYS_SECRET_HINT);
+  });
+});
+
 describe("getClient", () => {
   it("reads one client (bare or wrapped)", async () => {
     routeFetch({ "GET /api/admin/clients/a%20b": { name: "a b", description: "", version: 2, settings: [], instances: ["x"] } });
     await expect(getClient("a b")).resolves.toMatchObject({ name: "a b", instances: ["x"] });
+  });
+});
+
+describe("users: classifications mean what they say", () => {
+  const user = (username: string, classifications: string[] | null, role = "User") => ({
+    username, role, clientFilter: null, classifications, enabled: true, mfaEnabled: false,
+    passwordChangeRequired: false, created: "2026-01-01T00:00:00Z", updated: "2026-01-01T00:00:00Z",
+  });
+  const radio = (label: string, inside: ParentNode = root): HTMLInputElement => {
+    const l = [...inside.querySelectorAll("label")].find((x) => x.textContent === label);
+    const input = l ? inside.querySelector<HTMLInputElement>(`#${l.getAttribute("for") ?? "none"}`) : null;
+    if (input === null) throw new Error(`no radio ${label}`);
+    return input;
+  };
+  const hintOf = (input: HTMLElement): string =>
+    root.querySelector(`#${input.getAttribute("aria-describedby") ?? "none"}`)?.textContent ?? "";
+  const fillCreate = (name: string): void => {
+    labelled<HTMLInputElement>("Username").value = name;
+    labelled<HTMLInputElement>("Initial password").value = "a long enough initial passphrase";
+    labelled<HTMLSelectElement>("Role").value = "User";
+  };
+
+  it("shows every, none and a list plainly in the list", async () => {
+    routeFetch({
+      "GET /api/admin/users": {
+        users: [user("ann", null), user("ben", []), user("cat", ["Functional", "Unclassified"])],
+      },
+    });
+    await renderUsers(root, ctxOf("Administrator"));
+    const cell = (u: string) => root.querySelector(`tr[data-user="${u}"] td[data-label="Classifications"]`)?.textContent;
+    expect([cell("ann"), cell("ben"), cell("cat")]).toEqual(["all", "none (no edits)", "Functional, Unclassified"]);
+  });
+
+  it("the create form explains the choice, and sends all (left out), none ([]) or a list with Unclassified", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/users": { users: [] },
+      "POST /api/admin/users": (init: RequestInit) => {
+        const b = JSON.parse(String(init.body)) as { username: string; classifications?: string[] };
+        return jsonResponse(201, user(b.username, b.classifications ?? null));
+      },
+    });
+    await renderUsers(root, ctxOf("Administrator"));
+    expectEveryFieldLabelled();
+    const group = root.querySelector<HTMLFieldSetElement>("form.user-create fieldset.classifications");
+    expect(group?.querySelector("legend")?.textContent).toBe("Classifications this user may edit");
+    expect(root.querySelector(`#${group?.getAttribute("aria-describedby") ?? "none"}`)?.textContent).toContain(
+      "A setting without a classification counts as Unclassified.",
+    );
+    // Every classification is the default, and is offered.
+    expect(radio("Every classification").checked).toBe(true);
+    expect(radio("Every classification").disabled).toBe(false);
+    expect(hintOf(radio("No edits at all"))).toContain("change none");
+    const posts = () => calls.filter((c) => c.method === "POST").map((c) => c.body as Record<string, unknown>);
+
+    fillCreate("ann");
+    submitForm(labelled("Username"));
+    await vi.waitFor(() => expect(posts()).toHaveLength(1));
+    expect(posts()[0]).not.toHaveProperty("classifications");
+
+    await vi.waitFor(() => expect(statuses()).toContain("Created ann"));
+    fillCreate("ben");
+    radio("No edits at all").checked = true;
+    submitForm(labelled("Username"));
+    await vi.waitFor(() => expect(posts()).toHaveLength(2));
+    expect(posts()[1]?.["classifications"]).toEqual([]);
+
+    // "Only the classifications listed" with nothing listed is refused in the page.
+    await vi.waitFor(() => expect(statuses()).toContain("Created ben"));
+    fillCreate("cat");
+    radio("Only the classifications listed").checked = true;
+    labelled<HTMLInputElement>("Allowed classifications").value = " , ";
+    submitForm(labelled("Username"));
+    expect(alerts()).toEqual(['List at least one classification (or tick Unclassified), or choose "No edits at all".']);
+    expect(document.activeElement).toBe(labelled("Allowed classifications"));
+    expect(posts()).toHaveLength(2);
+
+    // A list, with the settings that have no classification ticked (duplicates dropped).
+    labelled<HTMLInputElement>("Allowed classifications").value = "Functional, Technical, Functional";
+    const unclassified = labelled<HTMLInputElement>("Settings without a classification (Unclassified)");
+    unclassified.checked = true;
+    submitForm(labelled("Username"));
+    await vi.waitFor(() => expect(posts()).toHaveLength(3));
+    expect(posts()[2]?.["classifications"]).toEqual(["Functional", "Technical", "Unclassified"]);
+
+    // Unclassified alone is a list too (and ticking it chooses the list).
+    await vi.waitFor(() => expect(statuses()).toContain("Created cat"));
+    fillCreate("dan");
+    radio("Every classification").checked = true;
+    labelled<HTMLInputElement>("Allowed classifications").value = "";
+    unclassified.checked = true;
+    unclassified.dispatchEvent(new Event("change"));
+    expect(radio("Only the classifications listed").checked).toBe(true);
+    submitForm(labelled("Username"));
+    await vi.waitFor(() => expect(posts()).toHaveLength(4));
+    expect(posts()[3]?.["classifications"]).toEqual(["Unclassified"]);
+
+    // Too many, or too long: refused in the page.
+    fillCreate("eve");
+    radio("Only the classifications listed").checked = true;
+    labelled<HTMLInputElement>("Allowed classifications").value = "x".repeat(65);
+    submitForm(labelled("Username"));
+    expect(alerts()).toEqual(["Give at most 50 classifications, each at most 64 characters long."]);
+    expect(posts()).toHaveLength(4);
+  });
+
+  it("the edit form starts from the user's choice, and sends [] for no edits", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/users": { users: [user("ann", null), user("ben", []), user("cat", ["Functional", "Unclassified"])] },
+      "PUT /api/admin/users/ann": user("ann", []),
+      "PUT /api/admin/users/ben": user("ben", ["Ops"]),
+      "PUT /api/admin/users/cat": user("cat", ["Functional", "Unclassified"]),
+    });
+    await renderUsers(root, ctxOf("Administrator"));
+    const editOf = (name: string): HTMLFormElement => {
+      button(`Edit ${name}`).click();
+      const f = root.querySelector<HTMLFormElement>(`form[aria-label="Edit ${name}"]`);
+      if (f === null) throw new Error(`no edit form for ${name}`);
+      return f;
+    };
+    const puts = () => calls.filter((c) => c.method === "PUT");
+
+    // ann may edit everything: that stays offered; choosing no edits sends [].
+    let form = editOf("ann");
+    expect(radio("Every classification", form).checked).toBe(true);
+    radio("No edits at all", form).checked = true;
+    form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await vi.waitFor(() => expect(puts()).toHaveLength(1));
+    expect(puts()[0]?.body).toMatchObject({ classifications: [] });
+
+    // ben may edit nothing; giving him a list sends the list.
+    await vi.waitFor(() => expect(root.querySelector('tr[data-user="ben"]')).not.toBeNull());
+    form = editOf("ben");
+    expect(radio("No edits at all", form).checked).toBe(true);
+    const names = form.querySelector<HTMLInputElement>('input[name="classifications"]');
+    if (names === null) throw new Error("no list field");
+    names.value = "Ops";
+    names.dispatchEvent(new Event("input"));
+    expect(radio("Only the classifications listed", form).checked).toBe(true);
+    form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await vi.waitFor(() => expect(puts()).toHaveLength(2));
+    expect(puts()[1]?.path).toBe("/api/admin/users/ben");
+    expect(puts()[1]?.body).toMatchObject({ classifications: ["Ops"] });
+
+    // cat has a list with Unclassified: shown as such; choosing every classification again
+    // sends null (which the server reads as every classification).
+    await vi.waitFor(() => expect(root.querySelector('tr[data-user="cat"]')).not.toBeNull());
+    form = editOf("cat");
+    expect(radio("Only the classifications listed", form).checked).toBe(true);
+    expect(form.querySelector<HTMLInputElement>('input[name="classifications"]')?.value).toBe("Functional");
+    expect(form.querySelector<HTMLInputElement>('input[name="unclassified"]')?.checked).toBe(true);
+    const every = radio("Every classification", form);
+    expect(every.disabled).toBe(false);
+    every.checked = true;
+    form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await vi.waitFor(() => expect(puts()).toHaveLength(3));
+    expect(puts()[2]?.body).toMatchObject({ classifications: null });
+    expectEveryFieldLabelled();
+  });
+});
+
+describe("audit: pages with fewer events than asked for", () => {
+  const event = (id: string) => ({
+    id, time: "2026-11-25T10:00:00Z", type: "LoginFailed", severity: "info", success: false,
+    actor: { kind: "user", name: "bob" }, source: { ip: "10.0.0.1" },
+  });
+
+  it("an empty page with a cursor keeps Load more and says the search goes on", async () => {
+    // c1: empty with a cursor; c2: two events; c3: empty with a cursor again; c4: the last page.
+    const pages: Record<string, unknown> = {
+      "": { events: [], nextCursor: "c1" },
+      c1: { events: [event("1"), event("2")], nextCursor: "c2" },
+      c2: { events: [], nextCursor: "c3" },
+      c3: { events: [event("3")] },
+    };
+    const { calls } = routeFetch({
+      "GET /api/admin/audit": (_init: RequestInit, url: URL) => jsonResponse(200, pages[url.searchParams.get("cursor") ?? ""]),
+    });
+    await renderAudit(root, ctxOf("Administrator"), new Date("2026-11-25T12:00:00Z"));
+    const rows = () => root.querySelectorAll("tr.audit-event").length;
+    const more = button("Load more");
+    const resultsText = () => root.querySelector(".audit-results")?.textContent ?? "";
+    const statusText = () => root.querySelector(".audit-status")?.textContent ?? "";
+
+    expect(resultsText()).toContain("No matching events in this part yet; load more to keep searching.");
+    expect(resultsText()).not.toContain("No events in this range.");
+    expect(more.hidden).toBe(false);
+    expect(statusText()).toBe("0 events shown so far.");
+
+    more.click();
+    await vi.waitFor(() => expect(rows()).toBe(2));
+    expect(calls[1]?.url.searchParams.get("cursor")).toBe("c1");
+    expect(root.querySelector(".audit-results table")).not.toBeNull();
+    expect(resultsText()).not.toContain("No matching events");
+    expect(statusText()).toBe("2 events shown (more available).");
+    expect(more.hidden).toBe(false);
+
+    more.click();
+    await vi.waitFor(() => expect(calls).toHaveLength(3));
+    await vi.waitFor(() => expect(statusText()).toContain("load more to keep searching"));
+    expect(rows()).toBe(2);
+    expect(more.hidden).toBe(false);
+    expect(more.disabled).toBe(false);
+
+    more.click();
+    await vi.waitFor(() => expect(rows()).toBe(3));
+    expect(calls[3]?.url.searchParams.get("cursor")).toBe("c3");
+    expect(more.hidden).toBe(true);
+    expect(statusText()).toBe("3 events shown.");
+  });
+
+  it("a new search starts over; only a last page with nothing says there are no events", async () => {
+    const { calls } = routeFetch({
+      "GET /api/admin/audit": (_init: RequestInit, url: URL) =>
+        url.searchParams.get("cursor") === "c1"
+          ? jsonResponse(200, { events: [] })
+          : jsonResponse(200, { events: [], nextCursor: "c1" }),
+    });
+    await renderAudit(root, ctxOf("Administrator"));
+    button("Load more").click();
+    await vi.waitFor(() => expect(root.textContent).toContain("No events in this range."));
+    expect(button("Load more").hidden).toBe(true);
+    expect(root.textContent).not.toContain("No matching events in this part yet");
+    submitForm(labelled("User"));
+    await vi.waitFor(() => expect(calls).toHaveLength(3));
+    expect(calls[2]?.url.searchParams.has("cursor")).toBe(false);
+    await vi.waitFor(() => expect(root.textContent).toContain("No matching events in this part yet"));
+    expect(button("Load more").hidden).toBe(false);
   });
 });

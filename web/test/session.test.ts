@@ -16,6 +16,7 @@ import {
   setSessionEndedHandler,
   usernameFromToken,
 } from "../src/api";
+import { updateUser } from "../src/adminApi";
 import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch, noSession, tokenBody } from "./helpers";
 
 const unauthenticated = (): Response =>
@@ -176,6 +177,23 @@ describe("refresh on 401", () => {
     const err = await listClients().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SessionEndedError);
     expect(fetchMock).toHaveBeenCalledTimes(2);
+    expect(getAccessToken()).toBeNull();
+    expect(ended).toHaveBeenCalledTimes(1);
+  });
+
+  it("a token revoked at once (signed out elsewhere, disabled, role changed): one refresh, refused, then the session ends", async () => {
+    // Any admin route answers 401 UNAUTHENTICATED for a token whose session has ended; the
+    // refresh cookie of that session is refused too, so the page goes back to the login.
+    setAccessToken("tok-revoked");
+    const ended = vi.fn();
+    setSessionEndedHandler(ended);
+    const fetchMock = mockFetch(unauthenticated(), noSession());
+    const err = await updateUser("bob", { role: "ReadOnly" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SessionEndedError);
+    expect(fetchMock.mock.calls.map((c) => `${c[1]?.method} ${String(c[0])}`)).toEqual([
+      "PUT /api/admin/users/bob",
+      "POST /api/auth/refresh",
+    ]);
     expect(getAccessToken()).toBeNull();
     expect(ended).toHaveBeenCalledTimes(1);
   });

@@ -1,10 +1,27 @@
 // The audit trail: filters (time range, type, user, client), newest first, "load more" with
-// the server's cursor. The default range is the last 24 hours.
+// the server's cursor. The default range is the last 24 hours. The server reads a bounded part
+// of the trail per request, so a page may hold fewer events than asked for, even none, and still
+// have a cursor: "Load more" stays offered for as long as there is one.
 import { searchAudit, type AuditEvent, type AuditQuery } from "../adminApi";
 import { button, el, field, messageBox, progress, replaceChildren, timeElement } from "../dom";
 import { emptyState, formatValue, pageHeader, reportError, type PageContext } from "./common";
 
 export const PAGE_SIZE = 100;
+
+export const NO_EVENTS_TEXT = "No events in this range.";
+export const NO_EVENTS_HINT = "Widen the time range or clear a filter.";
+export const NOT_YET_TEXT = "No matching events in this part yet; load more to keep searching.";
+export const NOT_YET_HINT = "The server searches the range a part at a time.";
+
+/** The line under the results: how many events are shown, and whether there may be more. */
+export function auditStatusText(shown: number, lastPage: number, more: boolean): string {
+  if (!more) return `${shown} ${shown === 1 ? "event" : "events"} shown.`;
+  if (shown === 0) return "0 events shown so far.";
+  if (lastPage === 0) {
+    return `${shown} ${shown === 1 ? "event" : "events"} shown. No more matching events in the last part searched; load more to keep searching.`;
+  }
+  return `${shown} ${shown === 1 ? "event" : "events"} shown (more available).`;
+}
 
 /** A Date as the value of an `<input type="datetime-local">` (local time, minutes). */
 export function toLocalInput(d: Date): string {
@@ -111,14 +128,22 @@ export function renderAudit(root: HTMLElement, ctx: PageContext, now: Date = new
     replaceChildren(status, progress(append ? "Loading more events…" : "Searching the audit trail…"));
     try {
       const page = await searchAudit(append && cursor !== undefined ? { ...query, cursor } : query);
-      if (!append) {
-        tbody.replaceChildren();
-        replaceChildren(results, page.events.length === 0 ? emptyState("No events in this range.", "Widen the time range or clear a filter.") : table());
-      }
+      if (!append) tbody.replaceChildren();
       for (const e of page.events) tbody.append(eventRow(e));
       cursor = page.nextCursor;
+      const shown = tbody.childElementCount;
+      // The table once there is an event (also when the first ones come with "Load more");
+      // until then, an empty state that says whether searching on may still find some.
+      if (shown > 0) {
+        if (!results.contains(tbody)) replaceChildren(results, table());
+      } else {
+        replaceChildren(
+          results,
+          cursor === undefined ? emptyState(NO_EVENTS_TEXT, NO_EVENTS_HINT) : emptyState(NOT_YET_TEXT, NOT_YET_HINT),
+        );
+      }
       more.hidden = cursor === undefined;
-      replaceChildren(status, el("p", { class: "muted" }, `${tbody.childElementCount} events shown${cursor === undefined ? "" : " (more available)"}.`));
+      replaceChildren(status, el("p", { class: "muted" }, auditStatusText(shown, page.events.length, cursor !== undefined)));
     } catch (err: unknown) {
       replaceChildren(status);
       reportError(err, ctx, (t) => error.show(t));

@@ -1,12 +1,18 @@
 // Clients and their settings: search and filters, advanced settings folded, secret settings
 // write-only, value editing with the definition's rules checked before saving, history per
-// setting, instances, client secret and data-key rotation, and client deletion. Every edit
+// setting, instances, client secret and data-key rotation, and client deletion. Administrators
+// also create clients (the new client secret is shown once, for the service to register with)
+// and declassify secret settings (their values and history are deleted). Every edit
 // carries the client version the page loaded (optimistic concurrency: the server refuses a stale
 // one with 409), and a client is read again on its own (`GET /api/admin/clients/{name}`) after a
 // change to it.
 import { ApiError, listClients, type AdminClient, type AdminSetting } from "../api";
 import {
+  CLIENT_NAME_PATTERN,
+  MAX_CLIENT_DESCRIPTION,
+  createClient,
   createInstance,
+  declassifySetting,
   deleteClient,
   deleteInstance,
   getClient,
@@ -15,6 +21,7 @@ import {
   settingHistory,
   updateValues,
   type DataKeyRotation,
+  type Declassification,
 } from "../adminApi";
 import {
   button,
@@ -76,6 +83,41 @@ export function versionNumber(version: number | string | undefined): number | un
   if (typeof version === "string" && /^\d{1,15}$/.test(version)) return Number(version);
   return undefined;
 }
+// --- creating clients and declassifying settings -----------------------------------------------
+
+export const CLIENT_NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-'.";
+/** What to do with a new client's secret (shown with it, once). */
+export const NEW_CLIENT_SECRET_TEXT =
+  "Give this secret to the service; it registers its settings with it. It is shown only now.";
+export const CLIENT_LIMIT_TEXT =
+  "This server already holds as many clients as its configuration allows (\"Most clients this server holds\"). Delete a client that is no longer used, or raise the limit on the Configuration page.";
+
+/** Why a new client was refused, for the codes the page can explain better than the server. */
+export function createClientErrorText(err: unknown, name: string): string | null {
+  if (!(err instanceof ApiError) || err.status !== 409) return null;
+  if (err.code === "CLIENT_EXISTS") {
+    return `A client named ${name} already exists. Choose another name, or give its service a new secret with "Rotate client secret" under "Manage client".`;
+  }
+  if (err.code === "CLIENT_LIMIT_REACHED") return CLIENT_LIMIT_TEXT;
+  return null;
+}
+
+/** What declassifying a setting does, in words (shown before the name is typed). */
+export function declassifyExplanation(setting: string): string {
+  return `Declassifying makes ${setting} a plain setting, whose value everyone who can read this client sees. First its values (the base value and every instance's) and its whole history are deleted. They cannot be recovered.`;
+}
+export const DECLASSIFY_AFTER_TEXT =
+  "It then has no value until someone sets one, and its service may register it as not secret.";
+export const DECLASSIFY_CONFLICT_TEXT =
+  "This client changed at the same time, so nothing was deleted. Try again.";
+
+/** The result line of a declassification. */
+export function declassifyResultText(setting: string, r: Declassification): string {
+  const values = r.deletedValues === 1 ? "value" : "values";
+  const entries = r.deletedHistory === 1 ? "history entry" : "history entries";
+  return `${setting} is a plain setting now. Deleted ${r.deletedValues} ${values} and ${r.deletedHistory} ${entries}.`;
+}
+
 export const SECRET_HINT =
   "Write-only: the current value is never shown. Whatever you type replaces it.";
 
@@ -466,6 +508,81 @@ function historyRow(client: AdminClient, setting: AdminSetting, ctx: PageContext
   return row;
 }
 
+/**
+ * "Declassify…" (Administrator, secret settings): explains that the values and their history
+ * are deleted for good, and goes ahead only once the setting's name is typed.
+ */
+function declassifyRow(
+  client: AdminClient,
+  setting: AdminSetting,
+  actions: ClientActions,
+  close: () => void,
+): HTMLTableRowElement {
+  const error = messageBox("error");
+  const notice = messageBox("notice");
+  const titleId = uniqueId("declassify");
+  const confirmName = field(
+    `Type "${setting.name}" to confirm`,
+    { name: "confirm-declassify", type: "text", autocomplete: "off", spellcheck: "false" },
+  );
+  const yes = el("button", { type: "submit", class: "danger", disabled: true }, "Declassify and delete its values");
+  const reload = button("Reload", () => actions.refresh(client.name, { focus: `History of ${setting.name}` }));
+  reload.hidden = true;
+  confirmName.input.addEventListener("input", () => {
+    yes.disabled = confirmName.input.value !== setting.name;
+  });
+  const form = el(
+    "form",
+    { class: "editor confirm declassify", novalidate: true, "aria-labelledby": titleId },
+    el("h3", { class: "editor-title", id: titleId }, `Declassify ${setting.name}?`),
+    el("p", {}, declassifyExplanation(setting.name)),
+    el("p", {}, DECLASSIFY_AFTER_TEXT),
+    error.node,
+    notice.node,
+    confirmName.wrapper,
+    el("div", { class: "actions" }, yes, button("Cancel", close), reload),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    error.clear();
+    notice.clear();
+    reload.hidden = true;
+    if (confirmName.input.value !== setting.name) {
+      error.show(`Type the setting name, ${setting.name}, to confirm.`);
+      confirmName.input.focus();
+      return;
+    }
+    yes.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    declassifySetting(client.name, setting.name)
+      .then((r) => {
+        actions.setVersion(client.name, r.version);
+        const text = declassifyResultText(setting.name, r);
+        notice.show(text);
+        actions.refresh(client.name, { notice: text, focus: `Edit ${setting.name}` });
+      })
+      .catch((err: unknown) => {
+        yes.disabled = confirmName.input.value !== setting.name;
+        if (err instanceof ApiError && err.status === 409 && err.code === "NOT_SECRET") {
+          error.show(`${setting.name} is not secret any more (someone declassified it meanwhile), so nothing was deleted. Reload to see it.`);
+          reload.hidden = false;
+          reload.focus();
+        } else if (err instanceof ApiError && err.status === 409 && err.code === "CONFLICT") {
+          error.show(DECLASSIFY_CONFLICT_TEXT);
+        } else if (err instanceof ApiError && err.status === 404) {
+          reportError(err, actions.ctx, (t) => error.show(t));
+          reload.hidden = false;
+        } else {
+          reportError(err, actions.ctx, (t) => error.show(t));
+        }
+      })
+      .finally(() => form.removeAttribute("aria-busy"));
+  });
+  const row = el("tr", { class: "editor-row declassify-row" }, el("td", { colspan: "6" }, form));
+  queueMicrotask(() => confirmName.input.focus());
+  return row;
+}
+
 function settingRow(client: AdminClient, setting: AdminSetting, actions: ClientActions | undefined): HTMLTableRowElement {
   const place = [setting.group, setting.category].filter((x): x is string => x !== undefined && x !== "");
   const nameCell = el(
@@ -521,6 +638,26 @@ function settingRow(client: AdminClient, setting: AdminSetting, actions: ClientA
     cell.append(edit, " ");
   }
   cell.append(historyButton);
+  if (setting.secret && isAdmin(actions.ctx)) {
+    let confirm: HTMLTableRowElement | null = null;
+    const declassify: HTMLButtonElement = button("Declassify…", () => {
+      if (confirm !== null) {
+        confirm.remove();
+        confirm = null;
+        declassify.setAttribute("aria-expanded", "false");
+        return;
+      }
+      confirm = declassifyRow(client, setting, actions, () => {
+        confirm?.remove();
+        confirm = null;
+        declassify.setAttribute("aria-expanded", "false");
+        declassify.focus();
+      });
+      row.after(confirm);
+      declassify.setAttribute("aria-expanded", "true");
+    }, { "aria-expanded": "false", "aria-label": `Declassify ${setting.name}`, class: "secondary danger" });
+    cell.append(" ", declassify);
+  }
   row.append(cell);
   return row;
 }
@@ -788,7 +925,9 @@ function clientSection(client: AdminClient, actions: ClientActions | undefined):
   const advanced = client.settings.filter((s) => s.advanced === true);
   const body: Array<Node | null> = [];
   if (client.settings.length === 0) {
-    body.push(el("p", { class: "muted" }, "This client has no settings."));
+    body.push(
+      el("p", { class: "muted" }, "This client has no settings yet: its service registers them with its client secret."),
+    );
   } else {
     if (normal.length > 0) body.push(settingsTable(client, normal, `Settings of ${client.name}`, actions));
     if (advanced.length > 0) {
@@ -825,7 +964,9 @@ export function renderClientList(clients: AdminClient[], actions?: ClientActions
   if (clients.length === 0) {
     return emptyState(
       "No clients have registered yet.",
-      "A service appears here after it registers its settings with its client secret.",
+      actions !== undefined && isAdmin(actions.ctx)
+        ? "Create one with \"New client\" and give its secret to the service, which then registers its settings with it."
+        : "A service appears here after it registers its settings with its client secret.",
     );
   }
   return el("div", { class: "client-list" }, ...clients.map((c) => clientSection(c, actions)));
@@ -867,6 +1008,122 @@ function distinct(clients: AdminClient[], key: "group" | "category"): string[] {
 
 // --- the page ----------------------------------------------------------------------------------
 
+/**
+ * The "New client" button and its form (`POST /api/admin/clients`). On success the form closes,
+ * the secret is shown once in `secretSlot` (with a copy button and what to do with it; "Done"
+ * removes it) and the list loads again.
+ */
+function newClientControl(
+  ctx: PageContext,
+  secretSlot: HTMLElement,
+  reload: () => void,
+): { toggle: HTMLButtonElement; panel: HTMLElement } {
+  const panelId = uniqueId("new-client");
+  const titleId = `${panelId}-title`;
+  const error = messageBox("error");
+  const name = field(
+    "Client name",
+    { name: "new-client-name", type: "text", autocomplete: "off", autocapitalize: "none", spellcheck: "false", maxlength: "64", required: true },
+    `${CLIENT_NAME_RULE} The service registers under this name.`,
+  );
+  const description = field(
+    "Description (optional)",
+    { name: "new-client-description", type: "text", autocomplete: "off", maxlength: String(MAX_CLIENT_DESCRIPTION) },
+  );
+  const create = el("button", { type: "submit", class: "primary" }, "Create client");
+  const form = el(
+    "form",
+    { class: "card client-create", novalidate: true, "aria-labelledby": titleId },
+    el("h2", { id: titleId }, "New client"),
+    el(
+      "p",
+      { class: "muted" },
+      "Creates an empty client with a new client secret. Its service then registers its settings with that secret, also while new registrations are not allowed.",
+    ),
+    error.node,
+    name.wrapper,
+    description.wrapper,
+    el(
+      "div",
+      { class: "actions" },
+      create,
+      button("Cancel", () => {
+        close();
+        toggle.focus();
+      }),
+    ),
+  );
+  // The form is on the page only while it is open.
+  const panel = el("div", { class: "new-client", id: panelId });
+  const close = (): void => {
+    error.clear();
+    form.reset();
+    replaceChildren(panel);
+    toggle.setAttribute("aria-expanded", "false");
+  };
+  const toggle: HTMLButtonElement = button(
+    "New client",
+    () => {
+      if (panel.firstChild !== null) {
+        close();
+        return;
+      }
+      replaceChildren(panel, form);
+      toggle.setAttribute("aria-expanded", "true");
+      name.input.focus();
+    },
+    { class: "primary", "aria-expanded": "false", "aria-controls": panelId },
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    error.clear();
+    const value = name.input.value.trim();
+    if (!CLIENT_NAME_PATTERN.test(value)) {
+      error.show(`The client name is not valid: ${CLIENT_NAME_RULE}`);
+      name.input.focus();
+      return;
+    }
+    const text = description.input.value.trim();
+    if ([...text].length > MAX_CLIENT_DESCRIPTION) {
+      error.show(`The description is longer than ${MAX_CLIENT_DESCRIPTION} characters.`);
+      description.input.focus();
+      return;
+    }
+    create.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    createClient(text === "" ? { name: value } : { name: value, description: text })
+      .then((created) => {
+        close();
+        replaceChildren(
+          secretSlot,
+          oneTimeSecret(
+            `Client secret of ${created.name}`,
+            "Client secret",
+            created.clientSecret,
+            () => {
+              replaceChildren(secretSlot);
+              toggle.focus();
+            },
+            NEW_CLIENT_SECRET_TEXT,
+          ),
+        );
+        secretSlot.querySelector<HTMLElement>("button")?.focus();
+        reload();
+      })
+      .catch((err: unknown) => {
+        const known = createClientErrorText(err, value);
+        if (known !== null) error.show(known);
+        else reportError(err, ctx, (t) => error.show(t));
+        name.input.focus();
+      })
+      .finally(() => {
+        create.disabled = false;
+        form.removeAttribute("aria-busy");
+      });
+  });
+  return { toggle, panel };
+}
+
 export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Promise<void> {
   const error = messageBox("error");
   const content = el("div", { class: "clients-content", "aria-live": "polite" });
@@ -904,6 +1161,11 @@ export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Prom
           },
         };
 
+  // "New client" (Administrators only; not rendered at all for other roles): a small form, then
+  // the new secret once, with what to do with it.
+  const secretSlot = el("div", { class: "one-time-slot" });
+  const newClient = ctx !== undefined && isAdmin(ctx) ? newClientControl(ctx, secretSlot, () => void load()) : null;
+
   const fillSelect = (select: HTMLSelectElement, all: string, values: string[], current: string): void => {
     replaceChildren(
       select,
@@ -938,9 +1200,12 @@ export function renderClients(root: HTMLElement, opts: ClientsViewOptions): Prom
     { class: "clients-view" },
     pageHeader(
       "Clients",
+      ...(newClient === null ? [] : [newClient.toggle]),
       refresh,
       ...(opts.onSignOut === undefined ? [] : [button("Sign out", () => opts.onSignOut?.())]),
     ),
+    newClient?.panel,
+    secretSlot,
     filters,
     error.node,
     content,

@@ -1,5 +1,7 @@
-// Server configuration: switches, allow-lists and the poll interval. Administrators edit it;
-// everyone else sees it read-only (no edit controls at all).
+// Server configuration: switches, allow-lists, the poll interval and the most clients the server
+// holds. Administrators edit it; everyone else sees it read-only (no edit controls at all). A
+// write replaces the whole configuration, so the page sends back every field it read, including
+// any it does not show.
 import { CONFIG_SWITCHES, getConfiguration, putConfiguration, type ServerConfig } from "../adminApi";
 import {
   button,
@@ -15,6 +17,9 @@ import { isAdmin, lines, pageHeader, reportError, type PageContext } from "./com
 
 export const MIN_POLL_MS = 1_000;
 export const MAX_POLL_MS = 86_400_000;
+export const MIN_MAX_CLIENTS = 1;
+export const MAX_MAX_CLIENTS = 100_000;
+export const MAX_CLIENTS_LABEL = "Most clients this server holds";
 
 function readOnlyView(config: ServerConfig): HTMLElement {
   const list = (items: string[]): Node =>
@@ -35,6 +40,8 @@ function readOnlyView(config: ServerConfig): HTMLElement {
       el("dd", {}, list(config.webhookAllowedHosts)),
       el("dt", {}, "Poll interval told to clients"),
       el("dd", {}, `${config.pollIntervalMs} ms`),
+      el("dt", {}, MAX_CLIENTS_LABEL),
+      el("dd", {}, String(config.maxClients)),
     ),
   );
 }
@@ -60,6 +67,11 @@ function editView(config: ServerConfig, ctx: PageContext, reload: () => void): H
     { name: "poll-interval-ms", type: "text", inputmode: "numeric", autocomplete: "off", value: String(config.pollIntervalMs) },
     "How often clients check for changes: 1000 (1 s) to 86400000 (1 day).",
   );
+  const maxClients = field(
+    MAX_CLIENTS_LABEL,
+    { name: "max-clients", type: "text", inputmode: "numeric", autocomplete: "off", value: String(config.maxClients) },
+    "1 to 100000. Beyond it a new registration, a client an Administrator creates or an imported one is refused.",
+  );
   const save = el("button", { type: "submit", class: "primary" }, "Save configuration");
   const form = el(
     "form",
@@ -70,6 +82,7 @@ function editView(config: ServerConfig, ctx: PageContext, reload: () => void): H
     overrides.wrapper,
     hosts.wrapper,
     poll.wrapper,
+    maxClients.wrapper,
     el("div", { class: "actions" }, save, button("Discard changes", reload)),
   );
   form.addEventListener("submit", (event) => {
@@ -83,17 +96,27 @@ function editView(config: ServerConfig, ctx: PageContext, reload: () => void): H
       poll.input.focus();
       return;
     }
+    const m = maxClients.input.value.trim();
+    const most = Number(m);
+    if (!/^\d+$/.test(m) || most < MIN_MAX_CLIENTS || most > MAX_MAX_CLIENTS) {
+      error.show("The most clients this server holds must be a whole number from 1 to 100000.");
+      maxClients.input.focus();
+      return;
+    }
+    // Everything read (including fields this page does not show), with the edits on top.
     const next: ServerConfig = {
       ...config,
       clientOverridesAllowList: lines(overrides.textarea.value),
       webhookAllowedHosts: lines(hosts.textarea.value),
       pollIntervalMs: ms,
+      maxClients: most,
     };
     for (const s of switches) next[s.key] = s.box.input.checked;
     save.disabled = true;
     form.setAttribute("aria-busy", "true");
     putConfiguration(next)
       .then((saved) => {
+        delete config.otherFields;
         Object.assign(config, saved);
         notice.show("Configuration saved.");
       })

@@ -1,11 +1,16 @@
 // Import and export (Administrator). An export without a passphrase holds no secret values; with
 // one, secret values are sealed with it. The document is offered as a file download through a
 // Blob and an object URL (no data: URL, nothing inline). An import reads a file the admin picks.
+import { ApiError } from "../api";
 import { exportDocument, importDocument, type ImportMode } from "../adminApi";
 import { el, field, messageBox, progress, replaceChildren, uniqueId } from "../dom";
 import { pageHeader, reportError, type PageContext } from "./common";
+import { errorText } from "./login";
 
 export const MIN_PASSPHRASE = 12;
+/** Added to the server's message when an import would make a secret setting plain. */
+export const SECRET_STAYS_SECRET_HINT =
+  "Nothing was imported. To make such a setting plain, an Administrator uses \"Declassify…\" next to it on the Clients page first (its values and history are deleted).";
 
 const MODES: Array<[ImportMode, string, string]> = [
   ["addNewClients", "Add new clients", "Clients that already exist are left as they are."],
@@ -148,7 +153,9 @@ export function renderTransfer(root: HTMLElement, ctx: PageContext): void {
       })
       .catch((err: unknown) => {
         if (err instanceof SyntaxError) importError.show("That file is not a JSON export.");
-        else reportError(err, ctx, (t) => importError.show(t));
+        else if (err instanceof ApiError && err.status === 409 && err.code === "SECRET_STAYS_SECRET") {
+          importError.show(`${errorText(err)} ${SECRET_STAYS_SECRET_HINT}`);
+        } else reportError(err, ctx, (t) => importError.show(t));
       })
       .finally(() => {
         importButton.disabled = false;

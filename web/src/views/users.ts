@@ -1,5 +1,7 @@
 // Users and roles (Administrator): list, create, edit (role, client filter, classifications,
 // enabled), delete, password reset (the one-time password is shown once) and ending sessions.
+// Classifications: every one (the field left out), exactly a list (settings without a
+// classification count as "Unclassified"), or none at all (`[]`: no edits).
 import { isRole, type Role } from "../api";
 import {
   createUser,
@@ -8,6 +10,7 @@ import {
   listUsers,
   resetPassword,
   updateUser,
+  UNCLASSIFIED,
   type UserView,
 } from "../adminApi";
 import {
@@ -21,6 +24,7 @@ import {
   replaceChildren,
   selectField,
   timeElement,
+  uniqueId,
 } from "../dom";
 import { commaList, emptyState, pageHeader, reportError, type PageContext } from "./common";
 
@@ -32,9 +36,100 @@ const ROLE_OPTIONS: Array<[string, string]> = [
 
 export const USERNAME_RULE = "Lower-case letters, digits, '.', '_', '-' and '@'; 1 to 64 characters.";
 
+export const CLASSIFICATIONS_LEGEND = "Classifications this user may edit";
+export const CLASSIFICATIONS_HINT =
+  "Only matters for the User role: an Administrator edits every setting, a ReadOnly user none. A setting without a classification counts as Unclassified.";
+export const EMPTY_LIST_TEXT =
+  "List at least one classification (or tick Unclassified), or choose \"No edits at all\".";
+export const LIST_LIMITS_TEXT = "Give at most 50 classifications, each at most 64 characters long.";
+
+/** How a user's classifications read in the list: every one, none, or the names. */
+export function classificationsText(classifications: string[] | null): string {
+  if (classifications === null) return "all";
+  if (classifications.length === 0) return "none (no edits)";
+  return classifications.join(", ");
+}
+
+type ClassificationMode = "all" | "list" | "none";
+
+/**
+ * The classification choice: every classification (`null`: the field is left out), a list
+ * (exactly those named; `Unclassified` for settings without one) or none (`[]`: no edits).
+ */
+function classificationFields(user?: UserView): {
+  node: HTMLElement;
+  read: () => { ok: true; value: string[] | null } | { ok: false; error: string; focus: () => void };
+} {
+  const current = user?.classifications ?? null;
+  const initial: ClassificationMode = current === null ? "all" : current.length === 0 ? "none" : "list";
+  const group = uniqueId("classifications");
+  const hintId = `${group}-hint`;
+  const radio = (mode: ClassificationMode, label: string, hint: string) => {
+    const id = `${group}-${mode}`;
+    const input = el("input", {
+      type: "radio",
+      name: group,
+      id,
+      value: mode,
+      checked: mode === initial,
+      "aria-describedby": `${id}-hint`,
+    });
+    const node = el(
+      "div",
+      { class: "field field-check" },
+      input,
+      el("label", { for: id }, label),
+      el("p", { class: "hint", id: `${id}-hint` }, hint),
+    );
+    return { input, node };
+  };
+  const all = radio("all", "Every classification", "A User may edit every setting their client filter lets them see.");
+  const list = radio("list", "Only the classifications listed", "Exactly the classifications named here, nothing else.");
+  const none = radio("none", "No edits at all", "A User can read settings but change none (an empty list).");
+  const listed = (current ?? []).filter((c) => c !== UNCLASSIFIED);
+  const names = field(
+    "Allowed classifications",
+    { name: "classifications", type: "text", autocomplete: "off", spellcheck: "false", value: listed.join(", ") },
+    "Comma-separated, spelt as the settings spell them, for example Functional, Technical.",
+  );
+  const unclassified = checkboxField(
+    "Settings without a classification (Unclassified)",
+    "unclassified",
+    (current ?? []).includes(UNCLASSIFIED),
+  );
+  // Filling in the list chooses it.
+  names.input.addEventListener("input", () => (list.input.checked = true));
+  unclassified.input.addEventListener("change", () => (list.input.checked = true));
+  const node = el(
+    "fieldset",
+    { class: "checkbox-group classifications", "aria-describedby": hintId },
+    el("legend", {}, CLASSIFICATIONS_LEGEND),
+    el("p", { class: "hint", id: hintId }, CLASSIFICATIONS_HINT),
+    all.node,
+    list.node,
+    el("div", { class: "nested-fields" }, names.wrapper, unclassified.wrapper),
+    none.node,
+  );
+  return {
+    node,
+    read: () => {
+      if (none.input.checked) return { ok: true, value: [] };
+      if (!list.input.checked) return { ok: true, value: null };
+      const items = [...new Set([...commaList(names.input.value), ...(unclassified.input.checked ? [UNCLASSIFIED] : [])])];
+      if (items.length === 0) return { ok: false, error: EMPTY_LIST_TEXT, focus: () => names.input.focus() };
+      if (items.length > 50 || items.some((c) => [...c].length > 64)) {
+        return { ok: false, error: LIST_LIMITS_TEXT, focus: () => names.input.focus() };
+      }
+      return { ok: true, value: items };
+    },
+  };
+}
+
 function userFields(user?: UserView): {
   nodes: HTMLElement[];
-  read: () => { role: Role; clientFilter: string; classifications: string[] };
+  read: () =>
+    | { ok: true; role: Role; clientFilter: string; classifications: string[] | null }
+    | { ok: false; error: string; focus: () => void };
 } {
   const role = selectField("Role", "role", ROLE_OPTIONS, user?.role ?? "ReadOnly");
   const filter = field(
@@ -42,23 +137,19 @@ function userFields(user?: UserView): {
     { name: "client-filter", type: "text", autocomplete: "off", spellcheck: "false", value: user?.clientFilter ?? "" },
     "A regular expression matched against the whole client name. Empty: every client.",
   );
-  const cls = field(
-    "Classifications",
-    {
-      name: "classifications",
-      type: "text",
-      autocomplete: "off",
-      value: (user?.classifications ?? []).join(", "),
-    },
-    "Comma-separated classifications a User may edit (for example Technical, Functional).",
-  );
+  const cls = classificationFields(user);
   return {
-    nodes: [role.wrapper, filter.wrapper, cls.wrapper],
-    read: () => ({
-      role: isRole(role.select.value) ? role.select.value : "ReadOnly",
-      clientFilter: filter.input.value.trim(),
-      classifications: commaList(cls.input.value),
-    }),
+    nodes: [role.wrapper, filter.wrapper, cls.node],
+    read: () => {
+      const c = cls.read();
+      if (!c.ok) return c;
+      return {
+        ok: true,
+        role: isRole(role.select.value) ? role.select.value : "ReadOnly",
+        clientFilter: filter.input.value.trim(),
+        classifications: c.value,
+      };
+    },
   };
 }
 
@@ -105,6 +196,11 @@ export function renderUsers(root: HTMLElement, ctx: PageContext): Promise<void> 
       return;
     }
     const rest = createFields.read();
+    if (!rest.ok) {
+      error.show(rest.error);
+      rest.focus();
+      return;
+    }
     create.disabled = true;
     createForm.setAttribute("aria-busy", "true");
     createUser({
@@ -112,7 +208,8 @@ export function renderUsers(root: HTMLElement, ctx: PageContext): Promise<void> 
       password: pass,
       role: rest.role,
       ...(rest.clientFilter === "" ? {} : { clientFilter: rest.clientFilter }),
-      ...(rest.classifications.length === 0 ? {} : { classifications: rest.classifications }),
+      // Left out: every classification. A list (even an empty one) is sent as it is.
+      ...(rest.classifications === null ? {} : { classifications: rest.classifications }),
     })
       .then(() => {
         password.input.value = "";
@@ -145,12 +242,21 @@ export function renderUsers(root: HTMLElement, ctx: PageContext): Promise<void> 
       error.clear();
       notice.clear();
       const v = f.read();
+      if (!v.ok) {
+        error.show(v.error);
+        v.focus();
+        return;
+      }
       save.disabled = true;
       form.setAttribute("aria-busy", "true");
       updateUser(user.username, {
         role: v.role,
         clientFilter: v.clientFilter,
-        classifications: v.classifications,
+        // Sent only when changed: null gives every classification (back), a list (even an empty
+        // one) is sent as it is.
+        ...(JSON.stringify(v.classifications) === JSON.stringify(user.classifications)
+          ? {}
+          : { classifications: v.classifications }),
         enabled: enabled.input.checked,
       })
         .then(() => {
@@ -249,7 +355,13 @@ export function renderUsers(root: HTMLElement, ctx: PageContext): Promise<void> 
         el("th", { scope: "row", "data-label": "User" }, user.username, user.username === ctx.me.username ? el("span", { class: "muted" }, " (you)") : null),
         el("td", { "data-label": "Role" }, user.role),
         el("td", { "data-label": "Client filter" }, user.clientFilter ?? el("span", { class: "muted" }, "all clients")),
-        el("td", { "data-label": "Classifications" }, user.classifications === null ? el("span", { class: "muted" }, "any") : user.classifications.join(", ")),
+        el(
+          "td",
+          { "data-label": "Classifications" },
+          user.classifications === null || user.classifications.length === 0
+            ? el("span", { class: "muted" }, classificationsText(user.classifications))
+            : classificationsText(user.classifications),
+        ),
         el("td", { "data-label": "Status" }, flags.length === 0 ? "enabled" : flags.join(", "), user.updated ? el("span", { class: "muted" }, " · changed ", timeElement(user.updated)) : null),
         actions,
       ),

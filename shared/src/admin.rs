@@ -360,6 +360,48 @@ pub async fn update_values(
             "A setting appears twice in the change.",
         ));
     }
+    // Without a version the caller asked for no optimistic concurrency: a conflict with another
+    // writer of the same client is not theirs, so the change is applied again on the new state
+    // (a few times, with jitter). With a version, a stale one is the caller's 409.
+    let version = if change.version.is_some() {
+        apply_change(app, principal, client, &change, caller).await?
+    } else {
+        retrying(|| apply_change(app, principal, client, &change, caller)).await?
+    };
+    Ok(ValueChangeResult { version })
+}
+
+/// Times an operation that did not ask for optimistic concurrency is tried again after another
+/// writer of the same client won.
+const RETRIES: u32 = 5;
+
+/// Runs `attempt` again (a few times, after a short doubling pause with jitter) while it fails
+/// with a conflict it did not cause; the last conflict is returned.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    for n in 1..=RETRIES {
+        match attempt().await {
+            Err(Error::Conflict { .. }) => {
+                let jitter = u64::from(crate::crypto::random_bytes(1)[0]) % 20;
+                tokio::time::sleep(std::time::Duration::from_millis((5 << n) + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+    attempt().await
+}
+
+/// One attempt of a value change on the client's current state.
+async fn apply_change(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    change: &ValueChange,
+    caller: &Caller,
+) -> Result<u64> {
     let state = load_client(app, client).await?.ok_or(Error::NotFound {
         code: "CLIENT_NOT_FOUND",
         message: "There is no client with that name.",
@@ -404,7 +446,7 @@ pub async fn update_values(
             message: "The client has no such instance.",
         });
     }
-    let version = write_values(
+    write_values(
         app,
         &state,
         &key,
@@ -415,8 +457,7 @@ pub async fn update_values(
         false,
         caller,
     )
-    .await?;
-    Ok(ValueChangeResult { version })
+    .await
 }
 
 /// Writes already validated values in one transaction: each value sealed under the client's
@@ -826,8 +867,9 @@ pub async fn rotate_data_key(
     client: &str,
     caller: &Caller,
 ) -> Result<serde_json::Value> {
-    let state = managed_client(app, principal, client, caller).await?;
-    let (version, values) =
+    // No version is asked for: an edit of the client meanwhile is not the caller's conflict.
+    let (version, values) = retrying(|| async {
+        let state = managed_client(app, principal, client, caller).await?;
         crate::clients::reseal_under_new_key(app, &state, |dek_version, values| {
             AuditEvent::new(
                 EventKind::DataKeyRotated {
@@ -842,7 +884,9 @@ pub async fn rotate_data_key(
                 clock::now(),
             )
         })
-        .await?;
+        .await
+    })
+    .await?;
     Ok(serde_json::json!({ "dataKeyVersion": version, "resealedValues": values }))
 }
 

@@ -3,8 +3,11 @@
 //!
 //! Layout of the audit bucket:
 //!
-//! - `audit/v1/date=YYYY-MM-DD/hour=HH/{first id}-{last id}.jsonl`: the events, one JSON object
-//!   per line (the Athena table in `infra/athena.sql` reads exactly this prefix);
+//! - `audit/v1/date=YYYY-MM-DD/hour=HH/{first id}.jsonl`: the events, one JSON object per line
+//!   (the Athena table in `infra/athena.sql` reads exactly this prefix). The key names only the
+//!   first event: a batch handed back after its objects were written but before their digest
+//!   (a writer that stopped there) starts at the same record, so its objects replace those
+//!   versions instead of leaving objects outside the chain with events twice;
 //! - `digests/v1/{sequence:012}.json`: one digest per stream batch, holding the SHA-256 of every
 //!   object the batch wrote and of the previous digest object, signed by an asymmetric KMS key
 //!   (ECDSA P-256), so anyone with `kms:Verify` (or the public key) can check it.
@@ -473,11 +476,10 @@ impl AuditWriter {
         let mut objects = Vec::new();
         for ((date, hour), mut group) in groups {
             group.sort_by(|a, b| a.id.cmp(&b.id));
-            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            let Some(first) = group.first() else {
                 continue;
             };
-            let (key, body, sha256) =
-                event_object(&date, &hour, &first.id, &last.id, group.iter().copied());
+            let (key, body, sha256) = event_object(&date, &hour, &first.id, group.iter().copied());
             self.put(&key, body)
                 .await
                 .map_err(|e| Error::unavailable(format!("s3 PutObject {key}: {e}")))?;
@@ -496,16 +498,15 @@ impl AuditWriter {
     }
 }
 
-/// The audit object of some events of one hour: its key, its JSON Lines body and the body's
-/// SHA-256 (hex).
+/// The audit object of some events of one hour, in stream order: its key (named after the
+/// first event), its JSON Lines body and the body's SHA-256 (hex).
 pub fn event_object<'a>(
     date: &str,
     hour: &str,
     first_id: &str,
-    last_id: &str,
     events: impl Iterator<Item = &'a AuditEvent>,
 ) -> (String, String, String) {
-    let key = format!("{EVENTS_PREFIX}date={date}/hour={hour}/{first_id}-{last_id}.jsonl");
+    let key = format!("{EVENTS_PREFIX}date={date}/hour={hour}/{first_id}.jsonl");
     let mut body = String::new();
     for event in events {
         body.push_str(&event.to_json_line());

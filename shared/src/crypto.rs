@@ -123,6 +123,36 @@ impl Kms {
             .ok_or_else(|| Error::internal("kms Encrypt returned no blob"))
     }
 
+    /// Like [`Kms::decrypt`], but a blob KMS refuses as not its own under this context
+    /// (invalid ciphertext, another key) is `None` rather than an error: for blobs read from a
+    /// table that someone else may have written. KMS being unreachable is still an error.
+    pub async fn decrypt_if_ours(
+        &self,
+        wrapped: &[u8],
+        ctx: EncryptionContext<'_>,
+    ) -> Result<Option<SecretBytes>> {
+        use aws_sdk_kms::operation::decrypt::DecryptError;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped.to_vec()))
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.plaintext.map(|b| SecretBytes::new(b.into_inner()))),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    DecryptError::InvalidCiphertextException(_)
+                    | DecryptError::IncorrectKeyException(_),
+                ) => Ok(None),
+                _ => Err(Error::unavailable(format!("kms Decrypt: {e:?}"))),
+            },
+        }
+    }
+
     /// Unwraps a blob made by [`Kms::generate_data_key`] or [`Kms::encrypt`]; the context must
     /// match exactly.
     pub async fn decrypt(&self, wrapped: &[u8], ctx: EncryptionContext<'_>) -> Result<SecretBytes> {

@@ -283,19 +283,20 @@ impl ServiceKeys {
                 continue;
             };
             // A blob KMS refuses under this key id's context was not made by us: not a key.
+            // KMS away is an error (503), not a reason to refuse every token.
             match self
                 .kms
-                .decrypt(&wrapped, &self.context("jwt-verify", &item.kid))
-                .await
+                .decrypt_if_ours(&wrapped, &self.context("jwt-verify", &item.kid))
+                .await?
             {
-                Ok(public) => {
+                Some(public) => {
                     loaded.insert(
                         item.kid,
                         Arc::new(DecodingKey::from_ed_der(public.expose())),
                     );
                 }
-                Err(e) => {
-                    tracing::warn!(kid = %item.kid, error = %e, "a token key that does not unwrap is ignored")
+                None => {
+                    tracing::warn!(kid = %item.kid, "a token key that does not unwrap is ignored")
                 }
             }
         }

@@ -455,6 +455,38 @@ impl Stack {
     }
 }
 
+/// A TCP forwarder to the emulator that can be switched off: while `up` is false, every
+/// connection is closed at once (an unreachable AWS service, for one client only). Returns its
+/// endpoint URL.
+pub async fn switchable_endpoint(up: Arc<std::sync::atomic::AtomicBool>) -> String {
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let target = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| fig_gateway::DEFAULT_ENDPOINT.into())
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if !up.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
 /// A client secret as `figctl secret generate` makes them: 256 random bits, base64url.
 pub fn client_secret() -> String {
     use base64::Engine;

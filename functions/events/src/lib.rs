@@ -2,7 +2,7 @@
 //! audit bucket as JSON Lines, partitioned for Athena (DESIGN §7).
 //!
 //! Each batch becomes one object per hour it spans, under
-//! `audit/v1/date=YYYY-MM-DD/hour=HH/{first id}-{last id}.jsonl`, with SSE-KMS and, when
+//! `audit/v1/date=YYYY-MM-DD/hour=HH/{first id}.jsonl`, with SSE-KMS and, when
 //! configured, an Object Lock retention date. When S3 fails, the records of that object are
 //! reported as batch item failures: the stream keeps them and delivers them again, so no
 //! event is lost. A retried batch may write an event twice (in two objects); every event
@@ -159,14 +159,13 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
     let mut response = DynamoDbEventResponse::default();
     let mut written = Vec::new();
     for ((date, hour), events) in groups {
-        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        let Some(first) = events.first() else {
             continue;
         };
         let (key, body, sha256) = fig_shared::audit_trail::event_object(
             &date,
             &hour,
             &first.1.id,
-            &last.1.id,
             events.iter().map(|(_, audit)| audit),
         );
         match writer.put(&key, body).await {
@@ -192,8 +191,9 @@ pub async fn handle(writer: &AuditWriter, event: Event) -> DynamoDbEventResponse
         }
     }
     // One signed digest for the objects of this batch. If it cannot be written, their records
-    // fail too: the stream hands them back, the objects are written again (same keys, same
-    // bytes) and the next digest covers them.
+    // fail too: the stream hands them back from the same first record, so the objects are
+    // written again under the same keys (perhaps with more events: a new version of each) and
+    // the next digest covers them.
     if let Some(chain) = writer.chain()
         && !written.is_empty()
     {

@@ -318,39 +318,11 @@ async fn query_filters_the_s3_trail() {
 
 /// A TCP forwarder to the emulator that can be switched off (connections refused... closed at
 /// once) and on again: S3 "down" for the events function only.
-async fn switchable_endpoint(up: Arc<AtomicBool>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let target = std::env::var("AWS_ENDPOINT_URL")
-        .unwrap_or_else(|_| "http://127.0.0.1:4566".into())
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                return;
-            };
-            if !up.load(Ordering::SeqCst) {
-                drop(inbound);
-                continue;
-            }
-            let target = target.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn an_s3_outage_loses_no_event() {
     let stack = Stack::new().await;
     let up = Arc::new(AtomicBool::new(false));
-    let endpoint = switchable_endpoint(up.clone()).await;
+    let endpoint = fig_tests::switchable_endpoint(up.clone()).await;
     let sdk = stack.sdk.to_builder().endpoint_url(&endpoint).build();
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)

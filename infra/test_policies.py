@@ -61,6 +61,8 @@ def roles(template):
 LOGS = lambda group: {"actions": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "resources": [f"{group}.Arn"], "condition": {}}
 VIA_DYNAMODB = {"actions": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "resources": ["Key.Arn"], "condition": {"StringEquals": {"kms:ViaService": ["dynamodb.${AWS::Region}.amazonaws.com"]}}}
 STREAM = {"actions": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"], "resources": ["Table.StreamArn"], "condition": {}}
+READ = ["dynamodb:GetItem", "dynamodb:Query"]
+WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
 RW = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
 
 
@@ -94,15 +96,16 @@ EXPECTED = {
     "AuthRole": {
         "Logs": LOGS("AuthLogGroup"),
         "Identity": table("IdentityTable", RW, ["USER#*", "USERS", "THROTTLE#USER#*", "THROTTLE#IP#*"]),
-        "Table": table("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"], ["EVENT#*", "KEYS", "CONFIG"]),
+        "TableWrite": table("Table", ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"], ["EVENT#*", "KEYS"]),
+        "TableRead": table("Table", READ, ["KEYS", "CONFIG"]),
         "TableEncryption": VIA_DYNAMODB,
         "ServiceSecrets": purposes(["kms:Encrypt", "kms:Decrypt"], ["jwt-signing", "jwt-verify", "totp", "client-secret-pepper"]),
         "OriginSecret": ORIGIN,
     },
     "SettingsRole": {
         "Logs": LOGS("SettingsLogGroup"),
-        "Table": table("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"],
-                       ["CLIENT#*", "CLIENTS", "CLIENTCOUNT", "HISTORY#*", "CLIENTSTATUS#*", "KEYS", "CONFIG", "EVENT#*"]),
+        "TableWrite": table("Table", WRITE, ["CLIENT#*", "CLIENTS", "CLIENTCOUNT", "HISTORY#*", "CLIENTSTATUS#*", "EVENT#*"]),
+        "TableRead": table("Table", READ, ["CLIENT#*", "CLIENTS", "CLIENTCOUNT", "HISTORY#*", "KEYS", "CONFIG"]),
         "TableEncryption": VIA_DYNAMODB,
         "ClientDataKeys": data_keys(["kms:GenerateDataKey", "kms:Decrypt"]),
         "Pepper": purposes(["kms:Encrypt", "kms:Decrypt"], ["client-secret-pepper"]),
@@ -110,9 +113,9 @@ EXPECTED = {
     },
     "AdminRole": {
         "Logs": LOGS("AdminLogGroup"),
-        "Identity": table("IdentityTable", RW, ["USER#*", "USERS"]),
-        "Table": table("Table", RW + ["dynamodb:BatchWriteItem"],
-                       ["CLIENT#*", "CLIENTS", "CLIENTCOUNT", "HISTORY#*", "KEYS", "CONFIG", "WEBHOOKS", "DELIVERY#*", "DEADLETTER#*", "EVENT#*"]),
+        "Identity": table("IdentityTable", RW + ["dynamodb:BatchWriteItem"], ["USER#*", "USERS", "THROTTLE#USER#*"]),
+        "TableWrite": table("Table", WRITE + ["dynamodb:BatchWriteItem"], ["CLIENT#*", "CLIENTS", "CLIENTCOUNT", "HISTORY#*", "CONFIG", "WEBHOOKS", "DEADLETTER#*", "EVENT#*"]),
+        "TableRead": table("Table", READ + ["dynamodb:BatchGetItem"], ["CLIENT#*", "CLIENTS", "CLIENTCOUNT", "HISTORY#*", "KEYS", "CONFIG", "WEBHOOKS", "DEADLETTER#*", "EVENT#*"]),
         "TableEncryption": VIA_DYNAMODB,
         "ClientDataKeys": data_keys(["kms:GenerateDataKey", "kms:Decrypt"]),
         "ServiceSecrets": purposes(["kms:Encrypt", "kms:Decrypt"], ["client-secret-pepper"]),
@@ -123,7 +126,9 @@ EXPECTED = {
     "WebhooksRole": {
         "Logs": LOGS("WebhooksLogGroup"),
         "Stream": STREAM,
-        "Table": table("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["WEBHOOKS", "DELIVERY#*", "DEADLETTER#*", "EVENT#*", "CONFIG"]),
+        "TableWrite": table("Table", ["dynamodb:PutItem", "dynamodb:UpdateItem"], ["DELIVERY#*", "DEADLETTER#*", "EVENT#*"]),
+        "WebhookStatus": {**table("Table", ["dynamodb:UpdateItem"], ["WEBHOOKS"]), "condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WEBHOOKS"]}, "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "lastDelivery"]}}},
+        "TableRead": table("Table", READ, ["WEBHOOKS", "CONFIG", "DELIVERY#*"]),
         "TableEncryption": VIA_DYNAMODB,
         "WebhookSecrets": webhook_secrets(["kms:Decrypt"]),
         "FailureQueue": {"actions": ["sqs:SendMessage"], "resources": ["EventsFailureQueue.Arn"], "condition": {}},
@@ -135,6 +140,7 @@ EXPECTED = {
         "TableEncryption": VIA_DYNAMODB,
         "ClientDataKeys": data_keys(["kms:GenerateDataKey", "kms:Decrypt"]),
         "TokenKeys": purposes(["kms:Encrypt"], ["jwt-signing", "jwt-verify"]),
+        "Pepper": purposes(["kms:Encrypt", "kms:Decrypt"], ["client-secret-pepper"]),
         "AuditList": {"actions": ["s3:ListBucket"], "resources": ["AuditBucket.Arn"], "condition": {}},
         "AuditRead": {"actions": ["s3:GetObject"], "resources": ["${AuditBucket.Arn}/audit/*"], "condition": {}},
         **AUDIT_WRITE,
@@ -172,6 +178,12 @@ def main(path):
                     problems.append(f"{name}/{sid}: table access without dynamodb:LeadingKeys")
             if "Key.Arn" in st["resources"] and not st["condition"]:
                 problems.append(f"{name}/{sid}: envelope key use without a condition")
+            leading = st["condition"].get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys", [])
+            writes = [a for a in st["actions"] if a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")]
+            if writes and "CONFIG" in leading and name != "AdminRole":
+                problems.append(f"{name}/{sid}: only the admin function may change the server configuration")
+            if writes and "KEYS" in leading and name not in ("AuthRole", "MaintenanceRole"):
+                problems.append(f"{name}/{sid}: only the auth and maintenance functions may write service keys")
             purposes_allowed = st["condition"].get("StringEquals", {}).get("kms:EncryptionContext:purpose", [])
             if "jwt-signing" in purposes_allowed and "kms:Decrypt" in st["actions"] and name != "AuthRole":
                 problems.append(f"{name}/{sid}: only the auth function may unwrap token signing keys")

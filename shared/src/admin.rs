@@ -318,9 +318,14 @@ struct HistoryItem {
     value: String,
     dek_version: u32,
     /// A secret setting's value (bound into the ciphertext): never shown, whatever the
-    /// setting's definition says later.
-    #[serde(default)]
+    /// setting's definition says later. A row without the flag was written before it existed
+    /// and may hold a secret: it counts as one (its value is not shown).
+    #[serde(default = "unknown_is_secret")]
     secret: bool,
+}
+
+fn unknown_is_secret() -> bool {
+    true
 }
 
 /// Sets several values in one all-or-nothing transaction: each value is validated against its
@@ -643,6 +648,7 @@ pub async fn history(
         code: "SETTING_NOT_FOUND",
         message: "There is no such client or setting.",
     };
+    SettingName::parse(setting).map_err(|_| not_found())?;
     let state = load_client(app, client).await?.ok_or_else(not_found)?;
     let key = state.data_key(app, state.meta.dek_version).await?;
     let definition = state
@@ -1037,5 +1043,16 @@ pub async fn delete_instance(
                 "The client changed at the same time. Try again.",
             ),
         )
-        .await
+        .await?;
+    // The instance's history goes with it (it was sealed under its name, and no instance of
+    // that name exists any more to show it).
+    let history = app
+        .store
+        .query_prefix(
+            &crate::clients::history_pk(&state.meta.name),
+            // `@{instance}/`: every setting's rows of this instance.
+            &crate::clients::history_name(Some(instance), ""),
+        )
+        .await?;
+    app.store.delete_items(&history).await
 }

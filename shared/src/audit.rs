@@ -4,8 +4,9 @@
 //! `EVENT#{hour}#{shard}`, with the event's ULID as sort key. A page walks the hours of the
 //! range newest first, reads the shards of each hour in parallel pages (the type filter runs in
 //! DynamoDB), applies the other filters and stops at the page size, or after
-//! [`MAX_ITEMS_READ`] items read, whichever comes first; the cursor says where to go on. So the
-//! work of one request is bounded whatever the range holds. Older events are in the S3 audit
+//! [`MAX_ITEMS_READ`] items read or [`MAX_QUERIES`] reads made (empty hours count), whichever
+//! comes first; the cursor says where to go on. So the work of one request is bounded whatever
+//! the range holds. Older events are in the S3 audit
 //! trail (`figctl audit query`).
 //!
 //! Administrators see everything. Other roles see only events about the clients their filter
@@ -34,6 +35,9 @@ const MAX_RANGE_DAYS: i64 = 7;
 pub const MAX_ITEMS_READ: usize = 2_000;
 /// A cursor id above every event id (ULIDs start with 0-7): "this hour, from its newest event".
 const TOP_OF_HOUR: &str = "ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+/// Most reads (queries) one request makes, empty ones included: a long empty range ends early,
+/// with a cursor.
+pub const MAX_QUERIES: usize = 200;
 /// Items asked of each shard per read.
 const SHARD_PAGE: i32 = 100;
 /// Default and largest page sizes.
@@ -76,11 +80,20 @@ fn bad(message: impl Into<String>) -> Error {
     Error::bad_request("INVALID_AUDIT_QUERY", message)
 }
 
+/// An RFC 3339 time, in UTC, between the years 2000 and 9000 (the outbox holds nothing else, and
+/// every later step may add or subtract a week without leaving the calendar).
 fn parse_time(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>> {
     value
         .map(|v| {
             OffsetDateTime::parse(v, &Rfc3339)
-                .map_err(|_| bad(format!("'{name}' must be an RFC 3339 time.")))
+                .ok()
+                .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+                .filter(|t| (2000..=9000).contains(&t.year()))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'{name}' must be an RFC 3339 time between the years 2000 and 9000."
+                    ))
+                })
         })
         .transpose()
 }
@@ -168,6 +181,7 @@ pub async fn query(
     let visible = principal.client_matcher();
     let mut events = Vec::new();
     let mut budget = MAX_ITEMS_READ;
+    let mut queries = 0;
     while hour >= first_hour {
         let label = clock::rfc3339(hour)
             .get(..13)
@@ -184,7 +198,8 @@ pub async fn query(
             .collect();
         let mut pending: Vec<(String, Value)> = Vec::new();
         loop {
-            if budget == 0 {
+            let reads = shards.iter().filter(|s| !s.done).count();
+            if budget == 0 || queries + reads > MAX_QUERIES {
                 // Out of reads for this request: go on below the oldest event handled (or from
                 // the top of this hour, when none of it was read yet).
                 let resume = pending_frontier(&shards)
@@ -195,6 +210,7 @@ pub async fn query(
                     next_cursor: Some(format!("{label}|{resume}")),
                 });
             }
+            queries += reads;
             let (read, batch) = read_round(app, &mut shards, query.kind.as_deref()).await?;
             budget = budget.saturating_sub(read);
             pending.extend(batch);

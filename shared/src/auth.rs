@@ -156,10 +156,10 @@ pub fn origin_allowed(
     origin_host.is_some_and(|h| Some(h) == host || Some(h) == forwarded_host)
 }
 
-/// The account throttle's partition for a typed user name. A name that is not a valid user
-/// name (it may be a password typed into the wrong field) is kept only as a digest.
-fn throttle_account_pk(username: &str) -> String {
-    if crate::model::UserName::parse(username).is_ok() {
+/// The account throttle's partition for a typed user name. The name of no user (it may be a
+/// password typed into the wrong field) is kept only as a digest.
+fn throttle_account_pk(username: &str, exists: bool) -> String {
+    if exists {
         format!("THROTTLE#USER#{username}")
     } else {
         format!(
@@ -169,19 +169,17 @@ fn throttle_account_pk(username: &str) -> String {
     }
 }
 
-/// The name an audit record gives a typed user name: the name itself only when it is a valid
-/// user name, so a password typed into the name field never reaches the audit trail or a SIEM.
-pub(crate) fn typed_user_name(username: &str) -> String {
-    if crate::model::UserName::parse(username).is_ok() {
-        username.to_owned()
-    } else {
-        "(invalid user name)".to_owned()
-    }
-}
+/// What an audit record calls a typed user name that is no user's: the name itself is recorded
+/// only when it is a user's, so a password typed into the name field never reaches the audit
+/// trail or a SIEM.
+pub const UNKNOWN_USER: &str = "(unknown user)";
 
 fn address_key(ip: &str, now: time::OffsetDateTime) -> (String, String) {
     let hour = clock::rfc3339(now).get(..13).unwrap_or("").to_owned();
-    (format!("THROTTLE#IP#{ip}"), hour)
+    (
+        format!("THROTTLE#IP#{}", crate::throttle::throttle_address(ip)),
+        hour,
+    )
 }
 
 /// A failure counter with the account schedule (delays, then locks): the account's own
@@ -193,15 +191,6 @@ struct Counter {
 }
 
 impl Counter {
-    async fn read(&self, app: &App) -> Result<AccountThrottle> {
-        app.store
-            .get(&self.pk, &self.sk)
-            .await?
-            .map(from_item::<AccountThrottle>)
-            .transpose()
-            .map(Option::unwrap_or_default)
-    }
-
     /// Counts one attempt at `t` and returns the state every attempt before it left.
     async fn reserve(&self, app: &App, t: i64) -> Result<AccountThrottle> {
         app.store
@@ -294,13 +283,14 @@ pub(crate) struct Attempt {
 pub(crate) async fn begin_attempt(
     app: &App,
     username: &str,
+    exists: bool,
     actor: &Actor,
     caller: &Caller,
 ) -> Result<Attempt> {
     let now = clock::now();
     let t = now.unix_timestamp();
     let ip = caller.ip.as_deref();
-    let pk = throttle_account_pk(username);
+    let pk = throttle_account_pk(username, exists);
     let account = Counter {
         pk: pk.clone(),
         sk: "META".into(),
@@ -314,36 +304,12 @@ pub(crate) async fn begin_attempt(
         Err(Error::TooManyRequests { retry_after: wait })
     };
     let seconds_left = 3600 - t.rem_euclid(3600);
-    let read_address = || async {
-        match &address {
-            Some((pk, sk)) => app
-                .store
-                .get(pk, sk)
-                .await?
-                .map(from_item::<AddressThrottle>)
-                .transpose()
-                .map(Option::unwrap_or_default),
-            None => Ok(AddressThrottle::default()),
-        }
-    };
-    // A first look, so that hammering a locked account is refused without being counted.
-    let (state, address_state) = tokio::try_join!(account.read(app), read_address())?;
-    let good = ip.filter(|_| state.is_known_good(ip, t)).map(|ip| Counter {
-        pk: pk.clone(),
-        sk: format!("GOOD#{ip}"),
-    });
-    let own = match &good {
-        Some(good) => good.read(app).await?,
-        None => state.clone(),
-    };
     let verdict = |own: &AccountThrottle, address: &AddressThrottle| match own.check(None, t) {
         Verdict::Allow => address.check(seconds_left),
         other => other,
     };
-    if let Verdict::Throttled(wait) | Verdict::Locked(wait) = verdict(&own, &address_state) {
-        return refuse(wait).await;
-    }
-    // The reservation: atomic, and judged again on the state it found.
+    // The reservation comes first, for every attempt (refused ones count too): atomic, and
+    // judged on the state it found, so N attempts at once count N.
     let reserve_address = || async {
         match &address {
             Some((pk, sk)) => app
@@ -364,22 +330,28 @@ pub(crate) async fn begin_attempt(
             None => Ok(AddressThrottle::default()),
         }
     };
-    let reserve_good = || async {
-        match &good {
-            Some(good) => good.reserve(app, t).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    let (before, good_before, address_before) =
-        tokio::try_join!(account.reserve(app, t), reserve_good(), reserve_address())?;
+    let (before, address_before) = tokio::try_join!(account.reserve(app, t), reserve_address())?;
     account
         .lock_if_due(app, before.failures.saturating_add(1), t, event)
         .await?;
-    if let (Some(counter), Some(state)) = (&good, &good_before) {
-        counter
-            .lock_if_due(app, state.failures.saturating_add(1), t, event)
-            .await?;
-    }
+    // From a known-good address, the attempt also counts against that address's own counter on
+    // the account, and is judged by it.
+    let good = ip
+        .filter(|_| before.is_known_good(ip, t))
+        .map(|ip| Counter {
+            pk: pk.clone(),
+            sk: format!("GOOD#{ip}"),
+        });
+    let good_before = match &good {
+        Some(counter) => {
+            let state = counter.reserve(app, t).await?;
+            counter
+                .lock_if_due(app, state.failures.saturating_add(1), t, event)
+                .await?;
+            Some(state)
+        }
+        None => None,
+    };
     let own = good_before.as_ref().unwrap_or(&before);
     if let Verdict::Throttled(wait) | Verdict::Locked(wait) = verdict(own, &address_before) {
         return refuse(wait).await;
@@ -530,15 +502,18 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
         .take(128)
         .collect();
     let t = clock::now().unix_timestamp();
+    // The user is looked up first whatever the name, so that an unknown name does the same
+    // work as a known one, and is named in the audit trail only when it is a user's.
+    let user = load_user(app, &username).await?;
     let actor = Actor::User {
-        name: typed_user_name(&username),
+        name: if user.is_some() {
+            username.clone()
+        } else {
+            UNKNOWN_USER.to_owned()
+        },
     };
     let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
-
-    let (user, attempt) = tokio::try_join!(
-        load_user(app, &username),
-        begin_attempt(app, &username, &actor, caller)
-    )?;
+    let attempt = begin_attempt(app, &username, user.is_some(), &actor, caller).await?;
 
     let password_ok = verify(
         app,

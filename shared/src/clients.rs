@@ -382,8 +382,12 @@ pub(crate) async fn reseal_under_new_key(
     Ok((version, values.len()))
 }
 
-/// Reads a client's partition with one `Query`. `None` when the client does not exist.
+/// Reads a client's partition with one `Query`. `None` when the client does not exist (or the
+/// name is not a client name: nothing is read for it).
 pub async fn load_client(app: &App, name: &str) -> Result<Option<ClientState>> {
+    if ClientName::parse(name).is_err() {
+        return Ok(None);
+    }
     Ok(load_partition(app, name).await?.0)
 }
 
@@ -395,7 +399,10 @@ type Throttles = HashMap<String, u32>;
 
 fn throttle_sk(caller: &Caller) -> Option<String> {
     let hour = clock::now_rfc3339().get(..13)?.to_owned();
-    caller.ip.as_ref().map(|ip| format!("THROTTLE#{ip}#{hour}"))
+    caller
+        .ip
+        .as_ref()
+        .map(|ip| format!("THROTTLE#{}#{hour}", crate::throttle::throttle_address(ip)))
 }
 
 /// Refuses a caller whose address failed too often on this client name this hour.
@@ -837,7 +844,19 @@ async fn check_client_limit(app: &App) -> Result<u32> {
             Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(i64::MAX),
             _ => 0,
         },
-        None => 0,
+        // A table from before the count: it starts from the clients that exist.
+        None => {
+            let existing = list_client_names(app).await?.len();
+            let item: crate::store::Item = [
+                ("PK".to_owned(), AttributeValue::S(CLIENT_COUNT.0.into())),
+                ("SK".to_owned(), AttributeValue::S(CLIENT_COUNT.1.into())),
+                ("count".to_owned(), AttributeValue::N(existing.to_string())),
+            ]
+            .into_iter()
+            .collect();
+            app.store.put_if_absent(item).await?;
+            i64::try_from(existing).unwrap_or(i64::MAX)
+        }
     };
     if count >= i64::from(max) {
         return Err(client_limit_reached());

@@ -223,6 +223,35 @@ pub async fn finish(mut req: Request, next: Next) -> Response {
     .unwrap_or_else(|| ulid::Ulid::new().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut response = next.run(req).await;
+    // An error that did not come from us (the framework refusing a path or query it cannot
+    // read) still gets our error body: a stable code, a plain message, the request id.
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<ErrorBody>().is_none()
+    {
+        let (code, message) = match status.as_u16() {
+            404 => ("NOT_FOUND", "There is no such route."),
+            405 => (
+                "METHOD_NOT_ALLOWED",
+                "This route does not take that method.",
+            ),
+            413 => ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+            415 => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the body as JSON with Content-Type: application/json.",
+            ),
+            400..=499 => (
+                "INVALID_REQUEST",
+                "The request could not be read: check its path, query string and headers.",
+            ),
+            _ => ("INTERNAL_ERROR", "Something went wrong on our side."),
+        };
+        response.extensions_mut().insert(ErrorBody {
+            code,
+            message: message.to_owned(),
+            request_id: String::new(),
+        });
+    }
     if let Some(mut body) = response.extensions_mut().remove::<ErrorBody>() {
         body.request_id.clone_from(&request_id);
         let (mut parts, _) = response.into_parts();

@@ -9,11 +9,11 @@
 //!   rotated now (changed at the same moment, too large for one transaction) is reported and
 //!   tried again at the next run; the others go on.
 //!
-//! - The audit trail is reconciled: every outbox event of the last
-//!   [`RECONCILE_HOURS`] hours (runs overlap) must have its record in the audit bucket; the
-//!   missing ones are reported and written, under a new digest
-//!   ([`crate::audit_trail::reconcile`]). `figctl audit verify --reconcile` does the same for
-//!   any range.
+//! - The audit trail is reconciled: every outbox event must have its record in the audit
+//!   bucket; the missing ones are reported and written, under a new digest
+//!   ([`crate::audit_trail::reconcile`]). Each run goes on, hour by hour, from the last hour a
+//!   run fully checked (a mark in the table), so no hour of the outbox's window is skipped.
+//!   `figctl audit verify --reconcile` does the same for any range.
 //!
 //! Every rotation is audited with actor `system`. A run is idempotent: a second run on the same
 //! day finds nothing old enough and writes nothing.
@@ -46,8 +46,6 @@ pub struct Report {
     pub origin_secret_published: bool,
 }
 
-/// Hours of outbox events each run reconciles against the audit bucket (daily runs overlap).
-pub const RECONCILE_HOURS: i64 = 26;
 /// Events younger than this may still be on their way through the stream: not reconciled yet.
 pub const IN_FLIGHT_MINUTES: i64 = 10;
 
@@ -64,6 +62,9 @@ pub async fn run(
     publisher: Option<&dyn crate::origin::Publisher>,
 ) -> Result<Report> {
     let mut report = rotate(app, now).await?;
+    // The pepper of client-secret hashes exists from the first run after a deploy: the
+    // settings and admin functions may only read it.
+    app.keys.secret_hasher().await?;
     if app.config.origin_verify {
         let hours = i64::from(app.config.origin_secret_rotation_hours);
         if let Some(rotation) = crate::origin::rotate_if_due(
@@ -102,13 +103,20 @@ pub async fn run(
     Ok(report)
 }
 
-/// Reconciles the last [`RECONCILE_HOURS`] of the outbox with the audit bucket, writing what
-/// is missing.
+/// The last hour the reconciliation has fully checked (`AUDIT` / `RECONCILED`).
+const RECONCILED: (&str, &str) = ("AUDIT", "RECONCILED");
+/// How long one run may spend reconciling; the next run goes on from where it stopped.
+const RECONCILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Reconciles the outbox with the audit bucket hour by hour, oldest first, from the hour after
+/// the last one fully reconciled (or the oldest the outbox keeps), writing what is missing and
+/// moving the mark after each complete hour: a missed or failed run leaves no gap, and one
+/// hour's events are in memory at a time.
 pub async fn reconcile_recent(
     app: &App,
     now: OffsetDateTime,
 ) -> Result<crate::audit_trail::Reconciliation> {
-    use crate::audit_trail::{AuditWriter, DigestChain, reconcile};
+    use crate::audit_trail::{AuditWriter, DigestChain, Reconciliation, reconcile};
     let chain = DigestChain::new(
         app.s3.clone(),
         app.kms.client().clone(),
@@ -124,18 +132,60 @@ pub async fn reconcile_recent(
         app.config.audit_retention_days,
     )
     .with_digests(chain);
-    reconcile(
-        app.store.client(),
-        &app.config.table,
-        &app.s3,
-        &app.config.audit_bucket,
-        (
-            now - time::Duration::hours(RECONCILE_HOURS),
-            now - time::Duration::minutes(IN_FLIGHT_MINUTES),
-        ),
-        Some(&writer),
-    )
-    .await
+    let hour = |t: OffsetDateTime| {
+        t.replace_time(time::Time::from_hms(t.hour(), 0, 0).unwrap_or(time::Time::MIDNIGHT))
+    };
+    let until = now - time::Duration::minutes(IN_FLIGHT_MINUTES);
+    let oldest = hour(now - time::Duration::days(i64::from(app.config.event_ttl_days)));
+    let marked = app
+        .store
+        .get(RECONCILED.0, RECONCILED.1)
+        .await?
+        .and_then(|item| match item.get("through") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(h)) => OffsetDateTime::parse(
+                &format!("{h}:00:00Z"),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok(),
+            _ => None,
+        });
+    let mut start = match marked {
+        Some(through) => (through + time::Duration::hours(1)).max(oldest),
+        None => oldest,
+    };
+    let started = std::time::Instant::now();
+    let mut total = Reconciliation::default();
+    while start <= until && started.elapsed() < RECONCILE_BUDGET {
+        let end = start + time::Duration::hours(1) - time::Duration::milliseconds(1);
+        let found = reconcile(
+            app.store.client(),
+            &app.config.table,
+            &app.s3,
+            &app.config.audit_bucket,
+            (start, end.min(until)),
+            Some(&writer),
+        )
+        .await?;
+        total.checked += found.checked;
+        total.written += found.written;
+        total.missing.extend(found.missing);
+        if end > until {
+            break;
+        }
+        let label = crate::clock::rfc3339(start)
+            .get(..13)
+            .unwrap_or_default()
+            .to_owned();
+        app.store
+            .put_item(crate::store::to_item(
+                RECONCILED.0,
+                RECONCILED.1,
+                &serde_json::json!({ "through": label }),
+            )?)
+            .await?;
+        start += time::Duration::hours(1);
+    }
+    Ok(total)
 }
 
 async fn rotate(app: &Arc<App>, now: OffsetDateTime) -> Result<Report> {

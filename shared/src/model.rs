@@ -262,8 +262,12 @@ impl SettingDefinition {
 }
 
 /// Compiles a validation regex, anchored, with a bounded size. The `regex` engine runs in
-/// linear time in the input, so no value can make validation slow.
+/// linear time in the input, so no value can make validation slow. The pattern must be a whole
+/// expression on its own, so it cannot close the anchoring group and escape it.
 pub fn compile_validation(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    if let Err(e) = regex_syntax::Parser::new().parse(pattern) {
+        return Err(regex::Error::Syntax(e.to_string()));
+    }
     regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
         .size_limit(1 << 18)
         .build()
@@ -382,6 +386,8 @@ mod tests {
         let err = def.check_value(&json!("80a80")).unwrap_err();
         assert!(err.to_string().contains("a port number"));
         assert!(def.check_value(&json!("x8080")).is_err(), "anchored");
+        // A pattern cannot close the anchoring group to escape it.
+        assert!(compile_validation("[0-9]+)|(.*").is_err());
         let lookaround: SettingDefinition = serde_json::from_value(
             json!({"name": "x", "type": "string", "validationRegex": "(?=a)a"}),
         )

@@ -140,8 +140,16 @@ pub enum Resource<'a> {
     },
 }
 
-/// Compiles a client filter, anchored at both ends. Linear-time engine; bounded size.
+/// Compiles a client filter, anchored at both ends. Linear-time engine; bounded size. The
+/// filter must be a whole expression on its own (`a)|(.*` is refused), so the anchoring group
+/// around it cannot be closed early and escaped.
 pub fn compile_client_filter(filter: &str) -> Result<Regex> {
+    if regex_syntax::Parser::new().parse(filter).is_err() {
+        return Err(Error::bad_request(
+            "INVALID_CLIENT_FILTER",
+            "The client filter is not a valid regular expression (or is too large).",
+        ));
+    }
     regex::RegexBuilder::new(&format!("^(?:{filter})$"))
         .size_limit(1 << 16)
         .build()
@@ -354,6 +362,10 @@ mod tests {
         // A filter that does not compile lets nothing through.
         p.client_filter = Some("(".into());
         assert!(authorize(&p, Action::ReadClient, Resource::Client("billing")).is_err());
+        // Nor does one that would close the anchoring group and escape it.
+        p.client_filter = Some("nomatch)|(.*".into());
+        assert!(authorize(&p, Action::ReadClient, Resource::Client("billing")).is_err());
+        assert!(compile_client_filter("nomatch)|(.*").is_err());
         // Administrators are not filtered.
         let mut a = principal(Role::Administrator);
         a.client_filter = Some("nothing".into());

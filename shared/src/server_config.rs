@@ -154,14 +154,17 @@ fn validate(config: &ServerConfig) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the configuration (Administrator); every change is audited with the names of the
-/// settings that changed.
+/// Changes the configuration (Administrator): the fields given replace their values, every
+/// other field keeps its current value (never a default: a partial save must not reopen
+/// registrations or switch MFA off). Every change is audited with the names of the settings
+/// that changed.
 pub async fn write(
     app: &App,
     principal: &crate::policy::Principal,
-    new: ServerConfig,
+    changes: serde_json::Value,
     caller: &crate::http::Caller,
 ) -> Result<ServerConfig> {
+    use crate::error::Error;
     use crate::events::{Actor, AuditEvent, EventKind};
     crate::admin::require(
         app,
@@ -171,8 +174,20 @@ pub async fn write(
         caller,
     )
     .await?;
-    validate(&new)?;
+    let serde_json::Value::Object(changes) = changes else {
+        return Err(Error::bad_request(
+            "INVALID_BODY",
+            "Send the configuration fields to change as a JSON object.",
+        ));
+    };
     let current = load(app).await?;
+    let mut merged = serde_json::to_value(&current)
+        .map_err(|e| Error::internal(format!("configuration: {e}")))?;
+    if let Some(fields) = merged.as_object_mut() {
+        fields.extend(changes);
+    }
+    let new: ServerConfig = crate::http::parse_json(merged.to_string().as_bytes())?;
+    validate(&new)?;
     let before = serde_json::to_value(&current).unwrap_or_default();
     let after = serde_json::to_value(&new).unwrap_or_default();
     let changes: Vec<String> = after

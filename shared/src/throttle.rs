@@ -14,11 +14,12 @@
 //!   address is the viewer's own (behind CloudFront, `CloudFront-Viewer-Address`), so viewers
 //!   sharing an edge address never share an exemption.
 //!
-//! Every attempt is reserved atomically before the password is checked: one `ADD` on the
-//! account's counter and one on the address's, each returning the state just before it. The
-//! verdict is taken again on that state, so N parallel guesses count N and each is judged as if
-//! the others had come first (a burst gets 429s, not N password checks). A success gives the
-//! reservation back.
+//! Every attempt counts, and is reserved atomically before the password is checked: one `ADD`
+//! on the account's counter and one on the address's, each returning the state just before it.
+//! The verdict is taken on that state, so N parallel guesses count N and each is judged as if
+//! the others had come first (a burst gets 429s, not N password checks). An attempt refused
+//! with 429 counts too (hammering a locked account only lengthens the lock). A success resets
+//! the account's count and gives the address's reservation back.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,21 @@ pub struct AccountThrottle {
 pub struct AddressThrottle {
     /// Failures this hour.
     pub failures: u32,
+}
+
+/// The address a per-address limit counts against: an IPv4 address as it is, an IPv6 address
+/// by its /64 (one subscriber's network: a /64 gives anyone 2^64 addresses to rotate through).
+pub fn throttle_address(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => ip.to_owned(),
+    }
 }
 
 /// Whether an attempt may proceed.
@@ -238,6 +254,21 @@ mod tests {
         let reset = state.after_success(Some("198.51.100.1"), now);
         assert_eq!(reset.failures, 0);
         assert_eq!(reset.check(Some("203.0.113.9"), now), Verdict::Allow);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(
+            throttle_address("2001:db8:1:2:aaaa::1"),
+            throttle_address("2001:db8:1:2:ffff:1:2:3")
+        );
+        assert_ne!(
+            throttle_address("2001:db8:1:2::1"),
+            throttle_address("2001:db8:1:3::1")
+        );
+        assert_eq!(throttle_address("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(throttle_address("198.51.100.7"), "198.51.100.7");
+        assert_eq!(throttle_address("::ffff:198.51.100.7"), "198.51.100.7");
     }
 
     #[test]

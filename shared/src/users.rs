@@ -166,8 +166,11 @@ pub async fn verify(app: &Arc<App>, phc: Option<String>, password: SecretString)
         .map_err(|e| Error::internal(format!("verify task: {e}")))
 }
 
-/// Reads a user.
+/// Reads a user (`None` for a name that is not a user name: nothing is read for it).
 pub async fn load_user(app: &App, username: &str) -> Result<Option<UserRecord>> {
+    if UserName::parse(username).is_err() {
+        return Ok(None);
+    }
     app.store
         .get(&user_pk(username), "META")
         .await?
@@ -414,7 +417,7 @@ pub async fn change_password(
     // way around it.
     let (user, attempt) = tokio::try_join!(
         load_user(app, &principal.username),
-        crate::auth::begin_attempt(app, &principal.username, &actor, caller)
+        crate::auth::begin_attempt(app, &principal.username, true, &actor, caller)
     )?;
     let current = password::normalize(&request.current_password);
     let ok = verify(
@@ -530,11 +533,14 @@ pub async fn live_principal(app: &App, claimed: Principal) -> Result<Principal> 
     let now = clock::now().unix_timestamp();
     match (user, session_expires) {
         (Some(user), Some(expires)) if user.enabled && expires > now => {
-            // Enrolment stays required only while the user is still an Administrator without
-            // MFA (the server setting was read when the token was issued).
-            let mfa_enrollment_required = claimed.mfa_enrollment_required
-                && user.role == Role::Administrator
-                && !user.mfa_enabled();
+            // Enrolment is required of an Administrator without MFA while the server requires
+            // it: decided now, not when the token was issued (the configuration as this warm
+            // instance read it in the last minute).
+            let mfa_enrollment_required = user.role == Role::Administrator
+                && !user.mfa_enabled()
+                && crate::server_config::load_recent(app)
+                    .await?
+                    .require_mfa_for_administrators;
             Ok(user.principal(mfa_enrollment_required, Some(session)))
         }
         _ => Err(Error::unauthenticated()),
@@ -721,6 +727,7 @@ pub async fn create_user(
             ("USER_EXISTS", "A user with that name already exists."),
         )
         .await?;
+    clear_login_throttle(app, &user.username).await?;
     Ok(UserView::from(&user))
 }
 
@@ -858,7 +865,19 @@ pub async fn delete_user(
         caller,
         last_admin(),
     )
-    .await
+    .await?;
+    clear_login_throttle(app, &user.username).await
+}
+
+/// Lifts the login throttle of `username` (the account's counter and lock, and those of its
+/// known-good addresses): part of an administrator's password reset, and of a user's deletion
+/// and creation (a new user of a name once throttled starts clean).
+async fn clear_login_throttle(app: &App, username: &str) -> Result<()> {
+    let items = app
+        .store
+        .query_partition(&format!("THROTTLE#USER#{username}"))
+        .await?;
+    app.store.delete_items(&items).await
 }
 
 /// The answer to a password reset: the one-time password, shown once.
@@ -905,6 +924,8 @@ pub async fn reset_password(
         ("CONFLICT", "The user changed at the same time. Try again."),
     )
     .await?;
+    // A user locked out by failures gets in with the new password.
+    clear_login_throttle(app, &user.username).await?;
     Ok(PasswordResetResult {
         password: password.expose().to_owned(),
     })

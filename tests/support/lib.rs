@@ -440,6 +440,24 @@ impl Stack {
         out
     }
 
+    /// Verifies the audit trail's digest chain as `figctl audit verify` does (against the head
+    /// in the table and the deployment's signing key).
+    pub async fn verify_audit_chain(&self) -> fig_shared::audit_trail::VerifyReport {
+        let head = fig_shared::audit_trail::read_head(&self.ddb, &self.names.table)
+            .await
+            .unwrap()
+            .sequence;
+        fig_shared::audit_trail::verify(
+            &self.s3,
+            &aws_sdk_kms::Client::new(&self.sdk),
+            &self.names.audit_bucket,
+            head,
+            &self.app.config.audit_signing_key_id,
+        )
+        .await
+        .unwrap()
+    }
+
     /// Every audit record, parsed, after draining the stream into the events handler.
     pub async fn audit_records(&mut self) -> Vec<Value> {
         self.poller.drain().await.unwrap();

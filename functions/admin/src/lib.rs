@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post, put};
 use fig_shared::admin::{self, ValueChange};
 use fig_shared::clients::{self, SecretRotation};
 use fig_shared::http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
-use fig_shared::server_config::{self, ServerConfig};
+use fig_shared::server_config;
 use fig_shared::transfer;
 use fig_shared::users::{self, NewUser, UserUpdate};
 use fig_shared::webhooks::{self, WebhookRequest};
@@ -441,10 +441,10 @@ async fn write_configuration(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     caller: Caller,
-    JsonBody(config): JsonBody<ServerConfig>,
+    JsonBody(changes): JsonBody<serde_json::Value>,
 ) -> Result<Response> {
     Ok(json(
-        &server_config::write(&app, &principal, config, &caller).await?,
+        &server_config::write(&app, &principal, changes, &caller).await?,
     ))
 }
 

@@ -24,19 +24,7 @@ async fn some_batches(stack: &mut Stack, batches: usize) {
 }
 
 async fn verify(stack: &Stack) -> audit_trail::VerifyReport {
-    let head = audit_trail::read_head(&stack.ddb, &stack.names.table)
-        .await
-        .unwrap()
-        .sequence;
-    audit_trail::verify(
-        &stack.s3,
-        &aws_sdk_kms::Client::new(&stack.sdk),
-        &stack.names.audit_bucket,
-        head,
-        &stack.app.config.audit_signing_key_id,
-    )
-    .await
-    .unwrap()
+    stack.verify_audit_chain().await
 }
 
 async fn put(stack: &Stack, key: &str, body: Vec<u8>) {
@@ -252,9 +240,17 @@ async fn query_filters_the_s3_trail() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    // A user's failed logins carry the user's name (a name that is no user's does not).
+    stack
+        .call(
+            Method::POST,
+            "/api/admin/users",
+            &[("authorization", admin.as_str())],
+            Some(json!({"username": "ghost", "password": fig_tests::USER_INITIAL_PASSWORD, "role": "ReadOnly"})),
+        )
+        .await;
     stack.login("ghost", "wrong wrong wrong").await;
     stack.login("ghost", "wrong wrong wrong").await;
-    let _ = admin;
     stack.poller.drain().await.unwrap();
     // A second delivery of the same records (a retried batch) must not duplicate events.
     let mut again = StreamPoller::new(
@@ -420,7 +416,8 @@ async fn reconciliation_finds_and_writes_what_the_stream_lost() {
     some_batches(&mut stack, 2).await;
     // Three events that the stream never delivered (as if its mapping had given up on them):
     // they are in the outbox, but no consumer ever sees them.
-    let lost_at = fig_shared::clock::now() - time::Duration::minutes(30);
+    // Older than a day, so a daily run that looked back only a day would miss them.
+    let lost_at = fig_shared::clock::now() - time::Duration::hours(30);
     let mut lost = Vec::new();
     for i in 0..3 {
         let event = fig_shared::events::AuditEvent::new(
@@ -439,7 +436,7 @@ async fn reconciliation_finds_and_writes_what_the_stream_lost() {
     // The chain alone says nothing is wrong: the events are simply not in it.
     assert!(verify(&stack).await.ok());
     let now = fig_shared::clock::now();
-    let window = (now - time::Duration::hours(2), now);
+    let window = (now - time::Duration::hours(31), now);
     let found = audit_trail::reconcile(
         &stack.ddb,
         &stack.names.table,
@@ -494,4 +491,6 @@ async fn reconciliation_finds_and_writes_what_the_stream_lost() {
         .await
         .unwrap();
     assert_eq!(report.reconciliation.written, 0);
+    // The run remembers how far it got: the next one checks only the hour it had not finished.
+    assert!(report.reconciliation.checked < found.checked, "{report:?}");
 }

@@ -246,18 +246,6 @@ async fn an_audit_writer_stopped_before_its_digest_loses_and_doubles_nothing() {
     let expected: BTreeSet<String> = expected.into_iter().map(|e| e.id).collect();
     let found: BTreeSet<String> = ids.into_iter().collect();
     assert_eq!(found, expected, "every outbox event once in the bucket");
-    let head = audit_trail::read_head(&stack.ddb, &stack.names.table)
-        .await
-        .unwrap()
-        .sequence;
-    let report = audit_trail::verify(
-        &stack.s3,
-        &aws_sdk_kms::Client::new(&stack.sdk),
-        &stack.names.audit_bucket,
-        head,
-        &stack.app.config.audit_signing_key_id,
-    )
-    .await
-    .unwrap();
+    let report = stack.verify_audit_chain().await;
     assert!(report.ok(), "{:?}", report.problems);
 }

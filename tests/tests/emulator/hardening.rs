@@ -683,7 +683,9 @@ async fn password_and_code_checks_are_throttled_everywhere() {
 #[tokio::test]
 async fn a_password_typed_as_the_user_name_never_reaches_the_trail() {
     let mut stack = Stack::new().await;
-    let typed = "Correct Horse Battery Staple 42!";
+    // A password typed into the name field, one that is a valid user name too (lower case,
+    // letters, digits, '.', '-').
+    let typed = "tr0ub4dor-secret.99";
     let r = stack.login(typed, "whatever").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let records = stack.audit_records().await;
@@ -692,7 +694,7 @@ async fn a_password_typed_as_the_user_name_never_reaches_the_trail() {
         .filter(|r| r["type"] == "LoginFailed")
         .collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["actor"]["name"], "(invalid user name)");
+    assert_eq!(failed[0]["actor"]["name"], fig_shared::auth::UNKNOWN_USER);
     let everything = format!(
         "{}{}",
         stack.table_dump().await,
@@ -704,16 +706,16 @@ async fn a_password_typed_as_the_user_name_never_reaches_the_trail() {
             .collect::<String>()
     );
     assert!(
-        !everything.to_lowercase().contains("horse battery"),
+        !everything.to_lowercase().contains("tr0ub4dor"),
         "typed text stored"
     );
-    // A valid user name is still recorded as typed.
-    stack.login("alice", "whatever").await;
+    // A user's name is still recorded.
+    stack.login("admin", "whatever").await;
     let records = stack.audit_records().await;
     assert!(
         records
             .iter()
-            .any(|r| r["type"] == "LoginFailed" && r["actor"]["name"] == "alice")
+            .any(|r| r["type"] == "LoginFailed" && r["actor"]["name"] == "admin")
     );
 }
 
@@ -1045,7 +1047,7 @@ async fn behind_the_distribution_the_viewer_counts_and_nothing_goes_around_it() 
     let records = stack.audit_records().await;
     let failed = records
         .iter()
-        .find(|r| r["type"] == "LoginFailed" && r["actor"]["name"] == "nobody")
+        .find(|r| r["type"] == "LoginFailed" && r["source"]["ip"] == "198.51.100.23")
         .unwrap();
     assert_eq!(failed["source"]["ip"], "198.51.100.23");
 
@@ -1105,4 +1107,270 @@ async fn behind_the_distribution_the_viewer_counts_and_nothing_goes_around_it() 
             .count(),
         3
     );
+}
+
+// --- findings of the attacker's review of this hardening (each failed before its fix) ---------
+
+#[tokio::test]
+async fn a_history_row_from_before_the_secret_flag_is_never_shown() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let secret = client_secret();
+    assert_eq!(
+        register(&stack, &secret, definitions(true, true))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A row exactly as the previous release wrote them: sealed as a plain value, no flag.
+    let state = fig_shared::clients::load_client(&stack.app, "svc")
+        .await
+        .unwrap()
+        .unwrap();
+    let key = state
+        .data_key(&stack.app, state.meta.dek_version)
+        .await
+        .unwrap();
+    let sealed = fig_shared::clients::seal_value(
+        fig_shared::clients::ValuePlace {
+            client: "svc",
+            setting: "#history#DbPassword",
+            value_version: 1,
+            dek_version: state.meta.dek_version,
+            secret: false,
+        },
+        &json!("pre-upgrade-hidden"),
+        &key,
+    )
+    .unwrap();
+    let row = [
+        ("PK", AttributeValue::S("HISTORY#svc".into())),
+        (
+            "SK",
+            AttributeValue::S(format!(
+                "DbPassword#{}#0000000001",
+                fig_shared::clock::now_rfc3339()
+            )),
+        ),
+        ("client", AttributeValue::S("svc".into())),
+        ("setting", AttributeValue::S("DbPassword".into())),
+        ("time", AttributeValue::S(fig_shared::clock::now_rfc3339())),
+        ("user", AttributeValue::S("admin".into())),
+        ("message", AttributeValue::S("old".into())),
+        ("valueVersion", AttributeValue::N("1".into())),
+        ("value", AttributeValue::S(sealed)),
+        (
+            "dekVersion",
+            AttributeValue::N(state.meta.dek_version.to_string()),
+        ),
+    ];
+    let mut put = stack.ddb.put_item().table_name(&stack.names.table);
+    for (name, value) in row {
+        put = put.item(name, value);
+    }
+    put.send().await.unwrap();
+    // Removed and registered again as plain (no value, so allowed): the old row stays hidden.
+    register(&stack, &secret, definitions(true, false)).await;
+    let again = register(&stack, &secret, definitions(false, true)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let history = get(
+        &stack,
+        &admin,
+        "/api/admin/clients/svc/settings/DbPassword/history",
+    )
+    .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    assert!(!history.text.contains("hidden"), "{}", history.text);
+}
+
+#[tokio::test]
+async fn a_partial_configuration_save_changes_only_what_it_names() {
+    let stack = Stack::with_env(&[("FIG_ALLOW_NEW_REGISTRATIONS", "false")]).await;
+    let admin = stack.admin_auth().await;
+    let put = |body: Value| {
+        let (stack, admin) = (&stack, admin.clone());
+        async move {
+            stack
+                .call(
+                    Method::PUT,
+                    "/api/admin/configuration",
+                    &[("authorization", admin.as_str())],
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let r =
+        put(json!({"allowClientOverrides": true, "webhookAllowedHosts": ["siem.internal"]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = put(json!({"maxClients": 50})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["allowNewRegistrations"], false, "{}", r.text);
+    assert_eq!(r.json["allowClientOverrides"], true);
+    assert_eq!(r.json["webhookAllowedHosts"], json!(["siem.internal"]));
+    assert_eq!(r.json["maxClients"], 50);
+    let refused = register(&stack, &client_secret(), definitions(true, true)).await;
+    assert_eq!(refused.json["error"]["code"], "REGISTRATIONS_DISABLED");
+    let bad = put(json!({"colour": "red"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = put(json!(["not", "an", "object"])).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn odd_times_and_paths_get_our_400_not_a_panic() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    for path in [
+        "/api/admin/audit?to=9999-12-31T23:59:59-23:59",
+        "/api/admin/audit?from=0000-01-01T00:00:00%2B23:59&to=0000-01-02T00:00:00Z",
+    ] {
+        let r = get(&stack, &admin, path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
+        assert_eq!(r.json["error"]["code"], "INVALID_AUDIT_QUERY");
+    }
+    let r = get(&stack, &admin, "/api/admin/clients/%FF%FE").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "INVALID_REQUEST", "{}", r.text);
+    assert!(
+        r.json["error"]["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    // Names longer than any client's are simply not found (nothing is read for them).
+    let long = "x".repeat(3000);
+    let r = get(&stack, &admin, &format!("/api/admin/clients/{long}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = get(&stack, &admin, &format!("/api/admin/users/{long}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
+#[tokio::test]
+async fn an_administrators_password_reset_lifts_a_lock() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    stack.user_auth(&admin, "bob", "User", json!({})).await;
+    // Locked by failures from elsewhere (ten, one after another as the delays allow, or at
+    // once: both lock).
+    let attempts = (0..12).map(|i| {
+        let stack = &stack;
+        async move {
+            stack
+                .login_from(
+                    &format!("192.0.2.{}", i + 1),
+                    "bob",
+                    "wrong guess",
+                    json!({}),
+                )
+                .await
+        }
+    });
+    futures::future::join_all(attempts).await;
+    let r = stack
+        .login_from("192.0.2.99", "bob", USER_PASSWORD, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let reset = stack
+        .call(
+            Method::POST,
+            "/api/admin/users/bob/password-reset",
+            &[("authorization", admin.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    let password = reset.json["password"].as_str().unwrap();
+    let r = stack
+        .login_from("192.0.2.99", "bob", password, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_deleted_instance_takes_its_history_with_it() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let secret = client_secret();
+    register(&stack, &secret, definitions(true, true)).await;
+    let created = stack
+        .call(
+            Method::POST,
+            "/api/admin/clients/svc/instances",
+            &[("authorization", admin.as_str())],
+            Some(json!({"instance": "eu"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let r = set(
+        &stack,
+        &admin,
+        json!([{"name": "DbPassword", "value": "eu-hidden"}]),
+        Some("eu"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let refused = register(&stack, &secret, definitions(false, true)).await;
+    assert_eq!(refused.json["error"]["code"], "SECRET_STAYS_SECRET");
+    let deleted = stack
+        .call(
+            Method::DELETE,
+            "/api/admin/clients/svc/instances/eu",
+            &[("authorization", admin.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    // No value and no history of it is left anywhere, so the setting may become plain.
+    assert!(!stack.table_dump().await.contains("@eu/"));
+    let again = register(&stack, &secret, definitions(false, true)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+}
+
+#[tokio::test]
+async fn a_table_from_before_the_client_count_is_still_bounded() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    for name in ["one", "two"] {
+        let body = json!({"name": name, "settings": []});
+        assert_eq!(
+            register(&stack, &client_secret(), body).await.status,
+            StatusCode::OK
+        );
+    }
+    // The count item did not exist before this release.
+    stack
+        .ddb
+        .delete_item()
+        .table_name(&stack.names.table)
+        .key("PK", AttributeValue::S("CLIENTCOUNT".into()))
+        .key("SK", AttributeValue::S("COUNT".into()))
+        .send()
+        .await
+        .unwrap();
+    let r = stack.configure(&admin, json!({"maxClients": 2})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let over = register(
+        &stack,
+        &client_secret(),
+        json!({"name": "three", "settings": []}),
+    )
+    .await;
+    assert_eq!(
+        over.json["error"]["code"], "CLIENT_LIMIT_REACHED",
+        "{}",
+        over.text
+    );
+}
+
+#[tokio::test]
+async fn mfa_required_now_applies_to_tokens_issued_before() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let on = stack
+        .configure(&admin, json!({"requireMfaForAdministrators": true}))
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
+    let r = get(&stack, &admin, "/api/admin/users").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "MFA_ENROLLMENT_REQUIRED");
 }

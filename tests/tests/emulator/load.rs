@@ -338,19 +338,7 @@ async fn concurrent_load_leaves_exactly_one_record_per_answer() {
     }
 
     // The chain verifies and nothing in the outbox is missing from the bucket.
-    let head = audit_trail::read_head(&stack.ddb, &stack.names.table)
-        .await
-        .unwrap()
-        .sequence;
-    let report = audit_trail::verify(
-        &stack.s3,
-        &aws_sdk_kms::Client::new(&stack.sdk),
-        &stack.names.audit_bucket,
-        head,
-        &stack.app.config.audit_signing_key_id,
-    )
-    .await
-    .unwrap();
+    let report = stack.verify_audit_chain().await;
     assert!(report.ok(), "{:?}", report.problems);
     let reconciled = audit_trail::reconcile(
         &stack.ddb,

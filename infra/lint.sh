@@ -4,7 +4,8 @@
 #   1. the SAM template as written;
 #   2. the CloudFormation it expands to (aws-sam-translator), since cfn-lint skips some checks,
 #      such as the validity of IAM actions, on templates that use the SAM transform.
-# Then infra/test_policies.py compares every role's policy with one expected table.
+# Then infra/test_policies.py compares every role's policy with one expected table, and
+# infra/test_package.py checks that every CodeUri is a zip `make package` builds.
 # Extra arguments go to both cfn-lint runs.
 set -euo pipefail
 
@@ -62,4 +63,8 @@ PY
 
 # Least privilege: every role's statements against the expected table in the test.
 "$VENV/bin/python" infra/test_policies.py "$TEMPLATE"
+# The template deploys exactly what `make package` builds.
+"$VENV/bin/python" infra/test_package.py "$TEMPLATE"
+# The alarms, their log metrics and their runbook entries.
+"$VENV/bin/python" infra/test_alarms.py "$TEMPLATE"
 echo "lint: $TEMPLATE passed"

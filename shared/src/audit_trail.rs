@@ -213,7 +213,7 @@ impl DigestChain {
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await
-            .map_err(|e| Error::unavailable(format!("kms Sign: {e:?}")))?;
+            .map_err(|e| crate::crypto::kms_unavailable("Sign", &e))?;
         let signature = out
             .signature
             .map(Blob::into_inner)

@@ -298,6 +298,11 @@ pub(crate) async fn begin_attempt(
     let address = ip.map(|ip| address_key(ip, now));
     let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
     let refuse = |wait: i64| async move {
+        tracing::warn!(
+            alarm = crate::telemetry::alarm::LOGIN_THROTTLED,
+            retry_after = wait,
+            "login attempt refused by a throttle or lock"
+        );
         app.store
             .record(&event(EventKind::AccountThrottled { retry_after: wait }))
             .await?;

@@ -3,7 +3,36 @@
 //! `AWS_ENDPOINT_URL` (LocalStack's convention) points every client at the emulator; S3 then
 //! uses path-style addressing, which emulators need.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Connecting to an AWS endpoint (a TLS handshake in the region is a few ms).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One attempt of one call: DynamoDB and KMS answer in milliseconds; an S3 audit batch of a
+/// few megabytes in well under a second.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A whole call with its retries, well inside the API functions' 10 s timeout, so a stalled
+/// dependency becomes a 503 the caller can retry instead of a function timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
+/// Attempts per call (the first and two retries, with the standard jittered back-off).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The timeouts every AWS client uses.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The retry policy every AWS client uses.
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
 
 /// The clients every function may use.
 #[derive(Clone, Debug)]
@@ -16,9 +45,14 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
 }
 
-/// Loads the shared SDK configuration (region, credentials, endpoint override). ~7 ms: once.
+/// Loads the shared SDK configuration (region, credentials, endpoint override) with
+/// [`timeouts`] and [`retries`]. ~7 ms: once.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(retries())
+        .load()
+        .await
 }
 
 impl AwsClients {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use hmac::{Hmac, Mac};
@@ -89,7 +89,7 @@ impl Kms {
             .set_encryption_context(Some(Self::context(ctx)))
             .send()
             .await
-            .map_err(|e| Error::unavailable(format!("kms GenerateDataKey: {e:?}")))?;
+            .map_err(|e| kms_unavailable("GenerateDataKey", &e))?;
         let plaintext = out
             .plaintext
             .map(Blob::into_inner)
@@ -117,7 +117,7 @@ impl Kms {
             .set_encryption_context(Some(Self::context(ctx)))
             .send()
             .await
-            .map_err(|e| Error::unavailable(format!("kms Encrypt: {e:?}")))?;
+            .map_err(|e| kms_unavailable("Encrypt", &e))?;
         out.ciphertext_blob
             .map(Blob::into_inner)
             .ok_or_else(|| Error::internal("kms Encrypt returned no blob"))
@@ -148,7 +148,7 @@ impl Kms {
                     DecryptError::InvalidCiphertextException(_)
                     | DecryptError::IncorrectKeyException(_),
                 ) => Ok(None),
-                _ => Err(Error::unavailable(format!("kms Decrypt: {e:?}"))),
+                _ => Err(kms_unavailable("Decrypt", &e)),
             },
         }
     }
@@ -165,11 +165,23 @@ impl Kms {
             .set_encryption_context(Some(Self::context(ctx)))
             .send()
             .await
-            .map_err(|e| Error::unavailable(format!("kms Decrypt: {e:?}")))?;
+            .map_err(|e| kms_unavailable("Decrypt", &e))?;
         out.plaintext
             .map(|b| SecretBytes::new(b.into_inner()))
             .ok_or_else(|| Error::internal("kms Decrypt returned no plaintext"))
     }
+}
+
+/// A KMS call that failed for want of KMS (unreachable, throttled, the key disabled): an
+/// `unavailable` error (503), and an error log line with the alarm tag the template's KMS
+/// metric filters count ([`crate::telemetry::alarm::KMS_ERROR`]).
+pub fn kms_unavailable(operation: &str, error: &dyn std::fmt::Debug) -> Error {
+    tracing::error!(
+        alarm = crate::telemetry::alarm::KMS_ERROR,
+        operation,
+        "a KMS call failed"
+    );
+    Error::unavailable(format!("kms {operation}: {error:?}"))
 }
 
 /// What a sealed value is bound to. A ciphertext opens only with the same binding.
@@ -357,25 +369,112 @@ impl DataKeyCache {
 /// Argon2id password hashing with OWASP parameters (19 MiB, 2 passes, 1 lane), PHC strings.
 ///
 /// Hashing takes ~20 ms of CPU: call it through `tokio::task::spawn_blocking`.
+///
+/// Memory: every hash and check needs 19 MiB of Argon2 blocks. Allocated and freed per call,
+/// glibc's dynamic mmap threshold makes the first free raise the threshold and later buffers
+/// come from (and stay in) the heap, so a warm function grew ~19 MiB per check; instead the
+/// buffers are kept in a small pool and reused (one stays resident where checks run one at a
+/// time, as in Lambda), wiped after every use.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
-    /// A real hash of a random password: verifying against it costs what a real check costs,
-    /// so an unknown user takes as long as a wrong password.
+    /// A PHC string with the parameters of a real hash, a random salt and a random output:
+    /// checking a password against it costs what a real check costs (so an unknown user takes
+    /// as long as a wrong password) and it matches nothing. Made from random bytes, not by
+    /// hashing, so it costs nothing at start-up.
     dummy: Arc<String>,
+    blocks: Arc<BlockPool>,
+}
+
+/// Buffers of Argon2 blocks for the password parameters, reused across calls.
+#[derive(Debug, Default)]
+struct BlockPool {
+    free: Mutex<Vec<Vec<argon2::Block>>>,
+}
+
+/// How many idle buffers the pool keeps (more only when checks run in parallel, as in the
+/// local gateway; Lambda runs one request at a time).
+const POOL_IDLE_MAX: usize = 2;
+
+/// The most memory a stored hash may ask for (a tampered row must not make a check allocate
+/// without bound): the parameters' own 19 MiB, with room for stronger ones.
+const PASSWORD_MAX_MEMORY_KIB: u32 = 64 * 1024;
+
+impl BlockPool {
+    fn with_blocks<R>(&self, count: usize, run: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+        let taken = self.free.lock().ok().and_then(|mut free| {
+            let at = free.iter().position(|b| b.len() == count)?;
+            Some(free.swap_remove(at))
+        });
+        let mut blocks = taken.unwrap_or_else(|| vec![argon2::Block::default(); count]);
+        let result = run(&mut blocks);
+        blocks.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < POOL_IDLE_MAX
+        {
+            free.push(blocks);
+        }
+        result
+    }
 }
 
 impl PasswordHasher {
-    /// Builds the hasher (computes the dummy hash once).
+    /// Builds the hasher (no hashing: see the dummy).
     pub fn new() -> Result<Self> {
-        let dummy = hash_password(&SecretString::new(hex_string(&random_bytes(16))))?;
+        let params = argon2::Params::default();
+        let salt = SaltString::encode_b64(&random_bytes(16))
+            .map_err(|_| Error::internal("argon2 salt encoding failed"))?;
+        let output =
+            argon2::password_hash::Output::new(&random_bytes(argon2::Params::DEFAULT_OUTPUT_LEN))
+                .map_err(|_| Error::internal("argon2 output encoding failed"))?;
+        let dummy = format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            salt.as_str(),
+            output
+        );
         Ok(Self {
             dummy: Arc::new(dummy),
+            blocks: Arc::default(),
         })
     }
 
     /// Hashes a password into a PHC string.
     pub fn hash(&self, password: &SecretString) -> Result<String> {
-        hash_password(password)
+        let params = argon2::Params::default();
+        let salt = SaltString::generate(&mut OsRng);
+        let mut out = Zeroizing::new([0u8; argon2::Params::DEFAULT_OUTPUT_LEN]);
+        let argon2 = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params.clone(),
+        );
+        let mut salt_bytes = [0u8; 64];
+        let salt_raw = salt
+            .as_salt()
+            .decode_b64(&mut salt_bytes)
+            .map_err(|_| Error::internal("argon2 salt decoding failed"))?;
+        self.blocks
+            .with_blocks(params.block_count(), |blocks| {
+                argon2.hash_password_into_with_memory(
+                    password.expose().as_bytes(),
+                    salt_raw,
+                    out.as_mut_slice(),
+                    blocks,
+                )
+            })
+            .map_err(|_| Error::internal("argon2 hashing failed"))?;
+        let output = argon2::password_hash::Output::new(out.as_slice())
+            .map_err(|_| Error::internal("argon2 output encoding failed"))?;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            salt.as_str(),
+            output
+        ))
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user, so
@@ -385,27 +484,41 @@ impl PasswordHasher {
             Some(phc) => (phc, true),
             None => (self.dummy.as_str(), false),
         };
-        let ok = PasswordHash::new(hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok()
-            })
+        let ok = self
+            .check(hash, password.expose().as_bytes())
             .unwrap_or(false);
         ok && real
     }
-}
 
-fn hash_password(password: &SecretString) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| Error::internal("argon2 hashing failed"))
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    /// Recomputes the hash of a PHC string for `password` (in a pooled buffer) and compares
+    /// it in constant time. `None` for a string that is not an Argon2 hash we accept.
+    fn check(&self, phc: &str, password: &[u8]) -> Option<bool> {
+        use subtle::ConstantTimeEq;
+        let parsed = PasswordHash::new(phc).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()
+            .ok()?
+            .unwrap_or_default();
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        if params.m_cost() > PASSWORD_MAX_MEMORY_KIB {
+            return None;
+        }
+        let expected = parsed.hash?;
+        let mut salt_bytes = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt_bytes).ok()?;
+        let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+        let block_count = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        self.blocks
+            .with_blocks(block_count, |blocks| {
+                argon2.hash_password_into_with_memory(password, salt, out.as_mut_slice(), blocks)
+            })
+            .ok()?;
+        Some(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -609,6 +722,57 @@ mod tests {
         cache.insert("c", 1, key(), t0 + Duration::from_secs(2));
         assert!(cache.get("a", 1, t0).is_none(), "oldest evicted when full");
         assert!(cache.get("c", 1, t0).is_some());
+    }
+
+    #[test]
+    fn password_hashes_are_standard_phc_strings() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new().unwrap();
+        let pw = SecretString::new("correct horse battery staple");
+        // Ours verifies with the library's verifier, and the library's hash with ours (rows
+        // written before the pooled buffers).
+        let ours = hasher.hash(&pw).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery staple", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery staple", &salt)
+            .unwrap()
+            .to_string();
+        assert!(hasher.verify(Some(&theirs), &pw));
+        assert!(!hasher.verify(
+            Some(&theirs),
+            &SecretString::new("correct horse battery stapler")
+        ));
+        // The dummy has the parameters of a real hash (same work) and its own salt per hasher.
+        let prefix = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
+        assert_eq!(prefix(&hasher.dummy), prefix(&ours));
+        assert_ne!(hasher.dummy, PasswordHasher::new().unwrap().dummy);
+        // A stored hash that asks for unbounded memory is refused, not computed.
+        let greedy = ours.replace("m=19456", "m=4194304");
+        assert!(!hasher.verify(Some(&greedy), &pw));
+        assert!(!hasher.verify(Some("not a hash"), &pw));
+    }
+
+    #[test]
+    fn password_buffers_are_reused_not_reallocated() {
+        let hasher = PasswordHasher::new().unwrap();
+        let pw = SecretString::new("correct horse battery staple");
+        let phc = hasher.hash(&pw).unwrap();
+        for _ in 0..3 {
+            assert!(hasher.verify(Some(&phc), &pw));
+        }
+        let idle = hasher.blocks.free.lock().unwrap();
+        assert_eq!(idle.len(), 1, "one buffer, reused by every call");
+        let zero = format!("{:?}", argon2::Block::new());
+        let n = idle[0].len();
+        for at in [0, n / 2, n - 1] {
+            assert_eq!(format!("{:?}", idle[0][at]), zero, "wiped after use");
+        }
     }
 
     #[test]

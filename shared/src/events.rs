@@ -120,6 +120,11 @@ pub enum EventKind {
         /// The user.
         username: String,
     },
+    /// An administrator exported what Fig stores about a user (a data-subject access request).
+    PersonalDataExported {
+        /// The user.
+        username: String,
+    },
     /// An administrator reset a user's password.
     PasswordReset {
         /// The user.
@@ -373,6 +378,7 @@ impl EventKind {
             Self::UserUpdated { .. } => "UserUpdated",
             Self::UserRoleChanged { .. } => "UserRoleChanged",
             Self::UserDeleted { .. } => "UserDeleted",
+            Self::PersonalDataExported { .. } => "PersonalDataExported",
             Self::PasswordReset { .. } => "PasswordReset",
             Self::MfaEnrollmentStarted => "MfaEnrollmentStarted",
             Self::MfaEnrolled => "MfaEnrolled",
@@ -559,6 +565,9 @@ impl AuditEvent {
                 ("UserRoleChanged", Some(username.clone()), None)
             }
             EventKind::UserDeleted { username } => ("UserDeleted", Some(username.clone()), None),
+            EventKind::PersonalDataExported { username } => {
+                ("PersonalDataExported", Some(username.clone()), None)
+            }
             EventKind::PasswordChanged => ("PasswordChanged", actor_name, None),
             EventKind::PasswordChangeFailed { reason } => {
                 ("PasswordChanged", actor_name, Some(reason.clone()))

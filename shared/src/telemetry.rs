@@ -13,3 +13,15 @@ pub fn init() {
         .without_time()
         .try_init();
 }
+
+/// Tags of the log lines the template's metric filters count (`alarm` field; each has an alarm
+/// and a runbook entry in the README's operations section). A filter matches
+/// `{ $.fields.alarm = "<tag>" }`, so these strings are part of the deployment's contract.
+pub mod alarm {
+    /// A KMS call failed (unreachable, throttled, key disabled or deleted).
+    pub const KMS_ERROR: &str = "kms_error";
+    /// A login attempt was refused by a throttle or an account lock.
+    pub const LOGIN_THROTTLED: &str = "login_throttled";
+    /// A webhook delivery gave up and became a dead letter.
+    pub const WEBHOOK_DEAD_LETTER: &str = "webhook_dead_letter";
+}

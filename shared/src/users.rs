@@ -625,7 +625,7 @@ fn check_classifications(classifications: Option<&[String]>) -> Result<()> {
     }
 }
 
-fn actor_of(principal: &Principal) -> Actor {
+pub(crate) fn actor_of(principal: &Principal) -> Actor {
     Actor::User {
         name: principal.username.clone(),
     }

@@ -50,9 +50,15 @@ pub fn refresh_cookie(reply: &Reply) -> (String, String) {
     (set, pair)
 }
 
+pub mod lambda;
+
 /// A uniquely named stack: table, key alias, buckets, and the app built on them.
 pub struct Stack {
     pub sdk: SdkConfig,
+    /// The `FIG_*` settings of the stack (what a deployed function's environment holds).
+    pub env: Vec<(String, String)>,
+    /// Whether its KMS keys are its own (a restored stack uses the original's).
+    owns_keys: bool,
     pub names: LocalNames,
     pub app: Arc<App>,
     pub router: Router,
@@ -67,13 +73,13 @@ pub struct Stack {
 /// cannot wait on the test's runtime; a failed clean-up is reported, not fatal.
 impl Drop for Stack {
     fn drop(&mut self) {
-        let (sdk, names) = (self.sdk.clone(), self.names.clone());
+        let (sdk, names, keys) = (self.sdk.clone(), self.names.clone(), self.owns_keys);
         let cleaned = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
-            runtime.block_on(teardown(&sdk, &names)).ok()
+            runtime.block_on(teardown(&sdk, &names, keys)).ok()
         })
         .join();
         if !matches!(cleaned, Ok(Some(()))) {
@@ -85,10 +91,17 @@ impl Drop for Stack {
     }
 }
 
-async fn teardown(sdk: &SdkConfig, names: &LocalNames) -> Result<(), fig_gateway::Error> {
+async fn teardown(
+    sdk: &SdkConfig,
+    names: &LocalNames,
+    keys: bool,
+) -> Result<(), fig_gateway::Error> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     for table in [&names.table, &names.identity_table] {
         ddb.delete_table().table_name(table).send().await?;
+    }
+    if !keys {
+        return Ok(());
     }
     let kms = aws_sdk_kms::Client::new(sdk);
     for alias in [
@@ -143,6 +156,37 @@ impl Stack {
                  `make test` starts it (localstack/emulator.sh)."
             );
         }
+        Self::on(sdk, names, extra, true).await
+    }
+
+    /// A stack on this one's tables as a point-in-time restore into new tables would give them
+    /// (`fig_gateway::restore_copy`), with the same KMS keys and buckets: what the stack runs
+    /// on after it is re-pointed at a restored table.
+    pub async fn restored(&self) -> Self {
+        let id = ulid::Ulid::new().to_string().to_lowercase();
+        let names = LocalNames {
+            table: format!("fig-test-{id}-restored"),
+            identity_table: format!("fig-test-{id}-restored-identity"),
+            ..self.names.clone()
+        };
+        fig_gateway::restore_copy(&self.sdk, &self.names, &names)
+            .await
+            .unwrap();
+        let extra: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k != "FIG_TABLE" && k != "FIG_IDENTITY_TABLE")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self::on(self.sdk.clone(), names, &extra, false).await
+    }
+
+    async fn on(
+        sdk: SdkConfig,
+        names: LocalNames,
+        extra: &[(&str, &str)],
+        owns_keys: bool,
+    ) -> Self {
         let mut env: Vec<(String, String)> = extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -179,6 +223,8 @@ impl Stack {
             s3: clients.s3,
             names,
             sdk,
+            env,
+            owns_keys,
         }
     }
 

@@ -110,6 +110,11 @@ fn table() -> RouteTable {
         ),
         (
             Method::GET,
+            "/api/admin/users/{username}/personal-data",
+            get(export_personal_data),
+        ),
+        (
+            Method::GET,
             "/api/admin/configuration",
             get(read_configuration),
         ),
@@ -373,6 +378,17 @@ async fn create_user(
     let mut response = json(&user);
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
+}
+
+async fn export_personal_data(
+    State(app): State<Arc<App>>,
+    AuthUser(principal): AuthUser,
+    Path(username): Path<String>,
+    caller: Caller,
+) -> Result<Response> {
+    Ok(json(
+        &fig_shared::personal_data::export(&app, &principal, &username, &caller).await?,
+    ))
 }
 
 async fn get_user(

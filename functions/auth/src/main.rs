@@ -1,16 +1,14 @@
 //! Lambda entry point of the `auth` function: build state once, create the first
 //! administrator if there is none, serve.
 
-use fig_shared::App;
-use fig_shared::aws::{AwsClients, load_sdk_config};
-use fig_shared::config::Config;
+use fig_shared::lambda::{WarmUp, app_from_env, init_or_exit, warm_up};
 use fig_shared::users::{Bootstrap, bootstrap_admin};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     fig_shared::telemetry::init();
-    let config = Config::from_env()?;
-    let app = App::new(config, AwsClients::new(&load_sdk_config().await))?;
+    let app = init_or_exit(app_from_env()).await;
+    warm_up(&app, WarmUp::SigningKey);
     match bootstrap_admin(&app).await {
         Ok(Bootstrap::CreatedWithRandomPassword(password)) => {
             // Shown once, in this cold start's log only; it must be changed at first login.

@@ -48,40 +48,34 @@ impl fig_shared::origin::Publisher for KeyValueStorePublisher {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    fig_shared::telemetry::init();
-    let config = Config::from_env()?;
-    let clients = AwsClients::new(&load_sdk_config().await);
-    // A schedule (EventBridge) invokes maintenance; its event carries nothing it needs.
-    if std::env::var("FIG_EVENTS_CONSUMER").as_deref() == Ok("maintenance") {
-        let sdk = load_sdk_config().await;
-        let publisher = std::env::var("FIG_ORIGIN_KVS_ARN")
-            .ok()
-            .filter(|arn| !arn.is_empty())
-            .map(|arn| KeyValueStorePublisher {
-                client: aws_sdk_cloudfrontkeyvaluestore::Client::new(&sdk),
-                arn,
-            });
-        let app = App::new(config, clients)?;
-        let (app, publisher) = (&app, &publisher);
-        return lambda_runtime::run(service_fn(
-            move |_: LambdaEvent<serde_json::Value>| async move {
-                let publisher = publisher
-                    .as_ref()
-                    .map(|p| p as &dyn fig_shared::origin::Publisher);
-                let report =
-                    fig_shared::maintenance::run(app, fig_shared::clock::now(), publisher).await?;
-                tracing::info!(?report, "maintenance run");
-                Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
-            },
-        ))
-        .await;
-    }
-    // One binary, two event source mappings on the table's stream.
-    let consumer = match std::env::var("FIG_EVENTS_CONSUMER").as_deref() {
-        Ok("webhooks") => Consumer::Webhooks(WebhookDeliverer::new(App::new(config, clients)?)),
-        Ok("audit") | Err(_) => Consumer::Audit(
+/// What this process serves, chosen by `FIG_EVENTS_CONSUMER`.
+enum Role {
+    Maintenance(std::sync::Arc<App>, Option<KeyValueStorePublisher>),
+    Stream(Consumer),
+}
+
+async fn init() -> Result<Role, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let sdk = load_sdk_config().await;
+    let clients = AwsClients::new(&sdk);
+    let app = || App::new(config.clone(), clients.clone()).map_err(|e| e.to_string());
+    match std::env::var("FIG_EVENTS_CONSUMER").as_deref() {
+        // A schedule (EventBridge) invokes maintenance; its event carries nothing it needs.
+        Ok("maintenance") => {
+            let publisher = std::env::var("FIG_ORIGIN_KVS_ARN")
+                .ok()
+                .filter(|arn| !arn.is_empty())
+                .map(|arn| KeyValueStorePublisher {
+                    client: aws_sdk_cloudfrontkeyvaluestore::Client::new(&sdk),
+                    arn,
+                });
+            Ok(Role::Maintenance(app()?, publisher))
+        }
+        // One binary, two event source mappings on the table's stream.
+        Ok("webhooks") => Ok(Role::Stream(Consumer::Webhooks(WebhookDeliverer::new(
+            app()?,
+        )))),
+        Ok("audit") | Err(_) => Ok(Role::Stream(Consumer::Audit(
             fig_events::AuditWriter::new(
                 clients.s3.clone(),
                 &config.audit_bucket,
@@ -89,17 +83,39 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 config.audit_retention_days,
             )
             .with_digests(DigestChain::for_config(&clients, &config)),
-        ),
-        Ok(other) => {
-            return Err(format!(
-                "FIG_EVENTS_CONSUMER must be audit, webhooks or maintenance, not {other}"
-            )
-            .into());
+        ))),
+        Ok(other) => Err(format!(
+            "FIG_EVENTS_CONSUMER must be audit, webhooks or maintenance, not {other}"
+        )),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    fig_shared::telemetry::init();
+    match fig_shared::lambda::init_or_exit(init()).await {
+        Role::Maintenance(app, publisher) => {
+            let (app, publisher) = (&app, &publisher);
+            lambda_runtime::run(service_fn(
+                move |_: LambdaEvent<serde_json::Value>| async move {
+                    let publisher = publisher
+                        .as_ref()
+                        .map(|p| p as &dyn fig_shared::origin::Publisher);
+                    let report =
+                        fig_shared::maintenance::run(app, fig_shared::clock::now(), publisher)
+                            .await?;
+                    tracing::info!(?report, "maintenance run");
+                    Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+                },
+            ))
+            .await
         }
-    };
-    let consumer = &consumer;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, lambda_runtime::Error>(consumer.handle(event.payload).await)
-    }))
-    .await
+        Role::Stream(consumer) => {
+            let consumer = &consumer;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+                Ok::<_, lambda_runtime::Error>(consumer.handle(event.payload).await)
+            }))
+            .await
+        }
+    }
 }

@@ -227,6 +227,13 @@ impl WebhookDeliverer {
                     last_error: error.clone(),
                 };
                 webhooks::put_dead_letter(&self.app, &hook.id, &letter).await?;
+                tracing::error!(
+                    alarm = fig_shared::telemetry::alarm::WEBHOOK_DEAD_LETTER,
+                    webhook = %hook.id,
+                    event = %audit.id,
+                    attempts,
+                    "webhook delivery gave up: dead letter"
+                );
                 self.app
                     .store
                     .record(&AuditEvent::new(

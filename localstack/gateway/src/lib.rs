@@ -195,6 +195,84 @@ pub async fn provision(sdk: &SdkConfig, names: &LocalNames) -> Result<(), Error>
     Ok(())
 }
 
+/// What a point-in-time restore into new tables gives, as far as an emulator can: `to`'s tables
+/// are created without a stream (a table restored from PITR has none, nor TTL), filled with
+/// every item of `from`'s, then given what the stack sets (a `NEW_IMAGE` stream on the main
+/// table, TTL on both). The KMS keys and buckets stay `from`'s: a restore brings back the table,
+/// not the keys its wrapped data keys need. Returns the number of items copied.
+pub async fn restore_copy(
+    sdk: &SdkConfig,
+    from: &LocalNames,
+    to: &LocalNames,
+) -> Result<usize, Error> {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    let mut copied = 0;
+    for (source, target, stream) in [
+        (&from.table, &to.table, true),
+        (&from.identity_table, &to.identity_table, false),
+    ] {
+        create_table(&ddb, target, false).await?;
+        wait_until_ready(&ddb, &streams, target, false).await?;
+        let mut start = None;
+        loop {
+            let page = ddb
+                .scan()
+                .table_name(source)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for chunk in page.items().chunks(25) {
+                let mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                    .iter()
+                    .map(|item| {
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item.clone()))
+                            .build()
+                            .map(|put| {
+                                aws_sdk_dynamodb::types::WriteRequest::builder()
+                                    .put_request(put)
+                                    .build()
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
+                copied += requests.len();
+                while !requests.is_empty() {
+                    let out = ddb
+                        .batch_write_item()
+                        .request_items(target.clone(), requests)
+                        .send()
+                        .await?;
+                    requests = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(target.as_str()))
+                        .unwrap_or_default();
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        if stream {
+            ddb.update_table()
+                .table_name(target)
+                .stream_specification(
+                    StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .stream_view_type(StreamViewType::NewImage)
+                        .build()?,
+                )
+                .send()
+                .await?;
+        }
+        wait_until_ready(&ddb, &streams, target, stream).await?;
+        enable_ttl(&ddb, target).await?;
+    }
+    Ok(copied)
+}
+
 /// Creates `table` (keys `PK`/`SK`, on demand; with a `NEW_IMAGE` stream when `stream`) unless
 /// it exists.
 async fn create_table(

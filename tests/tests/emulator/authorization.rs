@@ -294,6 +294,16 @@ fn expectations() -> Vec<(Method, &'static str, &'static str, Option<Value>, Acc
         ),
         (
             Method::GET,
+            "/api/admin/users/{username}/personal-data",
+            "/api/admin/users/victim/personal-data",
+            None,
+            Users {
+                roles: ADMINS,
+                pending: false,
+            },
+        ),
+        (
+            Method::GET,
             "/api/admin/configuration",
             "/api/admin/configuration",
             None,

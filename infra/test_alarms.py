@@ -23,6 +23,7 @@ EXPECTED = {
     "EventsDeadLettersAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
     "WebhookDeadLettersAlarm": ("Fig", "WebhookDeadLetters"),
     "LoginsThrottledAlarm": ("Fig", "LoginsThrottled"),
+    "LoginFailuresAlarm": ("Fig", "LoginFailures"),
     "KmsErrorsAlarm": ("Fig", "KmsErrors"),
 }
 

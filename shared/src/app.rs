@@ -50,6 +50,9 @@ pub struct App {
     unwrap_locks: Mutex<HashMap<(String, u32), UnwrapLock>>,
     /// The webhook HTTP client, built on first use.
     outbound: std::sync::OnceLock<crate::outbound::Outbound>,
+    /// Set once this process has made sure the first administrator exists
+    /// ([`crate::users::ensure_bootstrapped`]).
+    pub bootstrapped: tokio::sync::OnceCell<()>,
 }
 
 impl App {
@@ -74,6 +77,7 @@ impl App {
             server_config: Mutex::new(None),
             unwrap_locks: Mutex::new(HashMap::new()),
             outbound: std::sync::OnceLock::new(),
+            bootstrapped: tokio::sync::OnceCell::new(),
             store,
             kms,
             s3: clients.s3,

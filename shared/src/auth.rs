@@ -461,6 +461,20 @@ async fn new_session(
     Ok((family, token, TransactWriteItem::builder().put(put).build()))
 }
 
+/// A transaction condition: the user's item still has the version it was read with.
+fn user_unchanged(app: &App, user: &UserRecord) -> Result<TransactWriteItem> {
+    let pk = user_pk(&user.username);
+    let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+        .table_name(app.store.table_for(&pk))
+        .key("PK", AttributeValue::S(pk))
+        .key("SK", AttributeValue::S("META".into()))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
+        .build()
+        .map_err(|e| Error::internal(format!("condition check builder: {e}")))?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
 fn cookie_for(family: &str, token: &str, username: &str) -> String {
     format!("{family}.{token}.{username}")
 }
@@ -557,6 +571,10 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
     }
 
     if let Some(reason) = failure {
+        tracing::info!(
+            alarm = crate::telemetry::alarm::LOGIN_FAILED,
+            "login failed"
+        );
         attempt
             .fail(app, vec![event(EventKind::LoginFailed { reason })])
             .await?;
@@ -570,6 +588,11 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
     let mut items = vec![session_put];
     items.extend(attempt.success_items(app)?);
     let mut events = vec![event(EventKind::LoginSucceeded)];
+    if factor.is_none() {
+        // The user as it was read: a deletion (or any change) between the read and these writes
+        // makes the login fail instead of leaving a session and sign-in addresses behind.
+        items.push(user_unchanged(app, &user)?);
+    }
     if let Some((mfa, recovery_left)) = factor {
         let expected = user.version;
         user.mfa = Some(mfa);

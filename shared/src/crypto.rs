@@ -398,6 +398,10 @@ const POOL_IDLE_MAX: usize = 2;
 /// The most memory a stored hash may ask for (a tampered row must not make a check allocate
 /// without bound): the parameters' own 19 MiB, with room for stronger ones.
 const PASSWORD_MAX_MEMORY_KIB: u32 = 64 * 1024;
+/// The most passes a stored hash may ask for (the parameters' own: 2).
+const PASSWORD_MAX_PASSES: u32 = 10;
+/// The most lanes a stored hash may ask for (the parameters' own: 1).
+const PASSWORD_MAX_LANES: u32 = 4;
 
 impl BlockPool {
     fn with_blocks<R>(&self, count: usize, run: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
@@ -408,7 +412,10 @@ impl BlockPool {
         let mut blocks = taken.unwrap_or_else(|| vec![argon2::Block::default(); count]);
         let result = run(&mut blocks);
         blocks.iter_mut().for_each(zeroize::Zeroize::zeroize);
-        if let Ok(mut free) = self.free.lock()
+        // Only buffers of the standard parameters are kept: a stored hash with other ones
+        // costs its own allocation, never resident memory.
+        if count == argon2::Params::default().block_count()
+            && let Ok(mut free) = self.free.lock()
             && free.len() < POOL_IDLE_MAX
         {
             free.push(blocks);
@@ -503,7 +510,10 @@ impl PasswordHasher {
             .ok()?
             .unwrap_or_default();
         let params = argon2::Params::try_from(&parsed).ok()?;
-        if params.m_cost() > PASSWORD_MAX_MEMORY_KIB {
+        if params.m_cost() > PASSWORD_MAX_MEMORY_KIB
+            || params.t_cost() > PASSWORD_MAX_PASSES
+            || params.p_cost() > PASSWORD_MAX_LANES
+        {
             return None;
         }
         let expected = parsed.hash?;
@@ -755,6 +765,20 @@ mod tests {
         // A stored hash that asks for unbounded memory is refused, not computed.
         let greedy = ours.replace("m=19456", "m=4194304");
         assert!(!hasher.verify(Some(&greedy), &pw));
+        let slow = ours.replace("t=2", "t=4294967295");
+        assert!(!hasher.verify(Some(&slow), &pw), "unbounded passes refused");
+        // Other (bounded) parameters are computed, and their buffer is not kept.
+        let light = PasswordHasher::new().unwrap();
+        let phc = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse battery staple", &salt)
+        .unwrap()
+        .to_string();
+        assert!(light.verify(Some(&phc), &pw));
+        assert!(light.blocks.free.lock().unwrap().is_empty(), "not kept");
         assert!(!hasher.verify(Some("not a hash"), &pw));
     }
 

@@ -74,7 +74,12 @@ pub struct PersonalData {
     pub login_throttle: Vec<ThrottleView>,
     /// Their audit events in the outbox window, newest first.
     pub audit_events: Vec<Value>,
-    /// Where `GET /api/admin/audit?user=…` goes on, when the window holds more.
+    /// Start of the range the audit events were read from (pass as `from` with the cursor).
+    pub audit_from: String,
+    /// End of that range (pass as `to` with the cursor).
+    pub audit_to: String,
+    /// Where `GET /api/admin/audit?user=…&from=…&to=…` goes on, when the range holds more (one
+    /// request reads a bounded number of hours and items).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_cursor: Option<String>,
     /// Where the audit records older than the outbox window are.
@@ -133,12 +138,16 @@ pub async fn export(
         })
         .collect::<Result<Vec<_>>>()?;
     let now = clock::now();
+    let (audit_from, audit_to) = (
+        clock::rfc3339(now - time::Duration::days(7)),
+        clock::rfc3339(now),
+    );
     let page = crate::audit::query(
         app,
         principal,
         crate::audit::AuditQuery {
-            from: Some(clock::rfc3339(now - time::Duration::days(7))),
-            to: Some(clock::rfc3339(now)),
+            from: Some(audit_from.clone()),
+            to: Some(audit_to.clone()),
             user: Some(username.to_owned()),
             limit: Some(500),
             ..Default::default()
@@ -165,6 +174,8 @@ pub async fn export(
         sessions,
         login_throttle,
         audit_events: page.events,
+        audit_from,
+        audit_to,
         audit_cursor: page.next_cursor,
         older_audit_records: "The audit bucket (retention: FIG_AUDIT_RETENTION_DAYS): figctl audit query --user <name>, or Athena (infra/athena.sql).",
     })

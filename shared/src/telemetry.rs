@@ -22,6 +22,8 @@ pub mod alarm {
     pub const KMS_ERROR: &str = "kms_error";
     /// A login attempt was refused by a throttle or an account lock.
     pub const LOGIN_THROTTLED: &str = "login_throttled";
+    /// A login attempt failed (wrong password, unknown user, disabled, wrong second factor).
+    pub const LOGIN_FAILED: &str = "login_failed";
     /// A webhook delivery gave up and became a dead letter.
     pub const WEBHOOK_DEAD_LETTER: &str = "webhook_dead_letter";
 }

@@ -150,6 +150,29 @@ pub enum Bootstrap {
     CreatedWithRandomPassword(SecretString),
 }
 
+/// Makes sure, once per process, that the first administrator exists ([`bootstrap_admin`]);
+/// a random one-time password is printed once, to this start's log only. The auth function
+/// starts it in the background at start-up (so the Runtime API is polled without waiting for
+/// it) and every login waits for it, so the very first login of a new deployment finds the
+/// administrator. A failure is returned and tried again by the next caller.
+pub async fn ensure_bootstrapped(app: &Arc<App>) -> Result<()> {
+    app.bootstrapped
+        .get_or_try_init(|| async {
+            if let Bootstrap::CreatedWithRandomPassword(password) = bootstrap_admin(app).await? {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!(
+                        "fig: created administrator 'admin' with one-time password: {}",
+                        password.expose()
+                    );
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+}
+
 /// Hashes a password off the async executor.
 pub async fn hash(app: &Arc<App>, password: SecretString) -> Result<String> {
     let app = app.clone();
@@ -829,7 +852,16 @@ pub async fn delete_user(
     caller: &Caller,
 ) -> Result<()> {
     require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
-    let user = load_user(app, username).await?.ok_or_else(not_found)?;
+    let Some(user) = load_user(app, username).await? else {
+        // A deletion that failed after the profile went (or a login that raced it) may have
+        // left sessions or throttle counters: the same request removes them, then says 404.
+        if UserName::parse(username).is_ok() {
+            let leftovers = app.store.query_partition(&user_pk(username)).await?;
+            app.store.delete_items(&leftovers).await?;
+            clear_login_throttle(app, username).await?;
+        }
+        return Err(not_found());
+    };
     let delete = Delete::builder()
         .table_name(app.store.table_for(&user_pk(&user.username)))
         .key("PK", AttributeValue::S(user_pk(&user.username)))
@@ -866,6 +898,11 @@ pub async fn delete_user(
         last_admin(),
     )
     .await?;
+    // A login that committed between the session read above and the deletion left a session:
+    // sweep the user's partition now. None can appear after the deletion (a login's writes
+    // are conditioned on the user's item, which is gone).
+    let leftovers = app.store.query_partition(&user_pk(&user.username)).await?;
+    app.store.delete_items(&leftovers).await?;
     clear_login_throttle(app, &user.username).await
 }
 

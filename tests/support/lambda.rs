@@ -282,7 +282,7 @@ impl Function {
                 std::env::var("AWS_ENDPOINT_URL")
                     .unwrap_or_else(|_| fig_gateway::DEFAULT_ENDPOINT.to_owned()),
             )
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())

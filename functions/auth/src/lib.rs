@@ -77,6 +77,9 @@ async fn login(
     caller: Caller,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response> {
+    if let Err(e) = fig_shared::users::ensure_bootstrapped(&app).await {
+        tracing::warn!(error = %e, "could not check for the first administrator");
+    }
     Ok(session_response(auth::login(&app, request, &caller).await?))
 }
 

@@ -287,15 +287,21 @@ async fn failures_the_alarms_count_are_logged_with_their_tag() {
 
     // Logins refused by a throttle: each refusal is one tagged line (the alarm counts them).
     let auth = Function::start("fig-auth", &stack.env).await;
-    let mut refused = 0;
+    let (mut refused, mut failed) = (0, 0);
     for _ in 0..30 {
         let attempt = HttpEvent::new("POST", "/api/auth/login")
             .json(&json!({"username": "admin", "password": "not the password at all 3"}));
         let answer = http(&auth, &attempt).await;
-        if answer.status == 429 {
-            refused += 1;
+        match answer.status {
+            429 => refused += 1,
+            401 => failed += 1,
+            other => panic!("a wrong password: {other}"),
         }
     }
-    assert!(refused > 0, "the throttle refused some of 30 attempts");
+    assert!(
+        refused > 0 && failed > 0,
+        "{failed} failed, {refused} refused of 30 attempts"
+    );
     assert_eq!(alarm_lines(&auth, alarm::LOGIN_THROTTLED).len(), refused);
+    assert_eq!(alarm_lines(&auth, alarm::LOGIN_FAILED).len(), failed);
 }

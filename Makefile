@@ -115,7 +115,7 @@ bench:
 
 ## --- Lambda artifacts (not part of make test) --------------------------------------------------
 
-# The four functions for arm64 as the zips infra/template.yaml deploys (10-15 min; cargo-lambda
+# The four functions for arm64 as the zips infra/template.yaml deploys (6-10 min; cargo-lambda
 # and the rustup target installed on first use).
 package:
 	infra/package.sh

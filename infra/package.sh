@@ -5,7 +5,7 @@
 # cargo-lambda 1.9.2 (pinned; from PyPI, with the Zig linker it cross-compiles with) is installed
 # on first use into <repo>/.tools/venv, and the aarch64-unknown-linux-gnu target with rustup. The
 # release profile is the workspace's ([profile.release] in Cargo.toml). Exactly the functions in
-# FUNCTIONS: not the local gateway, not figctl. Takes 10-15 minutes on two cores; not in make test.
+# FUNCTIONS: not the local gateway, not figctl. Takes 6-10 minutes on two cores; not in make test.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -424,23 +424,33 @@ impl BlockPool {
     }
 }
 
+/// Salt length of our password hashes (the PHC recommendation, as `SaltString::generate`).
+const PASSWORD_SALT_LEN: usize = 16;
+
+/// The PHC string of an Argon2id hash with the standard parameters.
+fn phc_string(salt: &[u8], output: &[u8]) -> Result<String> {
+    let params = argon2::Params::default();
+    let salt =
+        SaltString::encode_b64(salt).map_err(|_| Error::internal("argon2 salt encoding failed"))?;
+    let output = argon2::password_hash::Output::new(output)
+        .map_err(|_| Error::internal("argon2 output encoding failed"))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        salt.as_str(),
+        output
+    ))
+}
+
 impl PasswordHasher {
     /// Builds the hasher (no hashing: see the dummy).
     pub fn new() -> Result<Self> {
-        let params = argon2::Params::default();
-        let salt = SaltString::encode_b64(&random_bytes(16))
-            .map_err(|_| Error::internal("argon2 salt encoding failed"))?;
-        let output =
-            argon2::password_hash::Output::new(&random_bytes(argon2::Params::DEFAULT_OUTPUT_LEN))
-                .map_err(|_| Error::internal("argon2 output encoding failed"))?;
-        let dummy = format!(
-            "$argon2id$v=19$m={},t={},p={}${}${}",
-            params.m_cost(),
-            params.t_cost(),
-            params.p_cost(),
-            salt.as_str(),
-            output
-        );
+        let dummy = phc_string(
+            &random_bytes(PASSWORD_SALT_LEN),
+            &random_bytes(argon2::Params::DEFAULT_OUTPUT_LEN),
+        )?;
         Ok(Self {
             dummy: Arc::new(dummy),
             blocks: Arc::default(),
@@ -450,38 +460,24 @@ impl PasswordHasher {
     /// Hashes a password into a PHC string.
     pub fn hash(&self, password: &SecretString) -> Result<String> {
         let params = argon2::Params::default();
-        let salt = SaltString::generate(&mut OsRng);
+        let salt = random_bytes(PASSWORD_SALT_LEN);
         let mut out = Zeroizing::new([0u8; argon2::Params::DEFAULT_OUTPUT_LEN]);
         let argon2 = Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
             params.clone(),
         );
-        let mut salt_bytes = [0u8; 64];
-        let salt_raw = salt
-            .as_salt()
-            .decode_b64(&mut salt_bytes)
-            .map_err(|_| Error::internal("argon2 salt decoding failed"))?;
         self.blocks
             .with_blocks(params.block_count(), |blocks| {
                 argon2.hash_password_into_with_memory(
                     password.expose().as_bytes(),
-                    salt_raw,
+                    &salt,
                     out.as_mut_slice(),
                     blocks,
                 )
             })
             .map_err(|_| Error::internal("argon2 hashing failed"))?;
-        let output = argon2::password_hash::Output::new(out.as_slice())
-            .map_err(|_| Error::internal("argon2 output encoding failed"))?;
-        Ok(format!(
-            "$argon2id$v=19$m={},t={},p={}${}${}",
-            params.m_cost(),
-            params.t_cost(),
-            params.p_cost(),
-            salt.as_str(),
-            output
-        ))
+        phc_string(&salt, out.as_slice())
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user, so

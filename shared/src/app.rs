@@ -44,6 +44,8 @@ pub struct App {
     pub keys: ServiceKeys,
     /// The origin secrets requests through the distribution carry.
     pub origin: crate::origin::OriginSecrets,
+    /// This instance's `304` answers not yet written (see [`crate::polls`]).
+    pub polls: crate::polls::PollLedger,
     /// This instance's copy of the server configuration, and when it was read.
     pub server_config: Mutex<Option<(Instant, ServerConfig)>>,
     /// One lock per data key being unwrapped (single flight).
@@ -74,6 +76,7 @@ impl App {
             passwords: PasswordHasher::new()?,
             keys: ServiceKeys::new(store.clone(), kms.clone(), &config.app),
             origin: crate::origin::OriginSecrets::default(),
+            polls: crate::polls::PollLedger::default(),
             server_config: Mutex::new(None),
             unwrap_locks: Mutex::new(HashMap::new()),
             outbound: std::sync::OnceLock::new(),

@@ -394,15 +394,23 @@ pub async fn load_client(app: &App, name: &str) -> Result<Option<ClientState>> {
 /// Failed client authentications from one address in one hour, before 429.
 pub const CLIENT_FAILURES_PER_HOUR: u32 = 20;
 
-/// Failure counters in a client's partition, by sort key (`THROTTLE#{ip}#{hour}`).
+/// Failure counters in a client's partition, by sort key (`META#THROTTLE#{ip}#{hour}`).
 type Throttles = HashMap<String, u32>;
+
+/// Sort-key prefix of the failure counters: right after `META`, so that one short range
+/// (`META` to [`HEAD_END`]) reads the client's `META` item and its counters, and nothing else.
+const THROTTLE_PREFIX: &str = "META#THROTTLE#";
+/// Upper bound of that range (`~` sorts after every character of an address and an hour).
+const HEAD_END: &str = "META#THROTTLE#~";
 
 fn throttle_sk(caller: &Caller) -> Option<String> {
     let hour = clock::now_rfc3339().get(..13)?.to_owned();
-    caller
-        .ip
-        .as_ref()
-        .map(|ip| format!("THROTTLE#{}#{hour}", crate::throttle::throttle_address(ip)))
+    caller.ip.as_ref().map(|ip| {
+        format!(
+            "{THROTTLE_PREFIX}{}#{hour}",
+            crate::throttle::throttle_address(ip)
+        )
+    })
 }
 
 /// Refuses a caller whose address failed too often on this client name this hour.
@@ -472,10 +480,8 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
                     instances.entry(rest.to_owned()).or_default();
                 }
             }
-        } else if sk.starts_with("THROTTLE#")
-            && let Some(AttributeValue::N(n)) = item.get("failures")
-        {
-            throttles.insert(sk, n.parse().unwrap_or(u32::MAX));
+        } else if sk.starts_with(THROTTLE_PREFIX) {
+            count_failures(&mut throttles, sk, &item);
         }
     }
     Ok((
@@ -488,6 +494,33 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
         }),
         throttles,
     ))
+}
+
+fn count_failures(throttles: &mut Throttles, sk: String, item: &crate::store::Item) {
+    if let Some(AttributeValue::N(n)) = item.get("failures") {
+        throttles.insert(sk, n.parse().unwrap_or(u32::MAX));
+    }
+}
+
+/// What a poll needs: the `META` item (secret hashes, versions, incarnation) and the failure
+/// counters, in one strongly consistent `Query` of the range `META`..[`HEAD_END`]. The values,
+/// data keys and instances are outside that range and are not read (nor paid for).
+async fn load_head(app: &App, name: &str) -> Result<(Option<ClientMeta>, Throttles)> {
+    let items = app
+        .store
+        .query_between(&client_pk(name), "META", HEAD_END)
+        .await?;
+    let mut throttles = Throttles::new();
+    let mut meta = None;
+    for item in items {
+        let sk = sort_key(&item).to_owned();
+        if sk == "META" {
+            meta = Some(from_item::<ClientMeta>(item)?);
+        } else if sk.starts_with(THROTTLE_PREFIX) {
+            count_failures(&mut throttles, sk, &item);
+        }
+    }
+    Ok((meta, throttles))
 }
 
 /// Names of every registered client, sorted.
@@ -1227,6 +1260,27 @@ pub async fn fetch(
     caller: &Caller,
 ) -> Result<Fetch> {
     let bounded: String = name.chars().take(64).collect();
+    let matches = |tag: &str| if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    // A poll first reads only the client's head (`META` and the failure counters): when the
+    // ETag it holds is still current, that is all a `304` needs. The ETag names the instance
+    // only if the instance existed when it was made, and every change of the client's
+    // instances changes its version, so an unchanged version means an unchanged instance.
+    if if_none_match.is_some()
+        && let Ok(valid) = ClientName::parse(name)
+    {
+        let (meta, throttles) = load_head(app, valid.as_str()).await?;
+        check_throttle(app, &bounded, &throttles, caller).await?;
+        if !verify_secret(app, &bounded, meta.as_ref(), secret).await? {
+            return Err(refuse_client(app, &bounded, caller).await);
+        }
+        if let Some(meta) = meta {
+            let tag = etag(&meta, instance);
+            if matches(&tag) {
+                record_poll(app, &meta.name, instance, caller).await?;
+                return Ok(Fetch::NotModified(tag));
+            }
+        }
+    }
     let (state, throttles) = match ClientName::parse(name) {
         Ok(valid) => load_partition(app, valid.as_str()).await?,
         Err(_) => (None, Throttles::new()),
@@ -1255,8 +1309,8 @@ pub async fn fetch(
             clock::now(),
         )
     };
-    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag)) {
-        app.store.record(&read_event(0)).await?;
+    if matches(&tag) {
+        record_poll(app, &state.meta.name, instance, caller).await?;
         return Ok(Fetch::NotModified(tag));
     }
     let key = state.data_key(app, state.meta.dek_version).await?;
@@ -1296,6 +1350,49 @@ pub async fn fetch(
         },
         tag,
     ))
+}
+
+/// Counts a `304` in this instance's poll ledger and, when the ledger is due, writes its
+/// aggregate events before the answer (a failed write answers 503 and keeps the counts).
+async fn record_poll(
+    app: &App,
+    client: &str,
+    instance: Option<&str>,
+    caller: &Caller,
+) -> Result<()> {
+    let (now, at) = (clock::now(), std::time::Instant::now());
+    app.polls
+        .count(client, instance, caller.ip.as_deref(), now, at);
+    if app.polls.due(now, at) {
+        flush_polls(app).await?;
+    }
+    Ok(())
+}
+
+/// Writes every `304` this instance has counted as `SettingsPolled` events (one per client and
+/// instance) and empties the ledger; on failure the counts stay for the next attempt. Polls
+/// write on their own when due; tests and shutdown paths call this to write the rest.
+pub async fn flush_polls(app: &App) -> Result<()> {
+    loop {
+        // At most 100 events per write (a transaction's limit).
+        let taken = app.polls.take(100);
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let events = taken.events(clock::now());
+        let written = match events.as_slice() {
+            [one] => app.store.record(one).await,
+            many => {
+                app.store
+                    .transact_events(Vec::new(), many, ("CONFLICT", "An event id repeated."))
+                    .await
+            }
+        };
+        if let Err(e) = written {
+            app.polls.restore(taken);
+            return Err(e);
+        }
+    }
 }
 
 /// `POST /api/admin/clients` body: a client an Administrator creates, so that its service can

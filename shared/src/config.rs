@@ -65,6 +65,11 @@ pub struct Config {
     /// Requests must carry the distribution's origin secret, and the viewer's address comes
     /// from the distribution's header (`FIG_ORIGIN_VERIFY`; on AWS; see [`crate::origin`]).
     pub origin_verify: bool,
+    /// With [`Config::origin_verify`], service requests (`/api/clients…`) that arrive through
+    /// the function's own Lambda Function URL are answered without the origin secret, with the
+    /// request context's source address (`FIG_FUNCTION_URL`; the settings function only; see
+    /// [`crate::http::origin_guard`]).
+    pub function_url: bool,
     /// Scheduled maintenance makes a new origin secret once the current one is this many hours
     /// old (`FIG_ORIGIN_SECRET_ROTATION_HOURS`, default 24); the old one stays accepted twice as
     /// long.
@@ -166,6 +171,7 @@ impl Config {
             signing_key_rotation_days: small("FIG_SIGNING_KEY_ROTATION_DAYS", 30)?,
             data_key_rotation_days: small("FIG_DATA_KEY_ROTATION_DAYS", 90)?,
             origin_verify: flag("FIG_ORIGIN_VERIFY", false)?,
+            function_url: flag("FIG_FUNCTION_URL", false)?,
             origin_secret_rotation_hours: small("FIG_ORIGIN_SECRET_ROTATION_HOURS", 24)?.max(1),
         })
     }

@@ -202,6 +202,25 @@ pub enum EventKind {
         /// How many values were returned.
         count: usize,
     },
+    /// A warm instance's `304` answers to one client (and instance), in aggregate: polls that
+    /// found nothing changed disclose nothing, so they are not one event each (see
+    /// [`crate::polls`]).
+    SettingsPolled {
+        /// Client.
+        client: String,
+        /// Instance, if any.
+        instance: Option<String>,
+        /// How many `304`s.
+        polls: u64,
+        /// The first of them (UTC, RFC 3339).
+        first: String,
+        /// The last of them.
+        last: String,
+        /// Where they came from, with counts (at most [`crate::polls::MAX_ADDRESSES`]).
+        addresses: Vec<crate::polls::PolledFrom>,
+        /// Polls from further addresses.
+        other_addresses: u64,
+    },
     /// A client failed to authenticate (unknown client or wrong secret: same event).
     ClientAuthenticationFailed {
         /// Client name as given.
@@ -394,6 +413,7 @@ impl EventKind {
             Self::UpdatedClientRegistration { .. } => "UpdatedClientRegistration",
             Self::RegistrationRefused { .. } => "RegistrationRefused",
             Self::SettingsRead { .. } => "SettingsRead",
+            Self::SettingsPolled { .. } => "SettingsPolled",
             Self::ClientAuthenticationFailed { .. } => "ClientAuthenticationFailed",
             Self::SettingValueChanged { .. } => "SettingValueChanged",
             Self::ClientThrottled { .. } => "ClientThrottled",

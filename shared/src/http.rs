@@ -296,7 +296,7 @@ pub async fn origin_guard(
     next: Next,
 ) -> Response {
     use crate::origin::{SECRET_HEADER, VIEWER_HEADER, viewer_address};
-    if app.config.origin_verify {
+    if app.config.origin_verify && !through_function_url(&app, &req) {
         let presented = req
             .headers()
             .get(SECRET_HEADER)
@@ -326,6 +326,39 @@ pub async fn origin_guard(
     req.headers_mut().remove(SECRET_HEADER);
     req.headers_mut().remove(VIEWER_HEADER);
     next.run(req).await
+}
+
+/// Whether `req` is a service request (`/api/clients…`) that came through this function's
+/// Lambda Function URL, and the function serves one (`FIG_FUNCTION_URL`). Such a request has no
+/// proxy in front of it: its request context's source address is the caller's own, and it
+/// carries no origin secret. Lambda sets the request context's domain name to the URL's host
+/// (`{url-id}.lambda-url.{region}.on.aws`); a request through API Gateway has the API's, and
+/// neither comes from a header the caller controls. The distribution's headers are dropped
+/// unread on this path as on every other.
+fn through_function_url(app: &App, req: &Request) -> bool {
+    if !app.config.function_url {
+        return false;
+    }
+    let path = req.uri().path();
+    let service_route = path == "/api/clients" || path.starts_with("/api/clients/");
+    let domain = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.as_deref(),
+        _ => None,
+    };
+    service_route && domain.is_some_and(is_function_url_host)
+}
+
+/// `{url-id}.lambda-url.{region}.on.aws`.
+fn is_function_url_host(host: &str) -> bool {
+    let mut labels = host.split('.');
+    let id = labels.next().unwrap_or_default();
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_alphanumeric())
+        && labels.next() == Some("lambda-url")
+        && labels.next().is_some_and(|region| !region.is_empty())
+        && labels.next() == Some("on")
+        && labels.next() == Some("aws")
+        && labels.next().is_none()
 }
 
 async fn not_found() -> Error {
@@ -430,6 +463,25 @@ mod tests {
         {
             let m = message(br#"{"name":"a","count":"x"}"#);
             assert!(!m.contains("invalid type"), "serde text leaked: {m}");
+        }
+    }
+
+    #[test]
+    fn only_a_function_url_host_counts_as_one() {
+        assert!(is_function_url_host(
+            "abcdefghij0123456789klmnopqrstuv.lambda-url.eu-west-1.on.aws"
+        ));
+        for host in [
+            "",
+            "lambda-url.eu-west-1.on.aws",
+            "abc.execute-api.eu-west-1.amazonaws.com",
+            "abc.lambda-url.eu-west-1.on.aws.evil.example",
+            "abc.lambda-url..on.aws",
+            "a-b.lambda-url.eu-west-1.on.aws",
+            "abc.lambda-url.eu-west-1.on.aws.",
+            "fig.example.com",
+        ] {
+            assert!(!is_function_url_host(host), "{host}");
         }
     }
 }

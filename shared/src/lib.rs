@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod password;
 pub mod personal_data;
 pub mod policy;
+pub mod polls;
 pub mod secret;
 pub mod server_config;
 pub mod store;

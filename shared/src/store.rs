@@ -18,7 +18,7 @@
 //! | server configuration | `CONFIG` | `SERVER` |
 //! | service keys | `KEYS` | `JWT#{kid}`, `PEPPER#{version}` |
 //! | instance marker / value | `CLIENT#{name}` | `INSTANCE#{instance}`, `INSTANCE#{instance}#SETTING#{setting}` |
-//! | client-auth failure counter | `CLIENT#{name}` | `THROTTLE#{ip}#{hour}` |
+//! | client-auth failure counter | `CLIENT#{name}` | `META#THROTTLE#{ip}#{hour}` |
 //! | heartbeat (TTL) | `CLIENTSTATUS#{client}` | `{run session id}` |
 //! | event (outbox) | `EVENT#{yyyy-mm-ddThh}#{shard}` | `{ulid}` |
 //! | webhook | `WEBHOOKS` | `WEBHOOK#{id}` |
@@ -527,6 +527,34 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The items of a partition whose sort key lies between `from` and `to` (both included),
+    /// following pagination. Strongly consistent. Read units are charged for what the range
+    /// holds, so a range that leaves out the big items of a partition reads little.
+    pub async fn query_between(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table_for(pk))
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// The items of a partition whose sort key starts with `prefix`, following pagination.

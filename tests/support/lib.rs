@@ -504,8 +504,11 @@ impl Stack {
         .unwrap()
     }
 
-    /// Every audit record, parsed, after draining the stream into the events handler.
+    /// Every audit record, parsed, after writing the instance's counted `304` polls (as a warm
+    /// function does when they are due; see `fig_shared::polls`) and draining the stream into
+    /// the events handler.
     pub async fn audit_records(&mut self) -> Vec<Value> {
+        fig_shared::clients::flush_polls(&self.app).await.unwrap();
         self.poller.drain().await.unwrap();
         self.audit_objects()
             .await

@@ -771,3 +771,186 @@ async fn instances_start_as_copies_and_fall_back_to_the_base_client() {
         .unwrap();
     assert_eq!(read["client"], "svc");
 }
+
+/// A poll whose ETag is still current reads the client's head only (`META` and the failure
+/// counters, never the values) and is recorded in aggregate; a stale ETag, an instance the ETag
+/// does not name, a wrong secret and a throttled address all behave as a full fetch does.
+#[tokio::test]
+async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
+    let mut stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let h = [("authorization", admin.as_str())];
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    let set = |value: &'static str| {
+        let stack = &stack;
+        async move {
+            let r = stack
+                .call(
+                    Method::PUT,
+                    "/api/admin/clients/svc/settings",
+                    &h,
+                    Some(json!({"values": [{"name": "Greeting", "value": value}, {"name": "Password", "value": "pw"}]})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    };
+    let poll = |from: &'static str, path: &'static str, secret: String, tag: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .call_from(
+                    from,
+                    Method::GET,
+                    path,
+                    &[("clientSecret", &secret), ("if-none-match", &tag)],
+                    None,
+                )
+                .await
+        }
+    };
+    let greeting = |r: &fig_tests::Reply| {
+        r.json["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "Greeting")
+            .unwrap()["value"]
+            .clone()
+    };
+    set("one").await;
+    let first = fetch(&stack, "svc", &secret).await;
+    let tag = first.headers["etag"].to_str().unwrap().to_owned();
+
+    // A stale ETag gets the new values.
+    set("two").await;
+    let path = "/api/clients/svc/settings";
+    let changed = poll("192.0.2.7", path, secret.clone(), tag.clone()).await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(greeting(&changed), "two");
+    assert_ne!(changed.headers["etag"].to_str().unwrap(), tag);
+
+    // The base client's ETag is not an instance's: a service asking for an instance gets it.
+    let created = stack
+        .call(
+            Method::POST,
+            "/api/admin/clients/svc/instances",
+            &h,
+            Some(json!({"instance": "eu"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let base = fetch(&stack, "svc", &secret).await;
+    let tag = base.headers["etag"].to_str().unwrap().to_owned();
+    let eu = poll(
+        "192.0.2.7",
+        "/api/clients/svc/settings?instance=eu",
+        secret.clone(),
+        tag.clone(),
+    )
+    .await;
+    assert_eq!(eu.status, StatusCode::OK, "{}", eu.text);
+    assert_eq!(eu.json["instance"], "eu");
+    let eu_tag = eu.headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(eu_tag, tag);
+
+    // A value item the poll would choke on: a current poll never reads it, a fetch does.
+    stack
+        .ddb
+        .put_item()
+        .table_name(&stack.names.table)
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT#svc".into()),
+        )
+        .item(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("SETTING#Greeting".into()),
+        )
+        .item(
+            "name",
+            aws_sdk_dynamodb::types::AttributeValue::S("Greeting".into()),
+        )
+        .item(
+            "value",
+            aws_sdk_dynamodb::types::AttributeValue::S("%%%".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let full = fetch(&stack, "svc", &secret).await;
+    assert_eq!(
+        full.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        full.text
+    );
+    for from in ["192.0.2.7", "192.0.2.7", "192.0.2.8"] {
+        let r = poll(from, path, secret.clone(), tag.clone()).await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED, "{}", r.text);
+        assert_eq!(r.headers["etag"].to_str().unwrap(), tag);
+        assert!(r.text.is_empty());
+    }
+    let r = poll(
+        "192.0.2.8",
+        "/api/clients/svc/settings?instance=eu",
+        secret.clone(),
+        eu_tag.clone(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+
+    // A wrong secret is refused on the poll path too, counted and recorded per request.
+    let wrong = poll("192.0.2.66", path, client_secret(), tag.clone()).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json["error"]["code"], "CLIENT_AUTH_FAILED");
+    let unknown = poll(
+        "192.0.2.66",
+        "/api/clients/nobody/settings",
+        secret.clone(),
+        tag.clone(),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    // An address over the limit is refused even with the right secret and ETag.
+    let limit = fig_shared::clients::CLIENT_FAILURES_PER_HOUR;
+    let mut blocked = false;
+    for _ in 0..2 * limit {
+        let r = poll("192.0.2.66", path, client_secret(), tag.clone()).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            blocked = true;
+            break;
+        }
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(blocked, "never throttled");
+    let right = poll("192.0.2.66", path, secret.clone(), tag.clone()).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // The trail: every 200 one SettingsRead, the 304s one SettingsPolled per client and instance.
+    let records = stack.audit_records().await;
+    let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
+    assert_eq!(of("SettingsRead").len(), 4, "first, changed, base, eu");
+    let polled = of("SettingsPolled");
+    assert_eq!(polled.len(), 2, "{polled:?}");
+    let base_polls = polled.iter().find(|r| r["instance"].is_null()).unwrap();
+    assert_eq!(base_polls["client"], "svc");
+    assert_eq!(
+        base_polls["actor"],
+        json!({"kind": "client", "name": "svc"})
+    );
+    assert_eq!(base_polls["polls"], 3);
+    assert_eq!(
+        base_polls["addresses"],
+        json!([{"ip": "192.0.2.7", "polls": 2}, {"ip": "192.0.2.8", "polls": 1}])
+    );
+    assert_eq!(base_polls["otherAddresses"], 0);
+    assert!(base_polls["first"].as_str().unwrap() <= base_polls["last"].as_str().unwrap());
+    let eu_polls = polled.iter().find(|r| r["instance"] == "eu").unwrap();
+    assert_eq!(eu_polls["polls"], 1);
+    assert!(of("ClientAuthenticationFailed").len() > limit as usize);
+    assert_eq!(of("ClientThrottled").len(), 2);
+    let text = serde_json::to_string(&records).unwrap();
+    assert!(!text.contains(&secret), "a client secret reached the trail");
+}

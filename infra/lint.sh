@@ -65,6 +65,8 @@ PY
 "$VENV/bin/python" infra/test_policies.py "$TEMPLATE"
 # The template deploys exactly what `make package` builds.
 "$VENV/bin/python" infra/test_package.py "$TEMPLATE"
+# The services' Function URL: the settings function only, bounded.
+"$VENV/bin/python" infra/test_function_url.py "$TEMPLATE"
 # The alarms, their log metrics and their runbook entries.
 "$VENV/bin/python" infra/test_alarms.py "$TEMPLATE"
 echo "lint: $TEMPLATE passed"

@@ -357,6 +357,8 @@ pub struct HttpEvent {
     pub source_ip: String,
     /// `requestContext.requestId`.
     pub request_id: String,
+    /// `requestContext.domainName`: the API's domain, or a Function URL's host.
+    pub domain: String,
 }
 
 impl HttpEvent {
@@ -376,6 +378,7 @@ impl HttpEvent {
             base64: false,
             source_ip: crate::SOURCE_IP.to_owned(),
             request_id: format!("req-{}", ulid::Ulid::new().to_string().to_lowercase()),
+            domain: "fig.example.com".to_owned(),
         }
     }
 
@@ -418,7 +421,7 @@ impl HttpEvent {
             "requestContext": {
                 "accountId": "000000000000",
                 "apiId": "fig-test",
-                "domainName": "fig.example.com",
+                "domainName": self.domain,
                 "domainPrefix": "fig",
                 "http": {
                     "method": self.method,

@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fig_tests::lambda::{Function, HttpAnswer, HttpEvent};
-use fig_tests::{ADMIN_NEW_PASSWORD, ADMIN_PASSWORD, SOURCE_IP, Stack, refresh_cookie};
+use fig_tests::{
+    ADMIN_NEW_PASSWORD, ADMIN_PASSWORD, SOURCE_IP, Stack, client_secret, refresh_cookie,
+};
 use http::Method;
 use serde_json::{Value, json};
 
@@ -304,4 +306,75 @@ async fn failures_the_alarms_count_are_logged_with_their_tag() {
     );
     assert_eq!(alarm_lines(&auth, alarm::LOGIN_THROTTLED).len(), refused);
     assert_eq!(alarm_lines(&auth, alarm::LOGIN_FAILED).len(), failed);
+}
+
+/// With `FIG_FUNCTION_URL`, services reach the settings function through its Function URL
+/// without the distribution's origin secret, with the request context's address (a viewer
+/// header is ignored); through API Gateway the secret is still required, and without the
+/// setting a Function URL request is refused like any other.
+#[tokio::test]
+async fn services_reach_the_settings_function_through_its_function_url() {
+    const URL_HOST: &str = "abcdefghij0123456789klmnopqrstuv.lambda-url.us-east-1.on.aws";
+    const SERVICE_IP: &str = "198.51.100.20";
+    let mut stack = Stack::new().await;
+    let secret = client_secret();
+    let registered = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(json!({"name": "svc", "settings": [
+                {"name": "Greeting", "type": "string", "defaultValue": "hello"}
+            ]})),
+        )
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.text);
+    let mut env = stack.env.clone();
+    env.push(("FIG_ORIGIN_VERIFY".into(), "true".into()));
+    let mut with_url = env.clone();
+    with_url.push(("FIG_FUNCTION_URL".into(), "true".into()));
+    let settings = Function::start("fig-settings", &with_url).await;
+    let without_url = Function::start("fig-settings", &env).await;
+    let request = |secret: &str, domain: &str| {
+        let mut event = HttpEvent::new("GET", "/api/clients/svc/settings")
+            .header("clientsecret", secret)
+            .header("x-fig-viewer-address", "203.0.113.9");
+        event.domain = domain.to_owned();
+        event.source_ip = SERVICE_IP.to_owned();
+        event
+    };
+
+    let fetch = request(&secret, URL_HOST);
+    let answer = http(&settings, &fetch).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json["settings"][0]["value"], "hello");
+    let wrong = request(&client_secret(), URL_HOST);
+    let refused = http(&settings, &wrong).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.json["error"]["code"], "CLIENT_AUTH_FAILED");
+
+    // Through API Gateway, or with the setting off, the origin secret is still required.
+    for (function, event) in [
+        (&settings, request(&secret, "fig.example.com")),
+        (&settings, request(&secret, "abc.execute-api.us-east-1.amazonaws.com")),
+        (&without_url, request(&secret, URL_HOST)),
+    ] {
+        let answer = http(function, &event).await;
+        assert_eq!(answer.status, 403, "{}", answer.body);
+        assert_eq!(answer.json["error"]["code"], "NOT_THROUGH_DISTRIBUTION");
+    }
+
+    // The trail has the service's own address, not the header's.
+    let records = stack.audit_records().await;
+    for (id, kind) in [
+        (&fetch.request_id, "SettingsRead"),
+        (&wrong.request_id, "ClientAuthenticationFailed"),
+    ] {
+        let record = records
+            .iter()
+            .find(|r| r["source"]["requestId"] == id.as_str())
+            .unwrap_or_else(|| panic!("a record of {kind}"));
+        assert_eq!(record["type"], kind);
+        assert_eq!(record["source"]["ip"], SERVICE_IP);
+    }
 }

@@ -15,12 +15,13 @@ CARGO ?= cargo
 NPM ?= npm
 EMULATOR := localstack/emulator.sh
 
-.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint deps advisories rust-test emulator-tests browser gateway test-build fmt bench e2e package bench-lambda
+.PHONY: help run test check fmt-check clippy web web-deps web-check infra-lint deps advisories rust-test emulator-tests browser gateway test-build fmt bench bench-quick e2e package bench-lambda
 
 help:
 	@echo "make run    run Fig locally (emulator + gateway on http://127.0.0.1:$${FIG_PORT:-8080})"
 	@echo "make test   run every check and test (fmt, clippy, web, cfn-lint, Rust + emulator tests)"
 	@echo "make bench  the settings-fetch benchmark against the emulator (optimised build; not in make test)"
+	@echo "make bench-quick   the same with fewer samples (a few minutes once built)"
 	@echo "make package       the four functions as arm64 Lambda zips (target/lambda/*/bootstrap.zip)"
 	@echo "make bench-lambda  size, cold start and memory of the function bootstraps"
 
@@ -112,6 +113,11 @@ test: check emulator-tests
 
 bench:
 	@$(EMULATOR) run-with $(CARGO) bench -p fig-tests --bench fetch
+
+# The same benchmark with fewer samples (300 per path, 1,000 fetches for the KMS count): a few
+# minutes once built. For a developer's loop; the figures in the README come from `make bench`.
+bench-quick:
+	@FIG_BENCH_QUICK=1 $(EMULATOR) run-with $(CARGO) bench -p fig-tests --bench fetch
 
 ## --- Lambda artifacts (not part of make test) --------------------------------------------------
 

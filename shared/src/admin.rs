@@ -202,6 +202,7 @@ pub async fn delete_client(
         .keys()
         .map(|v| crate::store::dek_sk(*v))
         .chain(state.values.keys().map(|s| setting_sk(s)))
+        .chain(crate::clients::FIXED_SKS.iter().map(|s| (*s).to_owned()))
         .collect();
     for (instance, values) in &state.instances {
         keys.push(crate::clients::instance_sk(instance));
@@ -940,13 +941,13 @@ pub async fn declassify_setting(
     let setting = definition.name.to_string();
     let name = state.meta.name.clone();
     let pk = client_pk(&name);
-    let mut items = vec![crate::clients::definitions_update(
+    let mut items = crate::clients::definitions_update(
         app,
         &state,
         &state.meta.description,
         &definitions,
         &key,
-    )?];
+    )?;
     let mut deleted_values = 0;
     if state.values.contains_key(&setting) {
         items.push(

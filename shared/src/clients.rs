@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::events::{Actor, AuditEvent, EventKind};
 use crate::http::Caller;
 use crate::model::{ClientName, Registration, SettingDefinition};
+use crate::pack::{PackPlace, Packed};
 use crate::secret::{SecretBytes, SecretString};
 use crate::server_config;
 use crate::store::{client_pk, dek_sk, from_item, setting_sk, sort_key, to_item};
@@ -51,7 +52,10 @@ pub struct ClientMeta {
     pub version: u64,
     /// Increments whenever the definitions change.
     pub definitions_version: u64,
-    /// Definitions, JSON sealed with the data key (base64).
+    /// Definitions, JSON sealed with the data key (base64). Stored in the client's
+    /// [`DEFINITIONS_SK`] item (so that `META`, which every poll reads, stays small); a `META`
+    /// written before that held them itself, and still may until the definitions next change.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub definitions: String,
     /// The data key that sealed the definitions and new values.
     pub dek_version: u32,
@@ -105,6 +109,35 @@ impl SettingItem {
     pub fn is_visible_under(&self, definition: &SettingDefinition) -> bool {
         !definition.secret && !self.secret
     }
+}
+
+/// Sort key of the item holding a client's sealed definitions.
+pub const DEFINITIONS_SK: &str = "DEFINITIONS";
+
+/// The fixed sort keys of a client's partition besides `META` (items deleted with the client
+/// whether or not they exist).
+pub const FIXED_SKS: &[&str] = &[DEFINITIONS_SK, VALUES_SK];
+
+/// The [`DEFINITIONS_SK`] item: the definitions, sealed as they always were (bound to the
+/// client, `#definitions`, the definitions version and the data key's version).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DefinitionsItem {
+    sealed: String,
+}
+
+/// The `Put` of a client's sealed definitions, for a transaction.
+fn definitions_put(app: &App, client: &str, sealed: String) -> Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .put(app.store.put(
+            to_item(
+                &client_pk(client),
+                DEFINITIONS_SK,
+                &DefinitionsItem { sealed },
+            )?,
+            None,
+        )?)
+        .build())
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -258,8 +291,8 @@ pub fn seal_value(place: ValuePlace<'_>, value: &Value, key: &SecretBytes) -> Re
 }
 
 /// Most items one data-key rotation may write in its single transaction (the limit is 100, less
-/// the new key, the `META` update and the event).
-const MAX_VALUES_PER_ROTATION: usize = 97;
+/// the new key, the definitions, the `META` update and the event).
+const MAX_VALUES_PER_ROTATION: usize = 96;
 
 /// Seals the client's definitions and every value (base and instances) again under a new data
 /// key, in one transaction with `event`: a concurrent change of the client or of any value makes
@@ -343,22 +376,23 @@ pub(crate) async fn reseal_under_new_key(
                 .build(),
         );
     }
+    items.push(definitions_put(
+        app,
+        name,
+        seal_definitions(
+            name,
+            &definitions,
+            state.meta.definitions_version,
+            version,
+            &key,
+        )?,
+    )?);
     let meta = app.store.update(
         &pk,
         "META",
-        "SET definitions = :d, dekVersion = :k, version = :next, updated = :t",
+        "SET dekVersion = :k, version = :next, updated = :t REMOVE definitions",
         Some("version = :v"),
         vec![
-            (
-                ":d",
-                AttributeValue::S(seal_definitions(
-                    name,
-                    &definitions,
-                    state.meta.definitions_version,
-                    version,
-                    &key,
-                )?),
-            ),
             (":k", AttributeValue::N(version.to_string())),
             (
                 ":next",
@@ -401,7 +435,7 @@ type Throttles = HashMap<String, u32>;
 /// (`META` to [`HEAD_END`]) reads the client's `META` item and its counters, and nothing else.
 const THROTTLE_PREFIX: &str = "META#THROTTLE#";
 /// Upper bound of that range (`~` sorts after every character of an address and an hour).
-const HEAD_END: &str = "META#THROTTLE#~";
+pub const HEAD_END: &str = "META#THROTTLE#~";
 
 fn throttle_sk(caller: &Caller) -> Option<String> {
     let hour = clock::now_rfc3339().get(..13)?.to_owned();
@@ -453,10 +487,13 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
     let mut dek_created = HashMap::new();
     let mut values = HashMap::new();
     let mut instances: BTreeMap<String, HashMap<String, SettingItem>> = BTreeMap::new();
+    let mut definitions = None;
     for item in items {
         let sk = sort_key(&item).to_owned();
         if sk == "META" {
             meta = Some(from_item::<ClientMeta>(item)?);
+        } else if sk == DEFINITIONS_SK {
+            definitions = Some(from_item::<DefinitionsItem>(item)?.sealed);
         } else if sk.starts_with("DEK#") {
             let dek: DekItem = from_item(item)?;
             let wrapped = B64
@@ -484,6 +521,9 @@ async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, T
             count_failures(&mut throttles, sk, &item);
         }
     }
+    if let (Some(meta), Some(sealed)) = (meta.as_mut(), definitions) {
+        meta.definitions = sealed;
+    }
     Ok((
         meta.map(|meta| ClientState {
             meta,
@@ -502,25 +542,213 @@ fn count_failures(throttles: &mut Throttles, sk: String, item: &crate::store::It
     }
 }
 
-/// What a poll needs: the `META` item (secret hashes, versions, incarnation) and the failure
-/// counters, in one strongly consistent `Query` of the range `META`..[`HEAD_END`]. The values,
-/// data keys and instances are outside that range and are not read (nor paid for).
-async fn load_head(app: &App, name: &str) -> Result<(Option<ClientMeta>, Throttles)> {
+/// Sort key of the client's values pack ([`crate::pack`]): after the failure counters, so that
+/// the range `META`..[`VALUES_SK`] holds `META`, the counters and the pack, and nothing else.
+pub const VALUES_SK: &str = "META#VALUES";
+
+/// The head of a client's partition: `META`, the failure counters and (when read) the pack.
+struct Head {
+    meta: Option<ClientMeta>,
+    throttles: Throttles,
+    pack: Option<PackItem>,
+}
+
+/// Reads the head of a client's partition in one strongly consistent `Query`: the range
+/// `META`..`to`. With `to` = [`HEAD_END`] that is what a poll needs (`META`: secret hashes,
+/// versions, incarnation; and the failure counters); with [`VALUES_SK`] also the pack a fetch
+/// answers from. The values, data keys, definitions and instances are outside both ranges and
+/// are neither read nor paid for.
+async fn load_head(app: &App, name: &str, to: &str) -> Result<Head> {
     let items = app
         .store
-        .query_between(&client_pk(name), "META", HEAD_END)
+        .query_between(&client_pk(name), "META", to)
         .await?;
-    let mut throttles = Throttles::new();
-    let mut meta = None;
+    let mut head = Head {
+        meta: None,
+        throttles: Throttles::new(),
+        pack: None,
+    };
     for item in items {
         let sk = sort_key(&item).to_owned();
         if sk == "META" {
-            meta = Some(from_item::<ClientMeta>(item)?);
+            head.meta = Some(from_item::<ClientMeta>(item)?);
         } else if sk.starts_with(THROTTLE_PREFIX) {
-            count_failures(&mut throttles, sk, &item);
+            count_failures(&mut head.throttles, sk, &item);
+        } else if sk == VALUES_SK {
+            head.pack = PackItem::from_item(&item);
         }
     }
-    Ok((meta, throttles))
+    Ok(head)
+}
+
+/// The stored values pack: for which client state it was made, the wrapped data key that
+/// seals it and the ciphertext. Attribute names are one letter: the item's size is what every
+/// fetch pays for.
+#[derive(Debug)]
+struct PackItem {
+    version: u64,
+    definitions_version: u64,
+    dek_version: u32,
+    incarnation: String,
+    wrapped: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl PackItem {
+    /// `None` for an item that is not a well-formed pack (it is then made again).
+    fn from_item(item: &crate::store::Item) -> Option<Self> {
+        let n = |k: &str| match item.get(k) {
+            Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+            _ => None,
+        };
+        let b = |k: &str| match item.get(k) {
+            Some(AttributeValue::B(b)) => Some(b.clone().into_inner()),
+            _ => None,
+        };
+        Some(Self {
+            version: n("v")?,
+            definitions_version: n("d")?,
+            dek_version: u32::try_from(n("k")?).ok()?,
+            incarnation: match item.get("i") {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => return None,
+            },
+            wrapped: b("w")?,
+            sealed: b("p")?,
+        })
+    }
+
+    fn to_item(&self, client: &str) -> crate::store::Item {
+        use aws_sdk_dynamodb::primitives::Blob;
+        [
+            ("PK", AttributeValue::S(client_pk(client))),
+            ("SK", AttributeValue::S(VALUES_SK.to_owned())),
+            ("v", AttributeValue::N(self.version.to_string())),
+            ("d", AttributeValue::N(self.definitions_version.to_string())),
+            ("k", AttributeValue::N(self.dek_version.to_string())),
+            ("i", AttributeValue::S(self.incarnation.clone())),
+            ("w", AttributeValue::B(Blob::new(self.wrapped.clone()))),
+            ("p", AttributeValue::B(Blob::new(self.sealed.clone()))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Whether the pack shows the client as `meta` says it is now.
+    fn is_current_for(&self, meta: &ClientMeta) -> bool {
+        self.version == meta.version
+            && self.definitions_version == meta.definitions_version
+            && self.dek_version == meta.dek_version
+            && self.incarnation == meta.incarnation
+    }
+
+    fn place<'a>(&self, client: &'a str) -> PackPlace<'a> {
+        PackPlace {
+            client,
+            version: self.version,
+            dek_version: self.dek_version,
+        }
+    }
+}
+
+/// Most definitions a client may have for its fetches to be packed: the pack is written in one
+/// transaction with a condition on `META` and on each setting's value item (100 items at most).
+pub const MAX_PACKED_SETTINGS: usize = 98;
+
+/// Writes the pack of the base client's `settings`, as just answered from the whole partition
+/// (`state`). One transaction: the pack, on condition that `META` still has the versions,
+/// data key and incarnation read and that every defined setting's value item still has the
+/// version read (or still does not exist). A `Query` is not isolated from transactions, so
+/// the partition read may have mixed two states; then some condition fails and nothing is
+/// written. The answer does not depend on this write: a failure is logged and the next fetch
+/// answers from the partition again.
+async fn write_pack(
+    app: &App,
+    state: &ClientState,
+    definitions: &[SettingDefinition],
+    settings: &[Packed],
+    key: &SecretBytes,
+) -> Result<()> {
+    use aws_sdk_dynamodb::types::ConditionCheck;
+    let meta = &state.meta;
+    if definitions.len() > MAX_PACKED_SETTINGS {
+        return Ok(());
+    }
+    let Some(wrapped) = state.deks.get(&meta.dek_version) else {
+        return Ok(());
+    };
+    let pack = PackItem {
+        version: meta.version,
+        definitions_version: meta.definitions_version,
+        dek_version: meta.dek_version,
+        incarnation: meta.incarnation.clone(),
+        wrapped: wrapped.clone(),
+        sealed: Vec::new(),
+    };
+    let sealed = crate::pack::seal(pack.place(&meta.name), settings, key)?;
+    let pack = PackItem { sealed, ..pack };
+    let pk = client_pk(&meta.name);
+    let check = |sk: String, condition: &str, values: Vec<(&str, AttributeValue)>| {
+        let mut builder = ConditionCheck::builder()
+            .table_name(app.store.table())
+            .key("PK", AttributeValue::S(pk.clone()))
+            .key("SK", AttributeValue::S(sk))
+            .condition_expression(condition);
+        for (k, v) in values {
+            builder = builder.expression_attribute_values(k, v);
+        }
+        builder
+            .build()
+            .map(|c| TransactWriteItem::builder().condition_check(c).build())
+            .map_err(|e| Error::internal(format!("condition check builder: {e}")))
+    };
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    let mut items = vec![check(
+        "META".to_owned(),
+        if meta.incarnation.is_empty() {
+            "version = :v AND definitionsVersion = :d AND dekVersion = :k AND attribute_not_exists(incarnation)"
+        } else {
+            "version = :v AND definitionsVersion = :d AND dekVersion = :k AND incarnation = :i"
+        },
+        {
+            let mut values = vec![
+                (":v", n(meta.version)),
+                (":d", n(meta.definitions_version)),
+                (":k", n(u64::from(meta.dek_version))),
+            ];
+            if !meta.incarnation.is_empty() {
+                values.push((":i", AttributeValue::S(meta.incarnation.clone())));
+            }
+            values
+        },
+    )?];
+    for def in definitions {
+        items.push(match state.values.get(def.name.as_str()) {
+            Some(item) => check(
+                setting_sk(def.name.as_str()),
+                "valueVersion = :n",
+                vec![(":n", n(item.value_version))],
+            )?,
+            None => check(
+                setting_sk(def.name.as_str()),
+                "attribute_not_exists(PK)",
+                Vec::new(),
+            )?,
+        });
+    }
+    items.push(
+        TransactWriteItem::builder()
+            .put(app.store.put(pack.to_item(&meta.name), None)?)
+            .build(),
+    );
+    app.store
+        .transact_events(
+            items,
+            &[],
+            ("CONFLICT", "The client changed while its pack was made."),
+        )
+        .await
 }
 
 /// Names of every registered client, sorted.
@@ -921,7 +1149,7 @@ pub(crate) async fn create_client(
         previous_secret_expires: None,
         version: 1,
         definitions_version: 1,
-        definitions: seal_definitions(name, settings, 1, dek_version, &key)?,
+        definitions: String::new(),
         dek_version,
         created: now.clone(),
         updated: now.clone(),
@@ -964,6 +1192,11 @@ pub(crate) async fn create_client(
                 .build())
         })
         .collect::<Result<Vec<_>>>()?;
+    items.push(definitions_put(
+        app,
+        name,
+        seal_definitions(name, settings, 1, dek_version, &key)?,
+    )?);
     items.push(client_count_change(app, 1, Some(max))?);
     app.store
         .transact(
@@ -979,16 +1212,17 @@ pub(crate) async fn create_client(
 }
 
 /// The change of a client's description and definitions, for a transaction: an update of only
-/// those attributes (and the versions), under a condition on the version loaded. Every other
-/// attribute is left as it is, so a secret rotated meanwhile (which does not move the version)
-/// is never undone.
+/// those `META` attributes (and the versions), under a condition on the version loaded, and the
+/// new [`DEFINITIONS_SK`] item. Every other attribute is left as it is, so a secret rotated
+/// meanwhile (which does not move the version) is never undone. Definitions a `META` still held
+/// itself are removed from it.
 pub(crate) fn definitions_update(
     app: &App,
     state: &ClientState,
     description: &str,
     settings: &[SettingDefinition],
     key: &SecretBytes,
-) -> Result<TransactWriteItem> {
+) -> Result<Vec<TransactWriteItem>> {
     let name = state.meta.name.as_str();
     let definitions_version = state.meta.definitions_version + 1;
     let sealed = seal_definitions(
@@ -1003,14 +1237,13 @@ pub(crate) fn definitions_update(
         .key("PK", AttributeValue::S(client_pk(name)))
         .key("SK", AttributeValue::S("META".to_owned()))
         .update_expression(
-            "SET #description = :description, #definitions = :definitions, \
-             definitionsVersion = :dv, version = :next, updated = :t",
+            "SET #description = :description, definitionsVersion = :dv, version = :next, \
+             updated = :t REMOVE #definitions",
         )
         .condition_expression("version = :v AND dekVersion = :k")
         .expression_attribute_names("#description", "description")
         .expression_attribute_names("#definitions", "definitions")
         .expression_attribute_values(":description", AttributeValue::S(description.to_owned()))
-        .expression_attribute_values(":definitions", AttributeValue::S(sealed))
         .expression_attribute_values(":dv", AttributeValue::N(definitions_version.to_string()))
         .expression_attribute_values(
             ":next",
@@ -1021,7 +1254,10 @@ pub(crate) fn definitions_update(
         .expression_attribute_values(":k", AttributeValue::N(state.meta.dek_version.to_string()))
         .build()
         .map_err(|e| Error::internal(format!("update builder: {e}")))?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    Ok(vec![
+        TransactWriteItem::builder().update(update).build(),
+        definitions_put(app, name, sealed)?,
+    ])
 }
 
 /// History partition of a client.
@@ -1147,13 +1383,13 @@ async fn update_registration(
         .await;
     }
     let pk = client_pk(&name);
-    let mut items = vec![definitions_update(
+    let mut items = definitions_update(
         app,
         &state,
         &registration.description,
         &registration.settings,
         &key,
-    )?];
+    )?;
     // A removed setting takes its values with it: the base value and every instance's.
     for setting in removed.iter().filter(|s| state.values.contains_key(*s)) {
         items.push(app.store.delete_in_transaction(&pk, &setting_sk(setting))?);
@@ -1249,8 +1485,36 @@ pub fn etag(meta: &ClientMeta, instance: Option<&str>) -> String {
     tag
 }
 
-/// Fetches a client's settings, decrypted (`GET /api/clients/{name}/settings`): one `Query`, no
-/// KMS call with a warm data key, one audit event written before the answer.
+/// Refuses a caller whose address is over the failure limit, then checks the secret against
+/// `meta` (the same work for an unknown client); a wrong secret is counted and recorded (401).
+async fn authenticate(
+    app: &App,
+    name: &str,
+    meta: Option<&ClientMeta>,
+    throttles: &Throttles,
+    secret: &SecretString,
+    caller: &Caller,
+) -> Result<()> {
+    check_throttle(app, name, throttles, caller).await?;
+    if verify_secret(app, name, meta, secret).await? {
+        Ok(())
+    } else {
+        Err(refuse_client(app, name, caller).await)
+    }
+}
+
+/// Fetches a client's settings, decrypted (`GET /api/clients/{name}/settings`). Three paths,
+/// each one `Query`:
+///
+/// 1. a poll (`If-None-Match`) reads the client's head only (`META` and the failure counters);
+///    a current ETag is answered `304` and counted in aggregate ([`crate::polls`]);
+/// 2. the base client reads its head with the values pack ([`crate::pack`]) and, when the pack
+///    is current, answers from it: one ciphertext opened;
+/// 3. otherwise (an instance, no pack yet, a pack older than the client) the whole partition
+///    is read and every value opened, and a base-client answer is packed for the next fetch.
+///
+/// No KMS call with a warm data key; every answer with values records its `SettingsRead`
+/// event before it is sent.
 pub async fn fetch(
     app: &Arc<App>,
     name: &str,
@@ -1261,19 +1525,24 @@ pub async fn fetch(
 ) -> Result<Fetch> {
     let bounded: String = name.chars().take(64).collect();
     let matches = |tag: &str| if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
-    // A poll first reads only the client's head (`META` and the failure counters): when the
-    // ETag it holds is still current, that is all a `304` needs. The ETag names the instance
-    // only if the instance existed when it was made, and every change of the client's
-    // instances changes its version, so an unchanged version means an unchanged instance.
+    let valid = ClientName::parse(name).ok();
+    // 1. The ETag names the instance only if the instance existed when it was made, and every
+    //    change of the client's instances changes its version, so an unchanged version means
+    //    an unchanged instance.
     if if_none_match.is_some()
-        && let Ok(valid) = ClientName::parse(name)
+        && let Some(valid) = &valid
     {
-        let (meta, throttles) = load_head(app, valid.as_str()).await?;
-        check_throttle(app, &bounded, &throttles, caller).await?;
-        if !verify_secret(app, &bounded, meta.as_ref(), secret).await? {
-            return Err(refuse_client(app, &bounded, caller).await);
-        }
-        if let Some(meta) = meta {
+        let head = load_head(app, valid.as_str(), HEAD_END).await?;
+        authenticate(
+            app,
+            &bounded,
+            head.meta.as_ref(),
+            &head.throttles,
+            secret,
+            caller,
+        )
+        .await?;
+        if let Some(meta) = head.meta {
             let tag = etag(&meta, instance);
             if matches(&tag) {
                 record_poll(app, &meta.name, instance, caller).await?;
@@ -1281,43 +1550,59 @@ pub async fn fetch(
             }
         }
     }
-    let (state, throttles) = match ClientName::parse(name) {
-        Ok(valid) => load_partition(app, valid.as_str()).await?,
-        Err(_) => (None, Throttles::new()),
-    };
-    check_throttle(app, &bounded, &throttles, caller).await?;
-    if !verify_secret(app, &bounded, state.as_ref().map(|s| &s.meta), secret).await? {
-        return Err(refuse_client(app, &bounded, caller).await);
+    // 2. The base client, from its pack.
+    if instance.is_none()
+        && let Some(valid) = &valid
+    {
+        let head = load_head(app, valid.as_str(), VALUES_SK).await?;
+        authenticate(
+            app,
+            &bounded,
+            head.meta.as_ref(),
+            &head.throttles,
+            secret,
+            caller,
+        )
+        .await?;
+        if let (Some(meta), Some(pack)) = (&head.meta, &head.pack)
+            && pack.is_current_for(meta)
+        {
+            let key = app
+                .client_data_key(&meta.name, pack.dek_version, &pack.wrapped)
+                .await?;
+            let settings = crate::pack::open(pack.place(&meta.name), &pack.sealed, &key)?;
+            return answer(app, meta, None, settings, caller).await;
+        }
     }
+    // 3. The whole partition.
+    let (state, throttles) = match &valid {
+        Some(valid) => load_partition(app, valid.as_str()).await?,
+        None => (None, Throttles::new()),
+    };
+    authenticate(
+        app,
+        &bounded,
+        state.as_ref().map(|s| &s.meta),
+        &throttles,
+        secret,
+        caller,
+    )
+    .await?;
     let Some(state) = state else {
         return Err(auth_failed());
     };
     // An instance that does not exist falls back to the base client.
     let instance = instance.filter(|i| state.instances.contains_key(*i));
     let tag = etag(&state.meta, instance);
-    let read_event = |count: usize| {
-        AuditEvent::new(
-            EventKind::SettingsRead {
-                client: state.meta.name.clone(),
-                instance: instance.map(str::to_owned),
-                count,
-            },
-            Actor::Client {
-                name: state.meta.name.clone(),
-            },
-            caller.source(),
-            clock::now(),
-        )
-    };
     if matches(&tag) {
         record_poll(app, &state.meta.name, instance, caller).await?;
         return Ok(Fetch::NotModified(tag));
     }
     let key = state.data_key(app, state.meta.dek_version).await?;
     let definitions = state.definitions(&key)?;
-    let mut settings = Vec::with_capacity(definitions.len());
+    let mut settings: Vec<Packed> = Vec::with_capacity(definitions.len());
     let instance_values = instance.and_then(|i| state.instances.get(i));
-    for def in definitions {
+    for def in &definitions {
         let item = instance_values
             .and_then(|values| values.get(def.name.as_str()))
             .or_else(|| state.values.get(def.name.as_str()));
@@ -1331,24 +1616,53 @@ pub async fn fetch(
             }
             None => def.default_value.clone().unwrap_or(Value::Null),
         };
-        settings.push(FetchedSetting {
-            name: def.name.to_string(),
-            kind: def.kind,
-            value,
-        });
+        settings.push((def.name.to_string(), def.kind, value));
     }
+    if instance.is_none()
+        && let Err(e) = write_pack(app, &state, &definitions, &settings, &key).await
+    {
+        tracing::info!(client = %state.meta.name, error = %e, "values pack not written");
+    }
+    answer(app, &state.meta, instance, settings, caller).await
+}
+
+/// A fetch's answer with values: the server's offline and poll settings, and the
+/// `SettingsRead` event recorded before it is sent.
+async fn answer(
+    app: &App,
+    meta: &ClientMeta,
+    instance: Option<&str>,
+    settings: Vec<Packed>,
+    caller: &Caller,
+) -> Result<Fetch> {
     let config = server_config::load_recent(app).await?;
-    app.store.record(&read_event(settings.len())).await?;
+    app.store
+        .record(&AuditEvent::new(
+            EventKind::SettingsRead {
+                client: meta.name.clone(),
+                instance: instance.map(str::to_owned),
+                count: settings.len(),
+            },
+            Actor::Client {
+                name: meta.name.clone(),
+            },
+            caller.source(),
+            clock::now(),
+        ))
+        .await?;
     Ok(Fetch::Settings(
         FetchResponse {
-            client: state.meta.name.clone(),
+            client: meta.name.clone(),
             instance: instance.map(str::to_owned),
-            version: state.meta.version,
-            settings,
+            version: meta.version,
+            settings: settings
+                .into_iter()
+                .map(|(name, kind, value)| FetchedSetting { name, kind, value })
+                .collect(),
             allow_offline: config.allow_offline_settings,
             poll_interval_ms: config.poll_interval_ms,
         },
-        tag,
+        etag(meta, instance),
     ))
 }
 

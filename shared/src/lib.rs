@@ -22,6 +22,7 @@ pub mod mfa;
 pub mod model;
 pub mod origin;
 pub mod outbound;
+pub mod pack;
 pub mod password;
 pub mod personal_data;
 pub mod policy;

@@ -544,13 +544,13 @@ async fn reshape(
             }
         }
     }
-    let mut items = vec![crate::clients::definitions_update(
+    let mut items = crate::clients::definitions_update(
         app,
         state,
         &client.description,
         &client.settings,
         &key,
-    )?];
+    )?;
     for sk in &deletes {
         items.push(app.store.delete_in_transaction(&pk, sk)?);
     }

@@ -1,13 +1,18 @@
-//! The settings-fetch benchmark (`make bench`), against the emulator, in one run:
+//! The settings-fetch benchmark (`make bench`; `make bench-quick` for a run of a few
+//! minutes), against the emulator, in one run, for a client with 50 settings, 5 of them secret,
+//! all set by an admin:
 //!
-//! - AWS calls per warm fetch, by service (target: 1 DynamoDB read + 1 event write, 0 KMS);
-//! - KMS calls per 10,000 warm fetches (target ≤ 2);
-//! - median and p99 latency of a warm fetch through the gateway over HTTP, and the ratio to a
-//!   bare baseline making the same DynamoDB calls directly with the SDK (target ≤ 1.2);
-//! - CPU time of the handler excluding I/O (process CPU of the fetch loop minus the baseline's);
-//! - cost per million fetches at AWS list prices, beside Secrets Manager and Parameter Store.
-//!
-//! A client with 50 settings, 5 of them secret, all set by an admin.
+//! - AWS calls per warm request, by service and path: a full fetch (answered from the values
+//!   pack) and a `304` poll;
+//! - the bytes each path reads (the items of its `Query` range, measured) and writes (its
+//!   event), and so its DynamoDB read and write units;
+//! - median and p99 latency of each path through the gateway over HTTP, against a bare
+//!   baseline making the same DynamoDB calls directly with the SDK;
+//! - handler CPU time per request (process CPU of the loop minus the baseline's);
+//! - KMS calls per 10,000 warm fetches (quick: 1,000; target ≤ 2);
+//! - the cost per million requests at AWS list prices, per path (full fetch, `304` poll) and
+//!   per entry (HTTP API, Function URL), computed from those measurements, beside Secrets
+//!   Manager and Parameter Store reading the same 50 values.
 
 #![allow(
     clippy::unwrap_used,
@@ -38,8 +43,54 @@ use serde_json::json;
 
 const SETTINGS: usize = 50;
 const SECRETS: usize = 5;
-const LATENCY_SAMPLES: usize = 2_000;
-const KMS_FETCHES: usize = 10_000;
+
+/// How long to measure: `FIG_BENCH_QUICK=1` (`make bench-quick`) takes a few minutes.
+struct Plan {
+    latency_samples: usize,
+    kms_fetches: usize,
+}
+
+impl Plan {
+    fn from_env() -> Self {
+        if std::env::var("FIG_BENCH_QUICK").is_ok_and(|v| v == "1") {
+            Self {
+                latency_samples: 300,
+                kms_fetches: 1_000,
+            }
+        } else {
+            Self {
+                latency_samples: 2_000,
+                kms_fetches: 10_000,
+            }
+        }
+    }
+}
+
+// List prices (us-east-1, December 2026), per million unless said.
+const HTTP_API: f64 = 1.00;
+const LAMBDA_REQUESTS: f64 = 0.20;
+/// Lambda arm64, per GB-second.
+const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
+const LAMBDA_MEMORY_GB: f64 = 128.0 / 1024.0;
+/// At 128 MB a function gets 128/1769 of a vCPU: CPU-bound work takes this much longer than
+/// on one core of this machine.
+const CPU_STRETCH: f64 = 1769.0 / 128.0;
+/// Assumed in-region latency of one DynamoDB call from Lambda (the emulator's is not AWS's).
+const DYNAMODB_CALL_MS: f64 = 4.0;
+const READ_UNIT: f64 = 0.125;
+const WRITE_UNIT: f64 = 0.625;
+/// The audit pipeline per event at full batches of 100: one audit object and one digest
+/// (S3 PUT, $0.005 per 1,000) per batch; the events functions' invocations per batch are
+/// $0.002 per million events more. Small batches (a quiet stack) cost up to 100 times more.
+const AUDIT_PIPELINE: f64 = 2.0 * 5.0 / 100.0 + 0.002;
+/// Polls one aggregate `SettingsPolled` event stands for, assumed: one poll a second reaching a
+/// warm instance for a minute.
+const POLLS_PER_AGGREGATE: f64 = 60.0;
+/// Secrets Manager: $0.05 per 10,000 API calls; `BatchGetSecretValue` returns up to 20 secrets.
+const SECRETS_MANAGER_CALL: f64 = 5.00;
+/// Parameter Store, higher throughput: $0.05 per 10,000 API interactions; `GetParametersByPath`
+/// returns up to 10 parameters per page.
+const PARAMETER_STORE_CALL: f64 = 5.00;
 
 #[derive(Debug, Default)]
 struct Counter(AtomicU64);
@@ -264,109 +315,229 @@ async fn main() {
             None,
         )
     };
-    let (status, body) = fetch().await; // cold: pepper + data key from KMS
+    let plan = Plan::from_env();
+    let (status, body) = fetch().await; // cold: pepper + data key from KMS; writes the pack
     assert!(status.is_success() && body["settings"].as_array().unwrap().len() == SETTINGS);
+    let (_, body) = fetch().await;
+    assert_eq!(body["settings"].as_array().unwrap().len(), SETTINGS);
+    let etag = {
+        let request = http::Request::builder()
+            .uri(format!("{base}/api/clients/bench/settings"))
+            .header("clientSecret", &secret)
+            .body(Full::from(""))
+            .unwrap();
+        let response = http.request(request).await.unwrap();
+        response.headers()["etag"].to_str().unwrap().to_owned()
+    };
+    let poll = || {
+        call(
+            "GET",
+            "/api/clients/bench/settings",
+            vec![
+                ("clientSecret", secret.clone()),
+                ("if-none-match", etag.clone()),
+            ],
+            None,
+        )
+    };
+    assert_eq!(poll().await.0, http::StatusCode::NOT_MODIFIED);
 
-    // 1. AWS calls per warm fetch, by service.
+    // 1. AWS calls per warm request, by service and path.
+    let per_request = |before: (u64, u64, u64), after: (u64, u64, u64)| {
+        let per = |a: u64, b: u64| (b - a) as f64 / 100.0;
+        (
+            per(before.0, after.0),
+            per(before.1, after.1),
+            per(before.2, after.2),
+        )
+    };
     let before = counts.read();
     for _ in 0..100 {
         fetch().await;
     }
-    let after = counts.read();
-    let per = |a: u64, b: u64| (b - a) as f64 / 100.0;
-    println!(
-        "AWS calls per warm fetch (100 fetches): DynamoDB {:.2}, KMS {:.2}, S3 {:.2}",
-        per(before.0, after.0),
-        per(before.1, after.1),
-        per(before.2, after.2)
-    );
+    let fetch_calls = per_request(before, counts.read());
+    let before = counts.read();
+    for _ in 0..100 {
+        poll().await;
+    }
+    let poll_calls = per_request(before, counts.read());
+    for (path, (d, k, s3)) in [("full fetch", fetch_calls), ("304 poll", poll_calls)] {
+        println!(
+            "AWS calls per warm {path} (100 requests): DynamoDB {d:.2}, KMS {k:.2}, S3 {s3:.2}"
+        );
+    }
 
-    // 2. Latency through the gateway vs the bare SDK baseline (same calls), interleaved.
+    // 2. What each path reads and writes, measured on the items themselves.
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let pk = AttributeValue::S("CLIENT#bench".into());
-    let baseline = || {
-        let ddb = ddb.clone();
-        let pk = pk.clone();
-        let table = names.table.clone();
+    let range = |to: &'static str| {
+        let (ddb, pk, table) = (ddb.clone(), pk.clone(), names.table.clone());
         async move {
+            ddb.query()
+                .table_name(&table)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", pk)
+                .expression_attribute_values(":from", AttributeValue::S("META".into()))
+                .expression_attribute_values(":to", AttributeValue::S(to.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let bytes =
+        |items: &[HashMap<String, AttributeValue>]| -> usize { items.iter().map(item_size).sum() };
+    let fetch_read = bytes(range(fig_shared::clients::VALUES_SK).await.items());
+    let poll_read = bytes(range(fig_shared::clients::HEAD_END).await.items());
+    let partition = ddb
+        .query()
+        .table_name(&names.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", pk.clone())
+        .send()
+        .await
+        .unwrap();
+    let partition_read = bytes(partition.items());
+    let rru = |b: usize| b.div_ceil(4096) as f64; // strongly consistent: 1 unit per 4 KB
+    let wru = |b: usize| b.div_ceil(1024) as f64;
+    fig_shared::clients::flush_polls(&app).await.unwrap();
+    let event_bytes = |kind: &'static str| {
+        let (ddb, table) = (ddb.clone(), names.table.clone());
+        async move {
+            // A scan's limit applies before its filter: page until one turns up.
             let mut start = None;
             loop {
-                let out = ddb
-                    .query()
+                let page = ddb
+                    .scan()
                     .table_name(&table)
-                    .key_condition_expression("PK = :pk")
-                    .expression_attribute_values(":pk", pk.clone())
-                    .consistent_read(true)
+                    .filter_expression("begins_with(PK, :e) AND eventType = :t")
+                    .expression_attribute_values(":e", AttributeValue::S("EVENT#".into()))
+                    .expression_attribute_values(":t", AttributeValue::S(kind.into()))
                     .set_exclusive_start_key(start)
                     .send()
                     .await
                     .unwrap();
-                match out.last_evaluated_key {
+                if let Some(item) = page.items().first() {
+                    break item_size(item);
+                }
+                match page.last_evaluated_key {
                     Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
+                    _ => panic!("no {kind} event in the table"),
                 }
             }
-            let id = ulid::Ulid::new().to_string();
-            ddb.put_item()
+        }
+    };
+    let read_event = event_bytes("SettingsRead").await;
+    let polled_event = event_bytes("SettingsPolled").await;
+    println!(
+        "full fetch reads {fetch_read} B ({} RRU: META, counters, values pack) and writes a {read_event} B event ({} WRU); the whole partition, read before the pack, is {partition_read} B ({} RRU)",
+        rru(fetch_read),
+        wru(read_event),
+        rru(partition_read)
+    );
+    println!(
+        "304 poll reads {poll_read} B ({} RRU: META, counters) and writes nothing itself; one {polled_event} B SettingsPolled event ({} WRU) per client and instance-minute",
+        rru(poll_read),
+        wru(polled_event)
+    );
+
+    // 3. Latency and CPU through the gateway against the bare SDK, each path interleaved with
+    //    its baseline (the same DynamoDB calls).
+    let event_payload = "x".repeat(read_event.saturating_sub(120));
+    let baseline = |to: &'static str, write: bool| {
+        let (ddb, pk, table, payload) = (
+            ddb.clone(),
+            pk.clone(),
+            names.table.clone(),
+            event_payload.clone(),
+        );
+        async move {
+            ddb.query()
                 .table_name(&table)
-                .item("PK", AttributeValue::S(format!("BENCH#{}", &id[..2])))
-                .item("SK", AttributeValue::S(id))
-                .item("event", AttributeValue::S("x".repeat(400)))
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", pk)
+                .expression_attribute_values(":from", AttributeValue::S("META".into()))
+                .expression_attribute_values(":to", AttributeValue::S(to.into()))
+                .consistent_read(true)
                 .send()
                 .await
                 .unwrap();
+            if write {
+                let id = ulid::Ulid::new().to_string();
+                ddb.put_item()
+                    .table_name(&table)
+                    .item("PK", AttributeValue::S(format!("BENCH#{}", &id[..2])))
+                    .item("SK", AttributeValue::S(id))
+                    .item("event", AttributeValue::S(payload))
+                    .send()
+                    .await
+                    .unwrap();
+            }
         }
     };
-    let (mut gateway, mut bare) = (
-        Vec::with_capacity(LATENCY_SAMPLES),
-        Vec::with_capacity(LATENCY_SAMPLES),
-    );
-    let (mut gateway_cpu, mut bare_cpu) = (0.0, 0.0);
-    for _ in 0..LATENCY_SAMPLES {
-        let (c, t) = (cpu_seconds(), Instant::now());
-        fetch().await;
-        gateway.push(t.elapsed());
-        gateway_cpu += cpu_seconds() - c;
-        let (c, t) = (cpu_seconds(), Instant::now());
-        baseline().await;
-        bare.push(t.elapsed());
-        bare_cpu += cpu_seconds() - c;
-    }
-    gateway.sort();
-    bare.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (g50, g99, b50, b99) = (
-        percentile(&gateway, 0.5),
-        percentile(&gateway, 0.99),
-        percentile(&bare, 0.5),
-        percentile(&bare, 0.99),
-    );
-    println!(
-        "warm fetch through the gateway ({LATENCY_SAMPLES} samples): median {:.2} ms, p99 {:.2} ms",
-        ms(g50),
-        ms(g99)
-    );
-    println!(
-        "bare SDK baseline, same DynamoDB calls:      median {:.2} ms, p99 {:.2} ms",
-        ms(b50),
-        ms(b99)
-    );
-    println!(
-        "ratio gateway / baseline: median {:.2}, p99 {:.2}",
-        ms(g50) / ms(b50),
-        ms(g99) / ms(b99)
-    );
-    let handler_cpu_ms = ((gateway_cpu - bare_cpu) / LATENCY_SAMPLES as f64 * 1000.0).max(0.0);
-    println!(
-        "CPU per fetch (process, incl. HTTP client and server): gateway {:.3} ms, baseline {:.3} ms; handler excluding I/O ≈ {:.3} ms",
-        gateway_cpu / LATENCY_SAMPLES as f64 * 1000.0,
-        bare_cpu / LATENCY_SAMPLES as f64 * 1000.0,
-        handler_cpu_ms
-    );
+    struct Measured {
+        median: f64,
+        p99: f64,
+        base_median: f64,
+        base_p99: f64,
+        cpu_ms: f64,
+        base_cpu_ms: f64,
+    }
+    let mut measured = Vec::new();
+    for (path, is_fetch) in [("full fetch", true), ("304 poll", false)] {
+        let samples = plan.latency_samples;
+        let (mut gateway, mut bare) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+        let (mut gateway_cpu, mut bare_cpu) = (0.0, 0.0);
+        for _ in 0..samples {
+            let (c, t) = (cpu_seconds(), Instant::now());
+            if is_fetch {
+                fetch().await;
+            } else {
+                poll().await;
+            }
+            gateway.push(t.elapsed());
+            gateway_cpu += cpu_seconds() - c;
+            let (c, t) = (cpu_seconds(), Instant::now());
+            if is_fetch {
+                baseline(fig_shared::clients::VALUES_SK, true).await;
+            } else {
+                baseline(fig_shared::clients::HEAD_END, false).await;
+            }
+            bare.push(t.elapsed());
+            bare_cpu += cpu_seconds() - c;
+        }
+        gateway.sort();
+        bare.sort();
+        let m = Measured {
+            median: ms(percentile(&gateway, 0.5)),
+            p99: ms(percentile(&gateway, 0.99)),
+            base_median: ms(percentile(&bare, 0.5)),
+            base_p99: ms(percentile(&bare, 0.99)),
+            cpu_ms: gateway_cpu / samples as f64 * 1000.0,
+            base_cpu_ms: bare_cpu / samples as f64 * 1000.0,
+        };
+        println!(
+            "{path} through the gateway ({samples} samples): median {:.2} ms, p99 {:.2} ms; bare SDK, same calls: median {:.2} ms, p99 {:.2} ms; ratio median {:.2}, p99 {:.2}",
+            m.median,
+            m.p99,
+            m.base_median,
+            m.base_p99,
+            m.median / m.base_median,
+            m.p99 / m.base_p99
+        );
+        println!(
+            "{path} CPU per request (process, incl. HTTP client and server): gateway {:.3} ms, baseline {:.3} ms; handler excluding I/O ≈ {:.3} ms",
+            m.cpu_ms,
+            m.base_cpu_ms,
+            (m.cpu_ms - m.base_cpu_ms).max(0.0)
+        );
+        measured.push(m);
+    }
 
-    // 3. KMS calls per 10,000 warm fetches (in-process, through the same router, 8 at a time).
-    //    The data-key cache refreshes a key after 10,000 uses or 5 minutes, whichever comes
-    //    first: against the emulator 10,000 fetches take minutes, so the age bound shows too.
+    // 4. KMS calls per warm fetch (in-process, through the same router, 8 at a time). The
+    //    data-key cache refreshes a key after 10,000 uses or 5 minutes, whichever comes first.
+    let kms_fetches = plan.kms_fetches;
     let kms_before = app.kms.calls();
     let router = fig_gateway::router(app.clone(), None);
     let started = Instant::now();
@@ -374,7 +545,7 @@ async fn main() {
     for _ in 0..8 {
         let (router, secret) = (router.clone(), secret.clone());
         tasks.spawn(async move {
-            for _ in 0..KMS_FETCHES / 8 {
+            for _ in 0..kms_fetches / 8 {
                 use tower::ServiceExt;
                 let mut request = http::Request::builder()
                     .uri("/api/clients/bench/settings")
@@ -396,60 +567,49 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let age_refreshes = (elapsed / 300.0).floor();
     println!(
-        "KMS calls per {KMS_FETCHES} warm fetches: {} in {elapsed:.0} s (of which {age_refreshes} from the 5-minute age bound)",
+        "KMS calls per {kms_fetches} warm fetches: {} in {elapsed:.0} s (of which {age_refreshes} from the 5-minute age bound)",
         app.kms.calls() - kms_before
     );
 
-    // 4. Cost per million fetches at list prices (us-east-1, 2026).
-    let partition = ddb
-        .query()
-        .table_name(&names.table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", pk.clone())
-        .send()
-        .await
-        .unwrap();
-    let read_bytes: usize = partition.items().iter().map(item_size).sum();
-    let rru = read_bytes.div_ceil(4096) as f64; // strongly consistent: 1 RRU per 4 KB
-    // A scan's limit applies before its filter: page until one SettingsRead event turns up.
-    let mut start = None;
-    let event_bytes = loop {
-        let page = ddb
-            .scan()
-            .table_name(&names.table)
-            .filter_expression("begins_with(PK, :e) AND eventType = :t")
-            .expression_attribute_values(":e", AttributeValue::S("EVENT#".into()))
-            .expression_attribute_values(":t", AttributeValue::S("SettingsRead".into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        if let Some(item) = page.items().first() {
-            break item_size(item);
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => panic!("no SettingsRead event in the table"),
-        }
+    // 5. Cost per million requests at list prices, per path and entry.
+    let handler = |m: &Measured| (m.cpu_ms - m.base_cpu_ms).max(0.0);
+    let lambda = |m: &Measured, calls: f64| {
+        let billed_ms = (handler(m) * CPU_STRETCH + calls * DYNAMODB_CALL_MS).ceil();
+        (
+            billed_ms,
+            LAMBDA_REQUESTS
+                + 1_000_000.0 * billed_ms / 1000.0 * LAMBDA_MEMORY_GB * LAMBDA_GB_SECOND,
+        )
     };
-    let wru = event_bytes.div_ceil(1024) as f64;
-    // Billed duration: the gateway's median against the emulator is an upper bound (moto answers
-    // a 50-item Query in tens of ms; DynamoDB in a few).
-    let lambda_ms = ms(g50).ceil();
-    let lambda = 0.20 + 1_000_000.0 * (lambda_ms / 1000.0) * 0.125 * 0.0000133334;
-    let lambda_aws_ms = (handler_cpu_ms + 2.0 * 5.0).ceil();
-    let lambda_aws = 0.20 + 1_000_000.0 * (lambda_aws_ms / 1000.0) * 0.125 * 0.0000133334;
-    let api = 1.00;
-    let dynamodb = rru * 0.125 + wru * 0.625;
-    let stream = 1.0 * 0.02; // one stream read request per event, batched 100 per read: ≤ $0.02
-    let total = lambda + api + dynamodb + stream;
+    let (fetch_ms, fetch_lambda) = lambda(&measured[0], fetch_calls.0);
+    let (poll_ms, poll_lambda) = lambda(&measured[1], poll_calls.0);
+    let fetch_dynamodb = rru(fetch_read) * READ_UNIT + wru(read_event) * WRITE_UNIT;
+    let poll_dynamodb =
+        rru(poll_read) * READ_UNIT + wru(polled_event) / POLLS_PER_AGGREGATE * WRITE_UNIT;
+    let poll_pipeline = AUDIT_PIPELINE / POLLS_PER_AGGREGATE;
     println!(
-        "read {read_bytes} B per fetch ({rru} RRU), event {event_bytes} B ({wru} WRU), Lambda billed {lambda_ms} ms at 128 MB arm64 (≈{lambda_aws_ms} ms on AWS: handler CPU + 2 DynamoDB calls of ~5 ms, ${lambda_aws:.2} per million)"
+        "Lambda billed per request at 128 MB arm64: full fetch {fetch_ms} ms, 304 poll {poll_ms} ms (handler CPU x{CPU_STRETCH:.1} for a 128 MB share of a vCPU + {DYNAMODB_CALL_MS} ms per DynamoDB call)"
     );
     println!(
-        "cost per million fetches: Lambda ${lambda:.2} + API Gateway HTTP API ${api:.2} + DynamoDB ${dynamodb:.2} + streams ≤${stream:.2} + KMS $0.00 = ${total:.2}"
+        "cost per million, $ | API entry | Lambda | DynamoDB | = request | + audit pipeline (full batches) | total"
     );
+    for (path, lambda, dynamodb, pipeline) in [
+        ("full fetch", fetch_lambda, fetch_dynamodb, AUDIT_PIPELINE),
+        ("304 poll", poll_lambda, poll_dynamodb, poll_pipeline),
+    ] {
+        for (entry, api) in [("HTTP API", HTTP_API), ("Function URL", 0.0)] {
+            let request = api + lambda + dynamodb;
+            println!(
+                "{path:<10} via {entry:<12} | {api:.2} | {lambda:.3} | {dynamodb:.3} | {request:.2} | {pipeline:.3} | {:.2}",
+                request + pipeline
+            );
+        }
+    }
+    let secrets_manager = (SETTINGS as f64 / 20.0).ceil();
+    let parameter_store = (SETTINGS as f64 / 10.0).ceil();
     println!(
-        "for comparison, per million reads: AWS Secrets Manager $5.00 (+ $0.40 per secret per month); SSM Parameter Store advanced throughput $5.00 (standard: free, 40 TPS cap, no per-value envelope keys)"
+        "the same {SETTINGS} values elsewhere, per million reads: AWS Secrets Manager ${:.2} ({secrets_manager} BatchGetSecretValue calls; + $0.40 per secret per month), SSM Parameter Store higher throughput ${:.2} ({parameter_store} GetParametersByPath pages; standard throughput is free but capped at 40 TPS and has no per-value envelope keys)",
+        secrets_manager * SECRETS_MANAGER_CALL,
+        parameter_store * PARAMETER_STORE_CALL
     );
 }

@@ -879,12 +879,25 @@ async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
         .send()
         .await
         .unwrap();
+    // Nor does a full fetch of the base client: it answers from the values pack, which shows
+    // the client's current version.
     let full = fetch(&stack, "svc", &secret).await;
+    assert_eq!(full.status, StatusCode::OK, "{}", full.text);
+    assert_eq!(greeting(&full), "two");
+    // An instance fetch reads the whole partition, and meets the broken item.
+    let whole = stack
+        .call(
+            Method::GET,
+            "/api/clients/svc/settings?instance=eu",
+            &[("clientSecret", &secret)],
+            None,
+        )
+        .await;
     assert_eq!(
-        full.status,
+        whole.status,
         StatusCode::INTERNAL_SERVER_ERROR,
         "{}",
-        full.text
+        whole.text
     );
     for from in ["192.0.2.7", "192.0.2.7", "192.0.2.8"] {
         let r = poll(from, path, secret.clone(), tag.clone()).await;
@@ -931,7 +944,11 @@ async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
     // The trail: every 200 one SettingsRead, the 304s one SettingsPolled per client and instance.
     let records = stack.audit_records().await;
     let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
-    assert_eq!(of("SettingsRead").len(), 4, "first, changed, base, eu");
+    assert_eq!(
+        of("SettingsRead").len(),
+        5,
+        "first, changed, base, eu, packed"
+    );
     let polled = of("SettingsPolled");
     assert_eq!(polled.len(), 2, "{polled:?}");
     let base_polls = polled.iter().find(|r| r["instance"].is_null()).unwrap();

@@ -356,7 +356,10 @@ async fn services_reach_the_settings_function_through_its_function_url() {
     // Through API Gateway, or with the setting off, the origin secret is still required.
     for (function, event) in [
         (&settings, request(&secret, "fig.example.com")),
-        (&settings, request(&secret, "abc.execute-api.us-east-1.amazonaws.com")),
+        (
+            &settings,
+            request(&secret, "abc.execute-api.us-east-1.amazonaws.com"),
+        ),
         (&without_url, request(&secret, URL_HOST)),
     ] {
         let answer = http(function, &event).await;

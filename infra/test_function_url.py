@@ -1,12 +1,14 @@
-"""The services' Function URL: only the settings function has one, and only it may skip the
-distribution's origin secret.
+"""The services' Function URL: only the settings code has one, as a function of its own, and
+only that function may skip the distribution's origin secret.
 
 Run by infra/lint.sh (and so by `make test`). Checks that exactly one AWS::Lambda::Url exists,
-that it targets the settings function, is public (AuthType NONE: every request is authenticated
-by its client secret) and conditional on ServiceFunctionUrl; that its two permissions are
-limited to invocations through the URL; that FIG_FUNCTION_URL is set on the settings function
-alone (every other function keeps requiring the origin secret, FIG_ORIGIN_VERIFY in Globals);
-and that the settings function has a reserved concurrency, the Function URL's throttle.
+that it targets ServiceUrlFunction, is public (AuthType NONE: every request is authenticated by
+its client secret) and conditional on ServiceFunctionUrl; that its two permissions are limited
+to invocations through the URL; that ServiceUrlFunction runs the settings package, has no API
+events (the distribution never reaches it) and a reserved concurrency of its own (the URL's
+throttle, which a flood there exhausts without touching the settings function behind the
+distribution); and that FIG_FUNCTION_URL is set on it alone (every other function keeps
+requiring the origin secret, FIG_ORIGIN_VERIFY in Globals).
 """
 
 import sys
@@ -22,7 +24,7 @@ def main(path):
     url = urls["SettingsFunctionUrl"]
     assert url.get("Condition") == "HasServiceFunctionUrl"
     props = url["Properties"]
-    assert props["TargetFunctionArn"] == {"Fn::GetAtt": ["SettingsFunction", "Arn"]}, props
+    assert props["TargetFunctionArn"] == {"Fn::GetAtt": ["ServiceUrlFunction", "Arn"]}, props
     assert props["AuthType"] == "NONE"
     permissions = [
         v["Properties"]
@@ -31,7 +33,7 @@ def main(path):
     ]
     assert len(permissions) == 2, permissions
     for p in permissions:
-        assert p["FunctionName"] == {"Ref": "SettingsFunction"}, p
+        assert p["FunctionName"] == {"Ref": "ServiceUrlFunction"}, p
         assert (
             p.get("FunctionUrlAuthType") == "NONE" or p.get("InvokedViaFunctionUrl") is True
         ), f"a public permission not limited to the Function URL: {p}"
@@ -44,10 +46,18 @@ def main(path):
         if v["Type"] == "AWS::Serverless::Function"
         and "FIG_FUNCTION_URL" in v["Properties"].get("Environment", {}).get("Variables", {})
     ]
-    assert with_url == ["SettingsFunction"], f"FIG_FUNCTION_URL set on {with_url}"
-    settings = resources["SettingsFunction"]["Properties"]
-    assert "ReservedConcurrentExecutions" in settings, "the settings function needs a bound"
-    print("function url: the settings function only, public, bounded by reserved concurrency")
+    assert with_url == ["ServiceUrlFunction"], f"FIG_FUNCTION_URL set on {with_url}"
+    function = resources["ServiceUrlFunction"]
+    assert function.get("Condition") == "HasServiceFunctionUrl"
+    service, settings = function["Properties"], resources["SettingsFunction"]["Properties"]
+    assert service["CodeUri"] == settings["CodeUri"], "the URL runs the settings package"
+    assert service["Role"] == settings["Role"], "with the settings function's permissions"
+    assert not service.get("Events"), "the distribution never reaches the URL's function"
+    assert service.get("ReservedConcurrentExecutions") == {"Ref": "ServiceUrlConcurrency"}
+    assert "ReservedConcurrentExecutions" not in settings, (
+        "the settings function behind the distribution shares no bound with the URL"
+    )
+    print("function url: the settings code as a function of its own, public, own concurrency")
 
 
 if __name__ == "__main__":

@@ -422,7 +422,7 @@ pub async fn load_client(app: &App, name: &str) -> Result<Option<ClientState>> {
     if ClientName::parse(name).is_err() {
         return Ok(None);
     }
-    Ok(load_partition(app, name).await?.0)
+    Ok(load_partition(app, name, None).await?.0)
 }
 
 /// Failed client authentications from one address in one hour, before 429.
@@ -478,9 +478,67 @@ async fn check_throttle(
     Err(Error::TooManyRequests { retry_after: wait })
 }
 
-/// The whole partition: the client (if it exists) and the failure counters (even if not).
-async fn load_partition(app: &App, name: &str) -> Result<(Option<ClientState>, Throttles)> {
-    let items = app.store.query_partition(&client_pk(name)).await?;
+/// Most items one page of a partition read takes: a 50-setting client with a few instances
+/// is one page.
+const PARTITION_PAGE: i32 = 400;
+
+/// Most failure counters a read takes in its stride. Anyone who knows a client's name can add
+/// counters (one per address and hour that fails), so a partition or head holding more is
+/// read around them: the items after the counters by range, the caller's own counter by key.
+/// What one request reads stays bounded however many addresses failed this hour.
+const COUNTERS_READ: usize = 32;
+
+/// Most items the head read takes: `META`, the pack and a few counters.
+const HEAD_ITEMS: i32 = 8;
+
+fn is_counter(item: &crate::store::Item) -> bool {
+    sort_key(item).starts_with(THROTTLE_PREFIX)
+}
+
+/// Every item of a client's partition but other addresses' failure counters when there are
+/// many ([`COUNTERS_READ`]); `caller`'s own counter is always among them when it exists.
+async fn partition_items(
+    app: &App,
+    pk: &str,
+    caller: Option<&Caller>,
+) -> Result<Vec<crate::store::Item>> {
+    use crate::store::SortKeys;
+    let (mut items, mut start, mut counters) = (Vec::new(), None, 0);
+    loop {
+        let (page, next) = app
+            .store
+            .query_page(pk, SortKeys::All, Some(PARTITION_PAGE), start)
+            .await?;
+        counters += page.iter().filter(|item| is_counter(item)).count();
+        items.extend(page);
+        match next {
+            None => return Ok(items),
+            Some(_) if counters > COUNTERS_READ => break,
+            Some(key) => start = Some(key),
+        }
+    }
+    // Crowded: what sorts before the counters is read; the rest after them, and the caller's.
+    items.retain(|item| !is_counter(item));
+    let own = caller.and_then(throttle_sk);
+    let (rest, own) = tokio::join!(app.store.query_all(pk, SortKeys::After(HEAD_END)), async {
+        match &own {
+            Some(sk) => app.store.get(pk, sk).await,
+            None => Ok(None),
+        }
+    });
+    items.extend(rest?);
+    items.extend(own?);
+    Ok(items)
+}
+
+/// The whole partition: the client (if it exists) and the failure counters (even if not; with
+/// many, only `caller`'s: [`partition_items`]).
+async fn load_partition(
+    app: &App,
+    name: &str,
+    caller: Option<&Caller>,
+) -> Result<(Option<ClientState>, Throttles)> {
+    let items = partition_items(app, &client_pk(name), caller).await?;
     let mut throttles = Throttles::new();
     let mut meta = None;
     let mut deks = HashMap::new();
@@ -558,17 +616,23 @@ struct Head {
 /// versions, incarnation; and the failure counters); with [`VALUES_SK`] also the pack a fetch
 /// answers from. The values, data keys, definitions and instances are outside both ranges and
 /// are neither read nor paid for.
-async fn load_head(app: &App, name: &str, to: &str) -> Result<Head> {
-    let items = app
+///
+/// The read takes [`HEAD_ITEMS`] at most: when the counters crowd the range (many addresses
+/// failed this hour), the caller's own counter and the pack are read by key instead, in one
+/// `BatchGetItem`.
+async fn load_head(app: &App, name: &str, to: &str, caller: &Caller) -> Result<Head> {
+    use crate::store::SortKeys;
+    let pk = client_pk(name);
+    let (items, more) = app
         .store
-        .query_between(&client_pk(name), "META", to)
+        .query_page(&pk, SortKeys::Between("META", to), Some(HEAD_ITEMS), None)
         .await?;
     let mut head = Head {
         meta: None,
         throttles: Throttles::new(),
         pack: None,
     };
-    for item in items {
+    let add = |head: &mut Head, item: crate::store::Item| -> Result<()> {
         let sk = sort_key(&item).to_owned();
         if sk == "META" {
             head.meta = Some(from_item::<ClientMeta>(item)?);
@@ -576,6 +640,21 @@ async fn load_head(app: &App, name: &str, to: &str) -> Result<Head> {
             count_failures(&mut head.throttles, sk, &item);
         } else if sk == VALUES_SK {
             head.pack = PackItem::from_item(&item);
+        }
+        Ok(())
+    };
+    for item in items {
+        add(&mut head, item)?;
+    }
+    if more.is_some() {
+        head.throttles.clear();
+        let own = throttle_sk(caller);
+        let mut keys: Vec<(&str, &str)> = own.iter().map(|sk| (pk.as_str(), sk.as_str())).collect();
+        if to == VALUES_SK {
+            keys.push((&pk, VALUES_SK));
+        }
+        for item in app.store.get_many(&keys).await? {
+            add(&mut head, item)?;
         }
     }
     Ok(head)
@@ -643,10 +722,20 @@ impl PackItem {
             && self.incarnation == meta.incarnation
     }
 
-    fn place<'a>(&self, client: &'a str) -> PackPlace<'a> {
+    /// The settings in the pack, opened with its data key.
+    async fn open(&self, app: &App, meta: &ClientMeta) -> Result<Vec<Packed>> {
+        let key = app
+            .client_data_key(&meta.name, self.dek_version, &self.wrapped)
+            .await?;
+        crate::pack::open(self.place(&meta.name), &self.sealed, &key)
+    }
+
+    fn place<'a>(&'a self, client: &'a str) -> PackPlace<'a> {
         PackPlace {
             client,
+            incarnation: &self.incarnation,
             version: self.version,
+            definitions_version: self.definitions_version,
             dek_version: self.dek_version,
         }
     }
@@ -860,7 +949,7 @@ pub async fn register(
 ) -> Result<RegistrationResult> {
     registration.validate()?;
     let name = registration.name.clone();
-    let (state, throttles) = load_partition(app, name.as_str()).await?;
+    let (state, throttles) = load_partition(app, name.as_str(), Some(caller)).await?;
     check_throttle(app, name.as_str(), &throttles, caller).await?;
     if let Some(state) = &state
         && !verify_secret(app, name.as_str(), Some(&state.meta), &secret).await?
@@ -1503,6 +1592,27 @@ async fn authenticate(
     }
 }
 
+/// The client's head ([`load_head`]: `META` to `to`), once `secret` is proven for it.
+async fn authenticated_head(
+    app: &App,
+    name: &ClientName,
+    to: &str,
+    secret: &SecretString,
+    caller: &Caller,
+) -> Result<Head> {
+    let head = load_head(app, name.as_str(), to, caller).await?;
+    authenticate(
+        app,
+        name.as_str(),
+        head.meta.as_ref(),
+        &head.throttles,
+        secret,
+        caller,
+    )
+    .await?;
+    Ok(head)
+}
+
 /// Fetches a client's settings, decrypted (`GET /api/clients/{name}/settings`). Three paths,
 /// each one `Query`:
 ///
@@ -1532,16 +1642,7 @@ pub async fn fetch(
     if if_none_match.is_some()
         && let Some(valid) = &valid
     {
-        let head = load_head(app, valid.as_str(), HEAD_END).await?;
-        authenticate(
-            app,
-            &bounded,
-            head.meta.as_ref(),
-            &head.throttles,
-            secret,
-            caller,
-        )
-        .await?;
+        let head = authenticated_head(app, valid, HEAD_END, secret, caller).await?;
         if let Some(meta) = head.meta {
             let tag = etag(&meta, instance);
             if matches(&tag) {
@@ -1554,29 +1655,25 @@ pub async fn fetch(
     if instance.is_none()
         && let Some(valid) = &valid
     {
-        let head = load_head(app, valid.as_str(), VALUES_SK).await?;
-        authenticate(
-            app,
-            &bounded,
-            head.meta.as_ref(),
-            &head.throttles,
-            secret,
-            caller,
-        )
-        .await?;
+        let head = authenticated_head(app, valid, VALUES_SK, secret, caller).await?;
         if let (Some(meta), Some(pack)) = (&head.meta, &head.pack)
             && pack.is_current_for(meta)
         {
-            let key = app
-                .client_data_key(&meta.name, pack.dek_version, &pack.wrapped)
-                .await?;
-            let settings = crate::pack::open(pack.place(&meta.name), &pack.sealed, &key)?;
-            return answer(app, meta, None, settings, caller).await;
+            // A pack that does not open (not this client's, or not this state's) is no
+            // answer and no failure: the partition is read and packed again.
+            match pack.open(app, meta).await {
+                Ok(settings) => return answer(app, meta, None, settings, caller).await,
+                Err(e) => tracing::warn!(
+                    client = %meta.name,
+                    error = %e,
+                    "values pack does not open; reading the partition"
+                ),
+            }
         }
     }
     // 3. The whole partition.
     let (state, throttles) = match &valid {
-        Some(valid) => load_partition(app, valid.as_str()).await?,
+        Some(valid) => load_partition(app, valid.as_str(), Some(caller)).await?,
         None => (None, Throttles::new()),
     };
     authenticate(
@@ -1636,6 +1733,7 @@ async fn answer(
     caller: &Caller,
 ) -> Result<Fetch> {
     let config = server_config::load_recent(app).await?;
+    flush_due_polls(app).await;
     app.store
         .record(&AuditEvent::new(
             EventKind::SettingsRead {
@@ -1681,6 +1779,18 @@ async fn record_poll(
         flush_polls(app).await?;
     }
     Ok(())
+}
+
+/// Writes the poll ledger when it is due, on a request that is not a poll (a fetch with
+/// values, a heartbeat), so that counts are written within about a minute whatever a service
+/// sends next. Best effort: a failure keeps the counts for the next request and does not fail
+/// this one, which records itself.
+async fn flush_due_polls(app: &App) {
+    if app.polls.due(clock::now(), std::time::Instant::now())
+        && let Err(e) = flush_polls(app).await
+    {
+        tracing::warn!(error = %e, "poll counts not written; kept for the next request");
+    }
 }
 
 /// Writes every `304` this instance has counted as `SettingsPolled` events (one per client and
@@ -1968,17 +2078,28 @@ pub async fn report_status(
     caller: &Caller,
 ) -> Result<StatusAnswer> {
     let bounded_name: String = name.chars().take(64).collect();
-    let (state, throttles) = match ClientName::parse(name) {
-        Ok(valid) => load_partition(app, valid.as_str()).await?,
-        Err(_) => (None, Throttles::new()),
+    // A heartbeat needs the client's head only (its secret hashes and version).
+    let head = match ClientName::parse(name) {
+        Ok(valid) => Some(load_head(app, valid.as_str(), HEAD_END, caller).await?),
+        Err(_) => None,
     };
-    check_throttle(app, &bounded_name, &throttles, caller).await?;
-    if !verify_secret(app, &bounded_name, state.as_ref().map(|s| &s.meta), secret).await? {
-        return Err(refuse_client(app, &bounded_name, caller).await);
-    }
-    let Some(state) = state else {
+    let (meta, throttles) = match head {
+        Some(head) => (head.meta, head.throttles),
+        None => (None, Throttles::new()),
+    };
+    authenticate(
+        app,
+        &bounded_name,
+        meta.as_ref(),
+        &throttles,
+        secret,
+        caller,
+    )
+    .await?;
+    let Some(meta) = meta else {
         return Err(auth_failed());
     };
+    flush_due_polls(app).await;
     let config = server_config::load_recent(app).await?;
     let now = clock::now();
     let expires = now.unix_timestamp()
@@ -1986,7 +2107,7 @@ pub async fn report_status(
             .unwrap_or(90)
             .max(90);
     let item = StatusItem {
-        client: state.meta.name.clone(),
+        client: meta.name.clone(),
         run_session_id: report.run_session_id.to_string(),
         instance: report.instance.as_ref().map(ToString::to_string),
         hostname: bounded(report.hostname.clone()),
@@ -1999,20 +2120,20 @@ pub async fn report_status(
         ttl: expires,
     };
     let item = to_item(
-        &format!("CLIENTSTATUS#{}", state.meta.name),
+        &format!("CLIENTSTATUS#{}", meta.name),
         report.run_session_id.as_str(),
         &item,
     )?;
     let event = AuditEvent::new(
         EventKind::ClientStatusChanged {
-            client: state.meta.name.clone(),
+            client: meta.name.clone(),
             instance: report.instance.as_ref().map(ToString::to_string),
             run_session_id: report.run_session_id.to_string(),
             hostname: bounded(report.hostname),
             status: "connected".into(),
         },
         Actor::Client {
-            name: state.meta.name.clone(),
+            name: meta.name.clone(),
         },
         caller.source(),
         now,
@@ -2038,8 +2159,8 @@ pub async fn report_status(
         // was deleted and registered again) is not what the server holds now.
         update_available: report
             .last_setting_version
-            .is_some_and(|v| v != state.meta.version),
-        current_version: state.meta.version,
+            .is_some_and(|v| v != meta.version),
+        current_version: meta.version,
         allow_offline_settings: config.allow_offline_settings,
         poll_interval_ms: config.poll_interval_ms,
     })

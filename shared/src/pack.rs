@@ -6,9 +6,10 @@
 //! fetch now reads one short range: `META` (auth, versions), the failure counters and this
 //! pack (one read unit for the same 50 settings), and opens one ciphertext. The pack is a
 //! cache with the values' own protection: sealed with the client's data key under the binding
-//! (client, `#values`, client version, data-key version, secret), it opens only for the client
-//! and version it was made for, and it is used only when `META` says that version, its
-//! definitions version, data key and incarnation are current. Its encoding is compact (one
+//! (client and its incarnation, `#values`, client and definitions versions, data-key
+//! version, secret), it opens only for the client state it was made for, and it is used only
+//! when `META` says that state is current. A pack that does not open is not an answer: the
+//! fetch reads the whole partition instead and packs again. Its encoding is compact (one
 //! type letter per setting, names and values in definition order) because its size is what a
 //! fetch pays for.
 
@@ -66,22 +67,41 @@ struct Encoded {
     s: Vec<(String, Value)>,
 }
 
-/// Where a pack belongs: the client, its version and the data key that seals it.
+/// Where a pack belongs: the client (this incarnation of it), the versions it shows and the
+/// data key that seals it. All of it is bound into the ciphertext: a pack opens only for the
+/// client state it was made for.
 #[derive(Clone, Copy, Debug)]
 pub struct PackPlace<'a> {
     /// Client name.
     pub client: &'a str,
+    /// The client's incarnation (`ClientMeta::incarnation`): a client deleted and registered
+    /// again under the same name gets a new one, so a pack of the old client, copied back from
+    /// a backup, never opens for the new one. (The pack names its data key by its wrapped
+    /// form, which the old client's key also has, so the key alone would not tell them apart.)
+    pub incarnation: &'a str,
     /// The client version the pack shows.
     pub version: u64,
+    /// The client's definitions version the pack shows.
+    pub definitions_version: u64,
     /// The data key's version.
     pub dek_version: u32,
 }
 
 impl PackPlace<'_> {
-    fn binding(&self) -> ValueBinding<'_> {
+    /// The binding's setting name: `#values`, the definitions version and the incarnation,
+    /// `#`-separated. Setting names never start with `#`, so it names no value; the binding
+    /// length-prefixes it, so no two places share one.
+    fn setting(&self) -> String {
+        format!(
+            "{BINDING}#{}#{}",
+            self.definitions_version, self.incarnation
+        )
+    }
+
+    fn binding<'s>(&'s self, setting: &'s str) -> ValueBinding<'s> {
         ValueBinding {
             client: self.client,
-            setting: BINDING,
+            setting,
             value_version: self.version,
             key_version: self.dek_version,
             // It holds secret values: sealed as a secret, never opened as anything else.
@@ -102,12 +122,13 @@ pub fn seal(place: PackPlace<'_>, settings: &[Packed], key: &SecretBytes) -> Res
     let plain = zeroize::Zeroizing::new(
         serde_json::to_vec(&encoded).map_err(|e| Error::internal(format!("pack: {e}")))?,
     );
-    crypto::seal(key, &place.binding(), &plain)
+    crypto::seal(key, &place.binding(&place.setting()), &plain)
 }
 
 /// Opens a pack sealed for `place`. Fails (500) for any other place, key or content.
 pub fn open(place: PackPlace<'_>, sealed: &[u8], key: &SecretBytes) -> Result<Vec<Packed>> {
-    let plain = zeroize::Zeroizing::new(crypto::open(key, &place.binding(), sealed)?);
+    let plain =
+        zeroize::Zeroizing::new(crypto::open(key, &place.binding(&place.setting()), sealed)?);
     let encoded: Encoded =
         serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("pack: {e}")))?;
     if encoded.t.chars().count() != encoded.s.len() {
@@ -139,7 +160,9 @@ mod tests {
     fn place(version: u64) -> PackPlace<'static> {
         PackPlace {
             client: "billing",
+            incarnation: "01JEXAMPLE",
             version,
+            definitions_version: 3,
             dek_version: 1,
         }
     }
@@ -178,6 +201,19 @@ mod tests {
             ..place(7)
         };
         assert!(open(rotated, &sealed, &key).is_err(), "another key version");
+        let reborn = PackPlace {
+            incarnation: "01JOTHER",
+            ..place(7)
+        };
+        assert!(
+            open(reborn, &sealed, &key).is_err(),
+            "another incarnation of the client"
+        );
+        let redefined = PackPlace {
+            definitions_version: 4,
+            ..place(7)
+        };
+        assert!(open(redefined, &sealed, &key).is_err(), "other definitions");
         assert!(
             open(place(7), &sealed, &self::key()).is_err(),
             "another key"

@@ -43,6 +43,19 @@ use crate::events::AuditEvent;
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Which sort keys of a partition a `Query` reads.
+#[derive(Debug, Clone, Copy)]
+pub enum SortKeys<'a> {
+    /// All of them.
+    All,
+    /// From the first to the second, both included.
+    Between(&'a str, &'a str),
+    /// Those starting with this prefix.
+    Prefix(&'a str),
+    /// Those after this one (excluded).
+    After(&'a str),
+}
+
 /// Number of outbox partitions per hour, so no partition runs hot.
 pub const EVENT_SHARDS: u32 = 4;
 
@@ -416,26 +429,7 @@ impl Store {
 
     /// Every item of a partition, following pagination. Strongly consistent.
     pub async fn query_partition(&self, pk: &str) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table_for(pk))
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        self.query_all(pk, SortKeys::All).await
     }
 
     /// Puts one item unconditionally (heartbeats; audited state changes go through
@@ -533,53 +527,67 @@ impl Store {
     /// following pagination. Strongly consistent. Read units are charged for what the range
     /// holds, so a range that leaves out the big items of a partition reads little.
     pub async fn query_between(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table_for(pk))
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        self.query_all(pk, SortKeys::Between(from, to)).await
     }
 
     /// The items of a partition whose sort key starts with `prefix`, following pagination.
     pub async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
+        self.query_all(pk, SortKeys::Prefix(prefix)).await
+    }
+
+    /// Every item of `pk` in `range`, following pagination. Strongly consistent.
+    pub async fn query_all(&self, pk: &str, range: SortKeys<'_>) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table_for(pk))
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
+            let (page, next) = self.query_page(pk, range, None, start).await?;
+            items.extend(page);
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(items),
             }
         }
+    }
+
+    /// One page of a strongly consistent `Query` of `pk` in `range`, from `start` (a key a
+    /// previous page returned), of at most `limit` items when given: the items, and the key to
+    /// go on from when there are more. A limit bounds what one read can cost however many
+    /// items the range holds.
+    pub async fn query_page(
+        &self,
+        pk: &str,
+        range: SortKeys<'_>,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table_for(pk))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .set_limit(limit)
+            .set_exclusive_start_key(start);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        query = match range {
+            SortKeys::All => query.key_condition_expression("PK = :pk"),
+            SortKeys::Between(from, to) => query
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to)),
+            SortKeys::Prefix(prefix) => query
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix)),
+            SortKeys::After(after) => query
+                .key_condition_expression("PK = :pk AND SK > :after")
+                .expression_attribute_values(":after", s(after)),
+        };
+        let out = query
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((out.items.unwrap_or_default(), next))
     }
 
     /// Whether any item of partition `pk` has a sort key starting with `prefix` (one read of

@@ -271,6 +271,61 @@ impl Stack {
         self.call_from(SOURCE_IP, method, path, headers, body).await
     }
 
+    /// From now on the stack's router runs on a DynamoDB client that counts the items every
+    /// read returns (`Query`, `GetItem`, `BatchGetItem`): what a request reads, to the item.
+    pub fn count_items_read(&mut self) -> Arc<std::sync::atomic::AtomicUsize> {
+        use aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef;
+        use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+        use aws_sdk_dynamodb::error::BoxError;
+        use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+        use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+        use aws_sdk_dynamodb::operation::query::QueryOutput;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        #[derive(Debug)]
+        struct Counting(Arc<AtomicUsize>);
+        impl Intercept for Counting {
+            fn name(&self) -> &'static str {
+                "ItemsRead"
+            }
+            fn read_after_deserialization(
+                &self,
+                context: &AfterDeserializationInterceptorContextRef<'_>,
+                _: &RuntimeComponents,
+                _: &mut ConfigBag,
+            ) -> Result<(), BoxError> {
+                let Ok(output) = context.output_or_error() else {
+                    return Ok(());
+                };
+                let items = if let Some(q) = output.downcast_ref::<QueryOutput>() {
+                    q.items().len()
+                } else if let Some(g) = output.downcast_ref::<GetItemOutput>() {
+                    usize::from(g.item().is_some())
+                } else if let Some(b) = output.downcast_ref::<BatchGetItemOutput>() {
+                    b.responses().map_or(0, |r| r.values().map(Vec::len).sum())
+                } else {
+                    0
+                };
+                self.0.fetch_add(items, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut clients = AwsClients::new(&self.sdk);
+        clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+                .interceptor(Counting(count.clone()))
+                .build(),
+        );
+        let env = self.env.clone();
+        let config =
+            Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .unwrap();
+        self.app = App::new(config, clients).unwrap();
+        self.router = fig_gateway::router(self.app.clone(), None);
+        count
+    }
+
     /// Sends a request from the given source address.
     pub async fn call_from(
         &self,

@@ -100,11 +100,15 @@ async fn main() -> Result<(), fig_gateway::Error> {
     });
     axum::serve(
         listener,
-        router(app, Some(web_dir)).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app.clone(), Some(web_dir)).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    // The 304s counted since the last write, before the process goes.
+    if let Err(e) = fig_shared::clients::flush_polls(&app).await {
+        eprintln!("poll counts not written at shutdown: {e}");
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use fig_tests::{Stack, client_secret};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -970,4 +971,275 @@ async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
     assert_eq!(of("ClientThrottled").len(), 2);
     let text = serde_json::to_string(&records).unwrap();
     assert!(!text.contains(&secret), "a client secret reached the trail");
+}
+
+/// The items of a client's values pack (`META#VALUES`), and its `META`.
+async fn client_item(
+    stack: &Stack,
+    client: &str,
+    sk: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    stack
+        .ddb
+        .get_item()
+        .table_name(&stack.names.table)
+        .key("PK", AttributeValue::S(format!("CLIENT#{client}")))
+        .key("SK", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no {sk} item for {client}"))
+}
+
+/// Puts `pack` into `client`'s partition labelled as current for it: the versions and the
+/// incarnation its `META` holds now (what someone who can write the table, or restores an old
+/// backup into it, can do).
+async fn plant_pack(
+    stack: &Stack,
+    client: &str,
+    mut pack: std::collections::HashMap<String, AttributeValue>,
+) {
+    let meta = client_item(stack, client, "META").await;
+    for (attr, from) in [
+        ("v", "version"),
+        ("d", "definitionsVersion"),
+        ("k", "dekVersion"),
+        ("i", "incarnation"),
+    ] {
+        pack.insert(attr.into(), meta[from].clone());
+    }
+    pack.insert("PK".into(), AttributeValue::S(format!("CLIENT#{client}")));
+    stack
+        .ddb
+        .put_item()
+        .table_name(&stack.names.table)
+        .set_item(Some(pack))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn set_values(stack: &Stack, admin: &str, client: &str, greeting: &str, password: &str) {
+    let r = stack
+        .call(
+            Method::PUT,
+            &format!("/api/admin/clients/{client}/settings"),
+            &[("authorization", admin)],
+            Some(json!({"values": [{"name": "Greeting", "value": greeting}, {"name": "Password", "value": password}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+fn values_of(r: &fig_tests::Reply) -> Vec<(String, Value)> {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_owned(), s["value"].clone()))
+        .collect()
+}
+
+/// A values pack answers only for the client state it was sealed for. Another client's pack,
+/// and the pack of a deleted client of the same name (a backup restored over the table), both
+/// relabelled as current, never answer: the fetch reads the partition, answers the client's
+/// own values and packs them again.
+#[tokio::test]
+async fn a_values_pack_answers_only_for_its_own_client_and_incarnation() {
+    let stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let (svc, other) = (client_secret(), client_secret());
+    register(&stack, "svc", &svc).await;
+    register(&stack, "other", &other).await;
+    set_values(&stack, &admin, "svc", "svc-greeting", "svc-password").await;
+    set_values(&stack, &admin, "other", "other-greeting", "other-password").await;
+    let own = |greeting: &str, password: &str| {
+        vec![
+            ("Greeting".to_owned(), json!(greeting)),
+            ("Password".to_owned(), json!(password)),
+            ("Retries".to_owned(), json!(3)),
+        ]
+    };
+    assert_eq!(
+        values_of(&fetch(&stack, "svc", &svc).await),
+        own("svc-greeting", "svc-password")
+    );
+    assert_eq!(
+        values_of(&fetch(&stack, "other", &other).await),
+        own("other-greeting", "other-password")
+    );
+    let svc_pack = client_item(&stack, "svc", "META#VALUES").await;
+
+    // Another client's pack.
+    plant_pack(&stack, "other", svc_pack.clone()).await;
+    assert_eq!(
+        values_of(&fetch(&stack, "other", &other).await),
+        own("other-greeting", "other-password")
+    );
+    let repacked = client_item(&stack, "other", "META#VALUES").await;
+    assert_ne!(repacked["p"], svc_pack["p"], "the pack is made again");
+    assert_eq!(
+        values_of(&fetch(&stack, "other", &other).await),
+        own("other-greeting", "other-password")
+    );
+
+    // The same name, deleted and registered again (same versions, a new incarnation).
+    let deleted = stack
+        .call(
+            Method::DELETE,
+            "/api/admin/clients/svc",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.text);
+    let reborn = client_secret();
+    register(&stack, "svc", &reborn).await;
+    set_values(&stack, &admin, "svc", "new-greeting", "new-password").await;
+    plant_pack(&stack, "svc", svc_pack).await;
+    assert_eq!(
+        values_of(&fetch(&stack, "svc", &reborn).await),
+        own("new-greeting", "new-password")
+    );
+    assert_eq!(
+        values_of(&fetch(&stack, "svc", &reborn).await),
+        own("new-greeting", "new-password")
+    );
+}
+
+/// Anyone who knows a client's name can add failure counters to its partition (one per address
+/// and hour). However many there are, a poll, a fetch, an instance fetch and a heartbeat read a
+/// bounded number of items, and the caller's own counter still throttles it.
+#[tokio::test]
+async fn many_failure_counters_neither_enlarge_a_read_nor_hide_the_callers_own() {
+    use std::sync::atomic::Ordering;
+    let mut stack = Stack::new().await;
+    let admin = stack.admin_auth().await;
+    let secret = client_secret();
+    register(&stack, "svc", &secret).await;
+    set_values(&stack, &admin, "svc", "hi", "pw").await;
+    let created = stack
+        .call(
+            Method::POST,
+            "/api/admin/clients/svc/instances",
+            &[("authorization", &admin)],
+            Some(json!({"instance": "eu"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let hour = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()[..13]
+        .to_owned();
+    // 600 other addresses failed once this hour; 192.0.2.66 is over its limit.
+    let limit = fig_shared::clients::CLIENT_FAILURES_PER_HOUR;
+    let counter = |address: String, failures: u32| {
+        let item = [
+            ("PK", AttributeValue::S("CLIENT#svc".into())),
+            (
+                "SK",
+                AttributeValue::S(format!("META#THROTTLE#{address}#{hour}")),
+            ),
+            ("failures", AttributeValue::N(failures.to_string())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        aws_sdk_dynamodb::types::WriteRequest::builder()
+            .put_request(
+                aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let mut requests: Vec<_> = (0..600)
+        .map(|i| counter(format!("2001:db8:{i:x}::/64"), 1))
+        .collect();
+    requests.push(counter("192.0.2.66".into(), limit));
+    for chunk in requests.chunks(25) {
+        let out = stack
+            .ddb
+            .batch_write_item()
+            .request_items(&stack.names.table, chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
+    let read = stack.count_items_read();
+    let stack = &stack;
+    let measured = |from: &'static str, path: &'static str, tag: Option<String>| {
+        let (secret, read) = (secret.clone(), read.clone());
+        async move {
+            let before = read.load(Ordering::Relaxed);
+            let mut headers = vec![("clientSecret", secret.clone())];
+            headers.extend(tag.map(|t| ("if-none-match", t)));
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = stack
+                .call_from(from, Method::GET, path, &headers, None)
+                .await;
+            (r, read.load(Ordering::Relaxed) - before)
+        }
+    };
+    let base = "/api/clients/svc/settings";
+    let (first, _) = measured("192.0.2.7", base, None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let (packed, items) = measured("192.0.2.7", base, None).await;
+    assert_eq!(packed.status, StatusCode::OK, "{}", packed.text);
+    assert!(items <= 10, "a packed fetch read {items} items");
+    let tag = packed.headers["etag"].to_str().unwrap().to_owned();
+    let (poll, items) = measured("192.0.2.7", base, Some(tag.clone())).await;
+    assert_eq!(poll.status, StatusCode::NOT_MODIFIED, "{}", poll.text);
+    assert!(items <= 10, "a poll read {items} items");
+    let (eu, items) = measured("192.0.2.7", "/api/clients/svc/settings?instance=eu", None).await;
+    assert_eq!(eu.status, StatusCode::OK, "{}", eu.text);
+    assert_eq!(eu.json["instance"], "eu");
+    assert!(items <= 450, "an instance fetch read {items} items");
+
+    let status = json!({"runSessionId": "run-one", "hostname": "h"});
+    let heartbeat = |from: &'static str| {
+        let secret = secret.clone();
+        let status = status.clone();
+        async move {
+            stack
+                .call_from(
+                    from,
+                    Method::PUT,
+                    "/api/clients/svc/status",
+                    &[("clientSecret", &secret)],
+                    Some(serde_json::to_vec(&status).unwrap()),
+                )
+                .await
+        }
+    };
+    let before = read.load(Ordering::Relaxed);
+    let beat = heartbeat("192.0.2.7").await;
+    assert_eq!(beat.status, StatusCode::OK, "{}", beat.text);
+    let items = read.load(Ordering::Relaxed) - before;
+    assert!(items <= 10, "a heartbeat read {items} items");
+
+    // The address over its limit is refused on every path, its counter found among 600.
+    for (path, tag) in [
+        (base, None),
+        (base, Some(tag.clone())),
+        ("/api/clients/svc/settings?instance=eu", None),
+    ] {
+        let (r, _) = measured("192.0.2.66", path, tag).await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: {}",
+            r.text
+        );
+    }
+    assert_eq!(
+        heartbeat("192.0.2.66").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -25,6 +25,7 @@ EXPECTED = {
     "LoginsThrottledAlarm": ("Fig", "LoginsThrottled"),
     "LoginFailuresAlarm": ("Fig", "LoginFailures"),
     "KmsErrorsAlarm": ("Fig", "KmsErrors"),
+    "ServiceUrlThrottledAlarm": ("AWS/Lambda", "Throttles"),
 }
 
 

@@ -7,7 +7,7 @@ its client secret) and conditional on ServiceFunctionUrl; that its two permissio
 to invocations through the URL; that ServiceUrlFunction runs the settings package, has no API
 events (the distribution never reaches it) and a reserved concurrency of its own (the URL's
 throttle, which a flood there exhausts without touching the settings function behind the
-distribution); and that FIG_FUNCTION_URL is set on it alone (every other function keeps
+distribution, which has its own); and that FIG_FUNCTION_URL is set on it alone (every other function keeps
 requiring the origin secret, FIG_ORIGIN_VERIFY in Globals).
 """
 
@@ -54,8 +54,8 @@ def main(path):
     assert service["Role"] == settings["Role"], "with the settings function's permissions"
     assert not service.get("Events"), "the distribution never reaches the URL's function"
     assert service.get("ReservedConcurrentExecutions") == {"Ref": "ServiceUrlConcurrency"}
-    assert "ReservedConcurrentExecutions" not in settings, (
-        "the settings function behind the distribution shares no bound with the URL"
+    assert settings.get("ReservedConcurrentExecutions") == {"Ref": "SettingsConcurrency"}, (
+        "the settings function behind the distribution has a bound of its own, not the URL's"
     )
     print("function url: the settings code as a function of its own, public, own concurrency")
 

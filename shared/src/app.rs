@@ -96,9 +96,33 @@ impl App {
         version: u32,
         wrapped: &[u8],
     ) -> Result<SecretBytes> {
+        self.cached_data_key(client, version, wrapped, false)
+            .await?
+            .ok_or_else(|| crate::error::Error::internal("data key not unwrapped"))
+    }
+
+    /// Like [`App::client_data_key`], but `None` when KMS says `wrapped` is not a key of
+    /// `client`'s (an item copied from elsewhere or relabelled) rather than an error; KMS
+    /// being unavailable is still one.
+    pub async fn client_data_key_if_ours(
+        &self,
+        client: &str,
+        version: u32,
+        wrapped: &[u8],
+    ) -> Result<Option<SecretBytes>> {
+        self.cached_data_key(client, version, wrapped, true).await
+    }
+
+    async fn cached_data_key(
+        &self,
+        client: &str,
+        version: u32,
+        wrapped: &[u8],
+        if_ours: bool,
+    ) -> Result<Option<SecretBytes>> {
         let id = cache_id(client, wrapped);
         if let Some(key) = self.data_keys.get(&id, version, Instant::now()) {
-            return Ok(key);
+            return Ok(Some(key));
         }
         // Single flight: when a key expires under load, one request unwraps it and the others
         // wait for it, instead of every concurrent request calling KMS.
@@ -114,18 +138,22 @@ impl App {
         };
         let _guard = lock.lock().await;
         if let Some(key) = self.data_keys.peek(&id, version, Instant::now()) {
-            return Ok(key);
+            return Ok(Some(key));
         }
-        let key = self
-            .kms
-            .decrypt(wrapped, &[("app", &self.config.app), ("client", client)])
-            .await?;
-        self.data_keys
-            .insert(&id, version, key.clone(), Instant::now());
+        let context = [("app", self.config.app.as_str()), ("client", client)];
+        let key = if if_ours {
+            self.kms.decrypt_if_ours(wrapped, &context).await
+        } else {
+            self.kms.decrypt(wrapped, &context).await.map(Some)
+        };
+        if let Ok(Some(key)) = &key {
+            self.data_keys
+                .insert(&id, version, key.clone(), Instant::now());
+        }
         if let Ok(mut locks) = self.unwrap_locks.lock() {
             locks.remove(&(id, version));
         }
-        Ok(key)
+        key
     }
 
     /// The webhook HTTP client (SSRF-guarded), built on first use.

@@ -1,5 +1,5 @@
 //! The audit trail in S3: the signed digest chain, its verifier and the query behind
-//! `figctl audit` (DESIGN §7).
+//! `figctl audit` (docs/ARCHITECTURE.md §6).
 //!
 //! Layout of the audit bucket:
 //!

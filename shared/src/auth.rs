@@ -1,4 +1,4 @@
-//! Login, sessions and logout (DESIGN §6).
+//! Login, sessions and logout (docs/ARCHITECTURE.md §3).
 //!
 //! - Login: the same answer and the same Argon2id work for an unknown user, a disabled user
 //!   and a wrong password; throttled per account and per source address ([`crate::throttle`]);

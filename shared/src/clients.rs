@@ -517,8 +517,9 @@ async fn partition_items(
             Some(key) => start = Some(key),
         }
     }
-    // Crowded: what sorts before the counters is read; the rest after them, and the caller's.
-    items.retain(|item| !is_counter(item));
+    // Crowded: what sorts before the counters is read; the rest after them (read again from
+    // there, so nothing is held twice), and the caller's own counter.
+    items.retain(|item| !is_counter(item) && sort_key(item) < THROTTLE_PREFIX);
     let own = caller.and_then(throttle_sk);
     let (rest, own) = tokio::join!(app.store.query_all(pk, SortKeys::After(HEAD_END)), async {
         match &own {
@@ -722,22 +723,25 @@ impl PackItem {
             && self.incarnation == meta.incarnation
     }
 
-    /// The settings in the pack, opened with its data key.
+    /// The settings in the pack, opened with its data key for the client state `meta` says
+    /// is current (never for the state the pack's own attributes claim).
     async fn open(&self, app: &App, meta: &ClientMeta) -> Result<Vec<Packed>> {
         let key = app
-            .client_data_key(&meta.name, self.dek_version, &self.wrapped)
-            .await?;
-        crate::pack::open(self.place(&meta.name), &self.sealed, &key)
+            .client_data_key_if_ours(&meta.name, meta.dek_version, &self.wrapped)
+            .await?
+            .ok_or_else(|| Error::internal("pack: its data key is not this client's"))?;
+        crate::pack::open(place(meta), &self.sealed, &key)
     }
+}
 
-    fn place<'a>(&'a self, client: &'a str) -> PackPlace<'a> {
-        PackPlace {
-            client,
-            incarnation: &self.incarnation,
-            version: self.version,
-            definitions_version: self.definitions_version,
-            dek_version: self.dek_version,
-        }
+/// Where the pack of the client state `meta` belongs ([`crate::pack`]).
+fn place(meta: &ClientMeta) -> PackPlace<'_> {
+    PackPlace {
+        client: &meta.name,
+        incarnation: &meta.incarnation,
+        version: meta.version,
+        definitions_version: meta.definitions_version,
+        dek_version: meta.dek_version,
     }
 }
 
@@ -775,7 +779,7 @@ async fn write_pack(
         wrapped: wrapped.clone(),
         sealed: Vec::new(),
     };
-    let sealed = crate::pack::seal(pack.place(&meta.name), settings, key)?;
+    let sealed = crate::pack::seal(place(meta), settings, key)?;
     let pack = PackItem { sealed, ..pack };
     let pk = client_pk(&meta.name);
     let check = |sk: String, condition: &str, values: Vec<(&str, AttributeValue)>| {
@@ -1660,9 +1664,11 @@ pub async fn fetch(
             && pack.is_current_for(meta)
         {
             // A pack that does not open (not this client's, or not this state's) is no
-            // answer and no failure: the partition is read and packed again.
+            // answer and no failure: the partition is read and packed again. KMS being away
+            // is a failure: the partition's values need the same key.
             match pack.open(app, meta).await {
                 Ok(settings) => return answer(app, meta, None, settings, caller).await,
+                Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => tracing::warn!(
                     client = %meta.name,
                     error = %e,
@@ -1764,8 +1770,8 @@ async fn answer(
     ))
 }
 
-/// Counts a `304` in this instance's poll ledger and, when the ledger is due, writes its
-/// aggregate events before the answer (a failed write answers 503 and keeps the counts).
+/// When this instance's poll ledger is due, writes its aggregate events (a failed write
+/// answers 503 and keeps the counts), then counts this `304` in it.
 async fn record_poll(
     app: &App,
     client: &str,
@@ -1773,11 +1779,12 @@ async fn record_poll(
     caller: &Caller,
 ) -> Result<()> {
     let (now, at) = (clock::now(), std::time::Instant::now());
-    app.polls
-        .count(client, instance, caller.ip.as_deref(), now, at);
+    // The counts due are written first: a poll whose answer fails (503) is not counted.
     if app.polls.due(now, at) {
         flush_polls(app).await?;
     }
+    app.polls
+        .count(client, instance, caller.ip.as_deref(), now, at);
     Ok(())
 }
 

@@ -91,7 +91,7 @@ pub struct ConfigError {
 
 impl Config {
     /// Reads the configuration from `FIG_*` environment variables, with the local defaults of
-    /// DESIGN §8 (table `fig`, audit bucket `fig-audit`, key `alias/fig`).
+    /// docs/ARCHITECTURE.md §8 (table `fig`, audit bucket `fig-audit`, key `alias/fig`).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

@@ -1,4 +1,4 @@
-//! The crypto facade (DESIGN §5). Only this module touches the primitives.
+//! The crypto facade (docs/ARCHITECTURE.md §5). Only this module touches the primitives.
 //!
 //! - Envelope encryption: a KMS key wraps per-client AES-256 data keys ([`Kms`]); values are
 //!   sealed with AES-256-GCM under a data key, with associated data that binds the ciphertext to
@@ -274,7 +274,7 @@ struct CachedKey {
     uses: u64,
 }
 
-/// Plaintext data keys of warm functions, bounded by age, uses and entries (DESIGN §5).
+/// Plaintext data keys of warm functions, bounded by age, uses and entries (docs/ARCHITECTURE.md §5).
 ///
 /// Evicted keys are zeroised (`SecretBytes` wipes on drop). The clock is passed in so tests
 /// can move it.

@@ -1,4 +1,4 @@
-//! The error model of DESIGN §3: a stable code, a plain message and a request id, never internals.
+//! The error model (docs/ARCHITECTURE.md §3): a stable code, a plain message and a request id, never internals.
 //!
 //! Every layer converts its failures into [`Error`]; one `IntoResponse` impl turns an [`Error`]
 //! into the JSON error body. The message shown to callers is written by us; the detail that

@@ -1,4 +1,4 @@
-//! The typed events every action emits (DESIGN §7).
+//! The typed events every action emits (docs/ARCHITECTURE.md §6).
 //!
 //! One serde-tagged enum: the outbox item, the audit object line and (later) the webhook
 //! payloads are all generated from it. No variant has a field that could hold a secret value,
@@ -459,7 +459,7 @@ impl EventKind {
     }
 }
 
-/// Fig's SecurityEvent webhook shape (DESIGN §7): exactly these fields, plus the audit id.
+/// Fig's SecurityEvent webhook shape (docs/ARCHITECTURE.md §6): exactly these fields, plus the audit id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FigSecurityEvent {

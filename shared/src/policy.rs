@@ -1,4 +1,4 @@
-//! The one policy that decides every admin request (DESIGN §6). Default deny; handlers ask,
+//! The one policy that decides every admin request (docs/ARCHITECTURE.md §3). Default deny; handlers ask,
 //! never decide.
 //!
 //! - Roles as in Fig: Administrator (everything), User (edit values within a client filter and

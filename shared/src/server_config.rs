@@ -11,7 +11,7 @@ use crate::store::from_item;
 /// How long a warm function trusts its copy of the configuration on the fetch path.
 pub const CACHE_FOR: Duration = Duration::from_secs(60);
 
-/// The server configuration (DESIGN §3). Missing fields take their defaults.
+/// The server configuration (docs/ARCHITECTURE.md §3). Missing fields take their defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ServerConfig {

@@ -1,4 +1,4 @@
-//! The DynamoDB store: one table, single-table keys (DESIGN §4).
+//! The DynamoDB store: one table, single-table keys (docs/ARCHITECTURE.md §4).
 //!
 //! Every state change is one `TransactWriteItems` holding the change and its outbox event, so
 //! a change cannot happen without its audit record. Reads that must be audited write their

@@ -1,4 +1,4 @@
-//! Access tokens (DESIGN §5, §6): EdDSA JWTs, algorithm pinned, with `kid`, `iss`, `aud` and a
+//! Access tokens (docs/ARCHITECTURE.md §5): EdDSA JWTs, algorithm pinned, with `kid`, `iss`, `aud` and a
 //! purpose claim, signed by a key the service generated and stores wrapped by KMS.
 
 use jsonwebtoken::{Algorithm, Header, Validation};

@@ -1,4 +1,4 @@
-//! Webhooks: what administrators configure, what is sent, and how it is signed (DESIGN §7).
+//! Webhooks: what administrators configure, what is sent, and how it is signed (docs/ARCHITECTURE.md §6).
 //!
 //! A webhook is an item `WEBHOOKS` / `WEBHOOK#{id}` (all of them are read with one Query by
 //! the delivering function). Its signing secret is generated here, shown once, and stored

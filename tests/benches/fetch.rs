@@ -8,8 +8,9 @@
 //!   event), and so its DynamoDB read and write units;
 //! - median and p99 latency of each path through the gateway over HTTP, against a bare
 //!   baseline making the same DynamoDB calls directly with the SDK;
-//! - CPU per request over HTTP, straight into the router, and for the bare SDK's same calls:
-//!   the handler's own CPU (router minus bare SDK) and the HTTP hop's (HTTP minus router);
+//! - CPU per request over HTTP to the gateway, straight into its router, straight into the
+//!   settings function's own service (what Lambda runs), and for the bare SDK's same calls:
+//!   the handler's own CPU (function minus bare SDK), the gateway's layers and the HTTP hop;
 //! - KMS calls per 10,000 warm fetches (quick: 1,000; target ≤ 2);
 //! - the cost per million requests at AWS list prices, per path (full fetch, `304` poll) and
 //!   per entry (HTTP API, Function URL), computed from those measurements, beside Secrets
@@ -135,8 +136,12 @@ impl Counts {
 
 /// CPU time of every thread of this process, in seconds: the first field of each thread's
 /// `/proc/self/task/*/schedstat` (time on a CPU, in nanoseconds; `/proc/self/stat` counts in
-/// 10 ms ticks, too coarse for a request of a millisecond).
+/// 10 ms ticks, too coarse for a request of a millisecond). The kernel brings a running
+/// thread's count up to date only at a tick or a switch; `sched_yield` is one (the fair
+/// scheduler's yield updates it), so without it the work since the last wake-up would be
+/// counted in the next measurement instead of this one.
 fn cpu_seconds() -> f64 {
+    std::thread::yield_now();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0.0;
     };
@@ -503,13 +508,47 @@ async fn main() {
             body.len()
         }
     };
+    // The settings function itself: the service its `main` hands to `lambda_http::run`, with
+    // the request as `lambda_http` hands it over (API Gateway's request context attached).
+    let function = fig_shared::http::service(fig_settings::routes(app.clone()), &app);
+    let invoke = |conditional: bool| {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+        };
+        use tower::ServiceExt;
+        let mut request = http::Request::builder()
+            .uri("/api/clients/bench/settings")
+            .header("clientSecret", &secret);
+        if conditional {
+            request = request.header("if-none-match", &etag);
+        }
+        let mut request = request.body(axum::body::Body::empty()).unwrap();
+        let mut described = ApiGatewayV2httpRequestContextHttpDescription::default();
+        described.method = http::Method::GET;
+        described.path = Some("/api/clients/bench/settings".into());
+        described.source_ip = Some("127.0.0.1".into());
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.request_id = Some("bench".into());
+        context.http = described;
+        request
+            .extensions_mut()
+            .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
+        let function = function.clone();
+        async move {
+            let response = function.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(status.is_success() || status == http::StatusCode::NOT_MODIFIED);
+            body.len()
+        }
+    };
     if std::env::var("FIG_BENCH_PROFILE").is_ok_and(|v| v == "1") {
         // For `perf record`: 20 s of in-process full fetches, then 20 s of polls, nothing else.
         for conditional in [false, true] {
             let until = Instant::now() + Duration::from_secs(20);
             let mut n = 0u64;
             while Instant::now() < until {
-                direct(conditional).await;
+                invoke(conditional).await;
                 n += 1;
             }
             println!("profile: {n} in-process requests (conditional: {conditional})");
@@ -523,14 +562,22 @@ async fn main() {
         base_p99: f64,
         /// CPU per request over HTTP (client, gateway server, router, handler, SDK), ms.
         cpu_ms: f64,
-        /// CPU per request straight into the router, ms.
+        /// CPU per request straight into the gateway's router, ms.
         direct_cpu_ms: f64,
+        /// CPU per request into the settings function's own service, ms.
+        function_cpu_ms: f64,
         base_cpu_ms: f64,
     }
     impl Measured {
-        /// The handler's own CPU: the in-process request minus the bare SDK's same calls.
+        /// The handler's own CPU: the settings function's service minus the bare SDK's same
+        /// calls.
         fn handler(&self) -> f64 {
-            (self.direct_cpu_ms - self.base_cpu_ms).max(0.0)
+            (self.function_cpu_ms - self.base_cpu_ms).max(0.0)
+        }
+        /// What the local gateway adds around the function (its distribution and request
+        /// context layers, the merged router of every function): not on Lambda.
+        fn gateway(&self) -> f64 {
+            (self.direct_cpu_ms - self.function_cpu_ms).max(0.0)
         }
         /// The HTTP hop's CPU (client and server), which Lambda replaces by its own.
         fn hop(&self) -> f64 {
@@ -541,7 +588,8 @@ async fn main() {
     for (path, is_fetch) in [("full fetch", true), ("304 poll", false)] {
         let samples = plan.latency_samples;
         let (mut gateway, mut bare) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
-        let (mut gateway_cpu, mut direct_cpu, mut bare_cpu) = (0.0, 0.0, 0.0);
+        let (mut gateway_cpu, mut direct_cpu, mut function_cpu, mut bare_cpu) =
+            (0.0, 0.0, 0.0, 0.0);
         for _ in 0..samples {
             let (c, t) = (cpu_seconds(), Instant::now());
             if is_fetch {
@@ -554,6 +602,9 @@ async fn main() {
             let c = cpu_seconds();
             direct(!is_fetch).await;
             direct_cpu += cpu_seconds() - c;
+            let c = cpu_seconds();
+            invoke(!is_fetch).await;
+            function_cpu += cpu_seconds() - c;
             let (c, t) = (cpu_seconds(), Instant::now());
             if is_fetch {
                 baseline(fig_shared::clients::VALUES_SK, true).await;
@@ -573,6 +624,7 @@ async fn main() {
             base_p99: ms(percentile(&bare, 0.99)),
             cpu_ms: per(gateway_cpu),
             direct_cpu_ms: per(direct_cpu),
+            function_cpu_ms: per(function_cpu),
             base_cpu_ms: per(bare_cpu),
         };
         println!(
@@ -585,11 +637,13 @@ async fn main() {
             m.p99 / m.base_p99
         );
         println!(
-            "{path} CPU per request: over HTTP {:.3} ms, into the router {:.3} ms, bare SDK (same calls) {:.3} ms; handler {:.3} ms, HTTP hop {:.3} ms",
+            "{path} CPU per request: over HTTP to the gateway {:.3} ms, into the gateway's router {:.3} ms, into the settings function's service {:.3} ms, bare SDK (same calls) {:.3} ms; handler {:.3} ms (+ gateway layers {:.3} ms, HTTP hop {:.3} ms)",
             m.cpu_ms,
             m.direct_cpu_ms,
+            m.function_cpu_ms,
             m.base_cpu_ms,
             m.handler(),
+            m.gateway(),
             m.hop()
         );
         measured.push(m);

@@ -1,4 +1,4 @@
-// Typed calls to the admin routes (DESIGN.md section 3; shapes as shared/src/*.rs serialise
+// Typed calls to the admin routes (docs/ARCHITECTURE.md §3; shapes as shared/src/*.rs serialise
 // them). Every call goes through apiRequest: bearer token, one refresh-and-retry, typed errors.
 import {
   apiRequest,

@@ -1,4 +1,4 @@
-// Typed calls to the Fig HTTP API (DESIGN.md sections 3 and 6).
+// Typed calls to the Fig HTTP API (docs/ARCHITECTURE.md §3; docs/openapi.json).
 //
 // Session model:
 // - The access token lives only in this module's memory: never in web storage or in a cookie

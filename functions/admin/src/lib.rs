@@ -1,4 +1,4 @@
-//! The `admin` function: what admins do (DESIGN §3). Every route asks the one policy through
+//! The `admin` function: what admins do (docs/ARCHITECTURE.md §3). Every route asks the one policy through
 //! the operations in [`fig_shared::admin`] and [`fig_shared::users`].
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The `auth` function: login, sessions, password change and MFA (DESIGN §3, §6).
+//! The `auth` function: login, sessions, password change and MFA (docs/ARCHITECTURE.md §3).
 //!
 //! Handlers parse the request and call one operation of [`fig_shared::auth`],
 //! [`fig_shared::users`] or [`fig_shared::mfa`].

@@ -1,5 +1,5 @@
 //! The `events` function: consumes the table's stream and writes every outbox event to the
-//! audit bucket as JSON Lines, partitioned for Athena (DESIGN §7).
+//! audit bucket as JSON Lines, partitioned for Athena (docs/ARCHITECTURE.md §6).
 //!
 //! Each batch becomes one object per hour it spans, under
 //! `audit/v1/date=YYYY-MM-DD/hour=HH/{first id}.jsonl`, with SSE-KMS and, when

@@ -1,5 +1,5 @@
 //! The `settings` function: service clients register and fetch their settings with their
-//! client secret (DESIGN §3).
+//! client secret (docs/ARCHITECTURE.md §3).
 
 use std::sync::Arc;
 

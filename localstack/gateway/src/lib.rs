@@ -68,7 +68,7 @@ pub async fn local_sdk_config() -> SdkConfig {
     loader.load().await
 }
 
-/// Names of the local resources (DESIGN §8); tests use unique ones.
+/// Names of the local resources (docs/ARCHITECTURE.md §8); tests use unique ones.
 #[derive(Clone, Debug)]
 pub struct LocalNames {
     /// Table.

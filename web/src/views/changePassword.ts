@@ -2,7 +2,7 @@ import { changePassword, isSessionEnded } from "../api";
 import { el, field, messageBox, replaceChildren } from "../dom";
 import { errorText } from "./login";
 
-/** DESIGN.md section 6: at least 12 characters, at most 128 accepted; strength is checked by the server. */
+/** docs/ARCHITECTURE.md §5 (passwords): at least 12 characters, at most 128 accepted; strength is checked by the server. */
 export const MIN_PASSWORD_LENGTH = 12;
 export const MAX_PASSWORD_LENGTH = 128;
 

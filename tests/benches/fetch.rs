@@ -81,10 +81,13 @@ const CPU_STRETCH: f64 = 1769.0 / 128.0;
 const DYNAMODB_CALL_MS: f64 = 4.0;
 const READ_UNIT: f64 = 0.125;
 const WRITE_UNIT: f64 = 0.625;
-/// The audit pipeline per event at full batches of 100: one audit object and one digest
-/// (S3 PUT, $0.005 per 1,000) per batch; the events functions' invocations per batch are
-/// $0.002 per million events more. Small batches (a quiet stack) cost up to 100 times more.
-const AUDIT_PIPELINE: f64 = 2.0 * 5.0 / 100.0 + 0.002;
+/// The audit pipeline per event at full batches (the template's audit mapping: up to 1,000
+/// records gathered for up to 20 s): one audit object and one digest (S3 PUT, $0.005 per
+/// 1,000) per batch; the events function's invocations per batch are $0.002 per million
+/// events more. Below 50 events a second batches are smaller: at one a second (20 per batch)
+/// the pipeline costs $0.50 per million events.
+const AUDIT_BATCH: f64 = 1000.0;
+const AUDIT_PIPELINE: f64 = 2.0 * 5.0 / AUDIT_BATCH + 0.002;
 /// Polls one aggregate `SettingsPolled` event stands for, assumed: one poll a second reaching a
 /// warm instance for a minute.
 const POLLS_PER_AGGREGATE: f64 = 60.0;
@@ -134,23 +137,20 @@ impl Counts {
     }
 }
 
-/// CPU time of every thread of this process, in seconds: the first field of each thread's
-/// `/proc/self/task/*/schedstat` (time on a CPU, in nanoseconds; `/proc/self/stat` counts in
-/// 10 ms ticks, too coarse for a request of a millisecond). The kernel brings a running
-/// thread's count up to date only at a tick or a switch; `sched_yield` is one (the fair
-/// scheduler's yield updates it), so without it the work since the last wake-up would be
-/// counted in the next measurement instead of this one.
+/// CPU time of this thread, in seconds: the first field of `/proc/thread-self/schedstat`
+/// (time on a CPU, in nanoseconds; `/proc/self/stat` counts in 10 ms ticks, too coarse for a
+/// request of a millisecond). The benchmark runs on one thread (client, gateway, SDK), so this
+/// is all of a request's CPU; a sum over the process's threads would lose the time of a
+/// thread that ends meanwhile (the runtime's blocking pool lets idle threads go). The kernel
+/// brings a running thread's count up to date only at a tick or a switch; `sched_yield` is one
+/// (the fair scheduler's yield updates it), so without it the work since the last wake-up
+/// would be counted in the next measurement instead of this one.
 fn cpu_seconds() -> f64 {
     std::thread::yield_now();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let nanos: u64 = tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    nanos as f64 / 1e9
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |nanos| nanos as f64 / 1e9)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -450,23 +450,14 @@ async fn main() {
     //    its baseline (the same DynamoDB calls).
     let event_payload = "x".repeat(read_event.saturating_sub(120));
     let baseline = |to: &'static str, write: bool| {
-        let (ddb, pk, table, payload) = (
+        let (ddb, table, payload, read) = (
             ddb.clone(),
-            pk.clone(),
             names.table.clone(),
             event_payload.clone(),
+            range(to),
         );
         async move {
-            ddb.query()
-                .table_name(&table)
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", pk)
-                .expression_attribute_values(":from", AttributeValue::S("META".into()))
-                .expression_attribute_values(":to", AttributeValue::S(to.into()))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap();
+            read.await;
             if write {
                 let id = ulid::Ulid::new().to_string();
                 ddb.put_item()
@@ -542,6 +533,29 @@ async fn main() {
             body.len()
         }
     };
+    // The domain operation alone (`clients::fetch`, and the body's JSON), without the HTTP
+    // framework around it: what the function's routing, extractors and layers add is the rest.
+    let domain = |conditional: bool| {
+        let (app, secret, etag) = (app.clone(), secret.clone(), etag.clone());
+        async move {
+            let caller = fig_shared::http::Caller {
+                request_id: "bench".into(),
+                ip: Some("127.0.0.1".into()),
+                user_agent: None,
+            };
+            let secret = fig_shared::secret::SecretString::new(secret);
+            let tag = conditional.then_some(etag.as_str());
+            match fig_shared::clients::fetch(&app, "bench", None, &secret, tag, &caller)
+                .await
+                .unwrap()
+            {
+                fig_shared::clients::Fetch::Settings(body, _) => {
+                    serde_json::to_vec(&body).unwrap().len()
+                }
+                fig_shared::clients::Fetch::NotModified(_) => 0,
+            }
+        }
+    };
     if std::env::var("FIG_BENCH_PROFILE").is_ok_and(|v| v == "1") {
         // For `perf record`: 20 s of in-process full fetches, then 20 s of polls, nothing else.
         for conditional in [false, true] {
@@ -566,6 +580,8 @@ async fn main() {
         direct_cpu_ms: f64,
         /// CPU per request into the settings function's own service, ms.
         function_cpu_ms: f64,
+        /// CPU per request of the domain operation alone, ms.
+        domain_cpu_ms: f64,
         base_cpu_ms: f64,
     }
     impl Measured {
@@ -573,6 +589,14 @@ async fn main() {
         /// calls.
         fn handler(&self) -> f64 {
             (self.function_cpu_ms - self.base_cpu_ms).max(0.0)
+        }
+        /// Of the handler, the domain operation's share (`clients::fetch`, the body's JSON).
+        fn domain(&self) -> f64 {
+            (self.domain_cpu_ms - self.base_cpu_ms).max(0.0)
+        }
+        /// Of the handler, the HTTP framework's share (routing, extractors, layers, response).
+        fn framework(&self) -> f64 {
+            (self.function_cpu_ms - self.domain_cpu_ms).max(0.0)
         }
         /// What the local gateway adds around the function (its distribution and request
         /// context layers, the merged router of every function): not on Lambda.
@@ -588,8 +612,8 @@ async fn main() {
     for (path, is_fetch) in [("full fetch", true), ("304 poll", false)] {
         let samples = plan.latency_samples;
         let (mut gateway, mut bare) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
-        let (mut gateway_cpu, mut direct_cpu, mut function_cpu, mut bare_cpu) =
-            (0.0, 0.0, 0.0, 0.0);
+        let (mut gateway_cpu, mut direct_cpu, mut function_cpu, mut domain_cpu, mut bare_cpu) =
+            (0.0, 0.0, 0.0, 0.0, 0.0);
         for _ in 0..samples {
             let (c, t) = (cpu_seconds(), Instant::now());
             if is_fetch {
@@ -605,6 +629,9 @@ async fn main() {
             let c = cpu_seconds();
             invoke(!is_fetch).await;
             function_cpu += cpu_seconds() - c;
+            let c = cpu_seconds();
+            domain(!is_fetch).await;
+            domain_cpu += cpu_seconds() - c;
             let (c, t) = (cpu_seconds(), Instant::now());
             if is_fetch {
                 baseline(fig_shared::clients::VALUES_SK, true).await;
@@ -625,6 +652,7 @@ async fn main() {
             cpu_ms: per(gateway_cpu),
             direct_cpu_ms: per(direct_cpu),
             function_cpu_ms: per(function_cpu),
+            domain_cpu_ms: per(domain_cpu),
             base_cpu_ms: per(bare_cpu),
         };
         println!(
@@ -637,12 +665,15 @@ async fn main() {
             m.p99 / m.base_p99
         );
         println!(
-            "{path} CPU per request: over HTTP to the gateway {:.3} ms, into the gateway's router {:.3} ms, into the settings function's service {:.3} ms, bare SDK (same calls) {:.3} ms; handler {:.3} ms (+ gateway layers {:.3} ms, HTTP hop {:.3} ms)",
+            "{path} CPU per request: over HTTP to the gateway {:.3} ms, into the gateway's router {:.3} ms, into the settings function's service {:.3} ms, the domain operation alone {:.3} ms, bare SDK (same calls) {:.3} ms; handler {:.3} ms = domain {:.3} + HTTP framework {:.3} (+ gateway layers {:.3} ms, HTTP hop {:.3} ms)",
             m.cpu_ms,
             m.direct_cpu_ms,
             m.function_cpu_ms,
+            m.domain_cpu_ms,
             m.base_cpu_ms,
             m.handler(),
+            m.domain(),
+            m.framework(),
             m.gateway(),
             m.hop()
         );

@@ -780,23 +780,8 @@ async fn instances_start_as_copies_and_fall_back_to_the_base_client() {
 async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
     let mut stack = Stack::new().await;
     let admin = stack.admin_auth().await;
-    let h = [("authorization", admin.as_str())];
     let secret = client_secret();
     register(&stack, "svc", &secret).await;
-    let set = |value: &'static str| {
-        let stack = &stack;
-        async move {
-            let r = stack
-                .call(
-                    Method::PUT,
-                    "/api/admin/clients/svc/settings",
-                    &h,
-                    Some(json!({"values": [{"name": "Greeting", "value": value}, {"name": "Password", "value": "pw"}]})),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        }
-    };
     let poll = |from: &'static str, path: &'static str, secret: String, tag: String| {
         let stack = &stack;
         async move {
@@ -820,12 +805,12 @@ async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
             .unwrap()["value"]
             .clone()
     };
-    set("one").await;
+    set_values(&stack, &admin, "svc", "one", "pw").await;
     let first = fetch(&stack, "svc", &secret).await;
     let tag = first.headers["etag"].to_str().unwrap().to_owned();
 
     // A stale ETag gets the new values.
-    set("two").await;
+    set_values(&stack, &admin, "svc", "two", "pw").await;
     let path = "/api/clients/svc/settings";
     let changed = poll("192.0.2.7", path, secret.clone(), tag.clone()).await;
     assert_eq!(changed.status, StatusCode::OK);
@@ -833,15 +818,7 @@ async fn a_current_poll_reads_only_the_head_and_is_recorded_in_aggregate() {
     assert_ne!(changed.headers["etag"].to_str().unwrap(), tag);
 
     // The base client's ETag is not an instance's: a service asking for an instance gets it.
-    let created = stack
-        .call(
-            Method::POST,
-            "/api/admin/clients/svc/instances",
-            &h,
-            Some(json!({"instance": "eu"})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    create_instance(&stack, &admin, "svc", "eu").await;
     let base = fetch(&stack, "svc", &secret).await;
     let tag = base.headers["etag"].to_str().unwrap().to_owned();
     let eu = poll(
@@ -1033,6 +1010,25 @@ async fn set_values(stack: &Stack, admin: &str, client: &str, greeting: &str, pa
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
+/// Creates instance `instance` of `client` as an Administrator.
+async fn create_instance(
+    stack: &Stack,
+    admin: &str,
+    client: &str,
+    instance: &str,
+) -> fig_tests::Reply {
+    let created = stack
+        .call(
+            Method::POST,
+            &format!("/api/admin/clients/{client}/instances"),
+            &[("authorization", admin)],
+            Some(json!({"instance": instance})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    created
+}
+
 fn values_of(r: &fig_tests::Reply) -> Vec<(String, Value)> {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.json["settings"]
@@ -1121,15 +1117,7 @@ async fn many_failure_counters_neither_enlarge_a_read_nor_hide_the_callers_own()
     let secret = client_secret();
     register(&stack, "svc", &secret).await;
     set_values(&stack, &admin, "svc", "hi", "pw").await;
-    let created = stack
-        .call(
-            Method::POST,
-            "/api/admin/clients/svc/instances",
-            &[("authorization", &admin)],
-            Some(json!({"instance": "eu"})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    create_instance(&stack, &admin, "svc", "eu").await;
     let hour = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap()[..13]

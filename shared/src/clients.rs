@@ -1,8 +1,11 @@
 //! Setting clients: registration, authentication by client secret, and the settings fetch.
 //!
-//! A client's partition holds its `META` item (secret hash, versions, and its definitions
-//! sealed with its data key), its wrapped data keys (`DEK#…`) and one `SETTING#…` item per
-//! value an admin has set. A fetch is one `Query` on that partition.
+//! A client's partition holds its `META` item (secret hashes, versions, incarnation), its
+//! definitions sealed with its data key (`DEFINITIONS`), its wrapped data keys (`DEK#…`), one
+//! `SETTING#…` item per value an admin has set, its instances (`INSTANCE#…`), this hour's
+//! failure counters (`META#THROTTLE#…`) and the values pack (`META#VALUES`). A fetch reads the
+//! head of that partition, and the whole of it only when the pack cannot answer ([`fetch`];
+//! docs/ARCHITECTURE.md §4 and §7).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

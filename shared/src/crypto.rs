@@ -1,4 +1,8 @@
-//! The crypto facade (docs/ARCHITECTURE.md §5). Only this module touches the primitives.
+//! The crypto facade (docs/ARCHITECTURE.md §5): envelope encryption, value sealing, password
+//! and client-secret hashing. Not yet the only place that touches primitives: the export's
+//! passphrase sealing (`transfer`), the webhook HMAC, TOTP (`mfa`) and SHA-256 digests
+//! (`auth`, `app`, `audit_trail`) still call them directly (docs/ARCHITECTURE.md §5), and are
+//! to move under it.
 //!
 //! - Envelope encryption: a KMS key wraps per-client AES-256 data keys ([`Kms`]); values are
 //!   sealed with AES-256-GCM under a data key, with associated data that binds the ciphertext to

@@ -5,28 +5,10 @@
 //! event with one `PutItem` before the response is sent. SDK failures become domain errors:
 //! a failed condition is `Conflict`, anything else `Unavailable` (fail closed).
 //!
-//! Keys:
+//! The keys of every item, in both tables, are in docs/ARCHITECTURE.md §4: they are the
+//! persisted format and must not change.
 //!
-//! | item | PK | SK |
-//! |---|---|---|
-//! | client | `CLIENT#{name}` | `META` |
-//! | setting | `CLIENT#{name}` | `SETTING#{setting}` |
-//! | wrapped data key | `CLIENT#{name}` | `DEK#{version:010}` |
-//! | client index | `CLIENTS` | `CLIENT#{name}` |
-//! | value history | `HISTORY#{client}` | `{setting}#{time}#{event id}` |
-//! | user | `USER#{username}` | `META` |
-//! | server configuration | `CONFIG` | `SERVER` |
-//! | service keys | `KEYS` | `JWT#{kid}`, `PEPPER#{version}` |
-//! | instance marker / value | `CLIENT#{name}` | `INSTANCE#{instance}`, `INSTANCE#{instance}#SETTING#{setting}` |
-//! | client-auth failure counter | `CLIENT#{name}` | `META#THROTTLE#{ip}#{hour}` |
-//! | heartbeat (TTL) | `CLIENTSTATUS#{client}` | `{run session id}` |
-//! | event (outbox) | `EVENT#{yyyy-mm-ddThh}#{shard}` | `{ulid}` |
-//! | webhook | `WEBHOOKS` | `WEBHOOK#{id}` |
-//! | webhook delivery state (TTL) | `DELIVERY#{event id}` | `{webhook id}` |
-//! | webhook dead letter (TTL) | `DEADLETTER#{webhook id}` | `{event id}` |
-//! | audit digest chain head | `AUDIT` | `CHAIN` |
-//!
-//! History lives in its own partition so that a client's fetch (one `Query` on `CLIENT#{name}`)
+//! History lives in its own partition (`HISTORY#{client}`) so that a client's partition read
 //! never reads it.
 
 use std::collections::HashMap;

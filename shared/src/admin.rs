@@ -215,13 +215,18 @@ pub async fn delete_client(
         });
     }
     // The META item goes with a condition on its version: a concurrent edit makes this fail.
-    let mut items = vec![conditional_delete(app, &pk, "META", state.meta.version)?];
+    let mut items = vec![conditional_delete(
+        app,
+        &pk,
+        crate::schema::META,
+        state.meta.version,
+    )?];
     for sk in &keys {
         items.push(app.store.delete_in_transaction(&pk, sk)?);
     }
     items.push(
         app.store
-            .delete_in_transaction("CLIENTS", &format!("CLIENT#{name}"))?,
+            .delete_in_transaction(crate::schema::CLIENTS_PK, &crate::schema::client_pk(&name))?,
     );
     items.push(crate::clients::client_count_change(app, -1, None)?);
     let event = AuditEvent::new(
@@ -573,7 +578,7 @@ pub async fn write_values(
     }
     let bump = app.store.update(
         &pk,
-        "META",
+        crate::schema::META,
         "SET version = :next, updated = :t",
         Some("version = :v"),
         vec![
@@ -749,7 +754,7 @@ fn client_not_found() -> Error {
 fn meta_bump(app: &App, state: &ClientState) -> Result<TransactWriteItem> {
     let update = app.store.update(
         &client_pk(&state.meta.name),
-        "META",
+        crate::schema::META,
         "SET version = :next, updated = :t",
         Some("version = :v"),
         vec![

@@ -25,6 +25,7 @@ use crate::http::Caller;
 use crate::mfa::check_second_factor;
 use crate::password;
 use crate::policy::Role;
+use crate::schema::META;
 use crate::secret::SecretString;
 use crate::server_config;
 use crate::store::{from_item, to_item, user_pk};
@@ -293,7 +294,7 @@ pub(crate) async fn begin_attempt(
     let pk = throttle_account_pk(username, exists);
     let account = Counter {
         pk: pk.clone(),
-        sk: "META".into(),
+        sk: META.into(),
     };
     let address = ip.map(|ip| address_key(ip, now));
     let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
@@ -408,7 +409,7 @@ impl Attempt {
         let expires = AttributeValue::N((self.at + 60 * 86_400).to_string());
         let mut item = to_item(
             &self.account.pk,
-            "META",
+            META,
             &self.before.after_success(self.ip.as_deref(), self.at),
         )?;
         item.insert("ttl".into(), expires);
@@ -467,7 +468,7 @@ fn user_unchanged(app: &App, user: &UserRecord) -> Result<TransactWriteItem> {
     let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
         .table_name(app.store.table_for(&pk))
         .key("PK", AttributeValue::S(pk))
-        .key("SK", AttributeValue::S("META".into()))
+        .key("SK", AttributeValue::S(META.into()))
         .condition_expression("version = :v")
         .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
         .build()

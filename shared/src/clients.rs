@@ -114,9 +114,6 @@ impl SettingItem {
     }
 }
 
-/// Sort key of the item holding a client's sealed definitions.
-pub const DEFINITIONS_SK: &str = "DEFINITIONS";
-
 /// The fixed sort keys of a client's partition besides `META` (items deleted with the client
 /// whether or not they exist).
 pub const FIXED_SKS: &[&str] = &[DEFINITIONS_SK, VALUES_SK];
@@ -162,15 +159,10 @@ pub struct ClientState {
     pub instances: BTreeMap<String, HashMap<String, SettingItem>>,
 }
 
-/// Sort key of an instance's marker item.
-pub fn instance_sk(instance: &str) -> String {
-    format!("INSTANCE#{instance}")
-}
-
-/// Sort key of an instance's value of `setting`.
-pub fn instance_setting_sk(instance: &str, setting: &str) -> String {
-    format!("INSTANCE#{instance}#SETTING#{setting}")
-}
+// The keys of a client's items (crate::schema), for the callers that name them from here.
+pub use crate::schema::{DEFINITIONS_SK, HEAD_END, VALUES_SK, instance_setting_sk, instance_sk};
+use crate::schema::{DEK_PREFIX, INSTANCE_PREFIX, INSTANCE_SETTING, META, SETTING_PREFIX};
+use crate::schema::{THROTTLE_PREFIX, history_pk as history_partition};
 
 /// The name an instance's value is sealed under: `{instance}#{setting}`. Names cannot
 /// contain `#`, so an instance value never opens as the base value or another instance's.
@@ -392,7 +384,7 @@ pub(crate) async fn reseal_under_new_key(
     )?);
     let meta = app.store.update(
         &pk,
-        "META",
+        META,
         "SET dekVersion = :k, version = :next, updated = :t REMOVE definitions",
         Some("version = :v"),
         vec![
@@ -434,20 +426,13 @@ pub const CLIENT_FAILURES_PER_HOUR: u32 = 20;
 /// Failure counters in a client's partition, by sort key (`META#THROTTLE#{ip}#{hour}`).
 type Throttles = HashMap<String, u32>;
 
-/// Sort-key prefix of the failure counters: right after `META`, so that one short range
-/// (`META` to [`HEAD_END`]) reads the client's `META` item and its counters, and nothing else.
-const THROTTLE_PREFIX: &str = "META#THROTTLE#";
-/// Upper bound of that range (`~` sorts after every character of an address and an hour).
-pub const HEAD_END: &str = "META#THROTTLE#~";
-
+/// The caller's failure counter this hour ([`crate::schema::throttle_sk`]).
 fn throttle_sk(caller: &Caller) -> Option<String> {
     let hour = clock::now_rfc3339().get(..13)?.to_owned();
-    caller.ip.as_ref().map(|ip| {
-        format!(
-            "{THROTTLE_PREFIX}{}#{hour}",
-            crate::throttle::throttle_address(ip)
-        )
-    })
+    caller
+        .ip
+        .as_ref()
+        .map(|ip| crate::schema::throttle_sk(&crate::throttle::throttle_address(ip), &hour))
 }
 
 /// Refuses a caller whose address failed too often on this client name this hour.
@@ -552,22 +537,22 @@ async fn load_partition(
     let mut definitions = None;
     for item in items {
         let sk = sort_key(&item).to_owned();
-        if sk == "META" {
+        if sk == META {
             meta = Some(from_item::<ClientMeta>(item)?);
         } else if sk == DEFINITIONS_SK {
             definitions = Some(from_item::<DefinitionsItem>(item)?.sealed);
-        } else if sk.starts_with("DEK#") {
+        } else if sk.starts_with(DEK_PREFIX) {
             let dek: DekItem = from_item(item)?;
             let wrapped = B64
                 .decode(&dek.wrapped)
                 .map_err(|_| Error::internal("wrapped key is not base64"))?;
             deks.insert(dek.version, wrapped);
             dek_created.insert(dek.version, dek.created);
-        } else if sk.starts_with("SETTING#") {
+        } else if sk.starts_with(SETTING_PREFIX) {
             let setting: SettingItem = from_item(item)?;
             values.insert(setting.name.clone(), setting);
-        } else if let Some(rest) = sk.strip_prefix("INSTANCE#") {
-            match rest.split_once("#SETTING#") {
+        } else if let Some(rest) = sk.strip_prefix(INSTANCE_PREFIX) {
+            match rest.split_once(INSTANCE_SETTING) {
                 Some((instance, setting)) => {
                     let value: SettingItem = from_item(item)?;
                     instances
@@ -604,10 +589,6 @@ fn count_failures(throttles: &mut Throttles, sk: String, item: &crate::store::It
     }
 }
 
-/// Sort key of the client's values pack ([`crate::pack`]): after the failure counters, so that
-/// the range `META`..[`VALUES_SK`] holds `META`, the counters and the pack, and nothing else.
-pub const VALUES_SK: &str = "META#VALUES";
-
 /// The head of a client's partition: `META`, the failure counters and (when read) the pack.
 struct Head {
     meta: Option<ClientMeta>,
@@ -629,7 +610,7 @@ async fn load_head(app: &App, name: &str, to: &str, caller: &Caller) -> Result<H
     let pk = client_pk(name);
     let (items, more) = app
         .store
-        .query_page(&pk, SortKeys::Between("META", to), Some(HEAD_ITEMS), None)
+        .query_page(&pk, SortKeys::Between(META, to), Some(HEAD_ITEMS), None)
         .await?;
     let mut head = Head {
         meta: None,
@@ -638,7 +619,7 @@ async fn load_head(app: &App, name: &str, to: &str, caller: &Caller) -> Result<H
     };
     let add = |head: &mut Head, item: crate::store::Item| -> Result<()> {
         let sk = sort_key(&item).to_owned();
-        if sk == "META" {
+        if sk == META {
             head.meta = Some(from_item::<ClientMeta>(item)?);
         } else if sk.starts_with(THROTTLE_PREFIX) {
             count_failures(&mut head.throttles, sk, &item);
@@ -801,7 +782,7 @@ async fn write_pack(
     };
     let n = |v: u64| AttributeValue::N(v.to_string());
     let mut items = vec![check(
-        "META".to_owned(),
+        META.to_owned(),
         if meta.incarnation.is_empty() {
             "version = :v AND definitionsVersion = :d AND dekVersion = :k AND attribute_not_exists(incarnation)"
         } else {
@@ -851,7 +832,7 @@ async fn write_pack(
 pub async fn list_client_names(app: &App) -> Result<Vec<String>> {
     let mut names = app
         .store
-        .query_partition("CLIENTS")
+        .query_partition(crate::schema::CLIENTS_PK)
         .await?
         .into_iter()
         .map(|item| from_item::<IndexItem>(item).map(|i| i.name))
@@ -1253,10 +1234,7 @@ pub(crate) async fn create_client(
     };
     let pk = client_pk(name);
     let puts = [
-        (
-            to_item(&pk, "META", &meta)?,
-            Some("attribute_not_exists(PK)"),
-        ),
+        (to_item(&pk, META, &meta)?, Some("attribute_not_exists(PK)")),
         (
             to_item(
                 &pk,
@@ -1271,8 +1249,8 @@ pub(crate) async fn create_client(
         ),
         (
             to_item(
-                "CLIENTS",
-                &format!("CLIENT#{name}"),
+                crate::schema::CLIENTS_PK,
+                &client_pk(name),
                 &IndexItem {
                     name: name.to_owned(),
                 },
@@ -1331,7 +1309,7 @@ pub(crate) fn definitions_update(
     let update = aws_sdk_dynamodb::types::Update::builder()
         .table_name(app.store.table())
         .key("PK", AttributeValue::S(client_pk(name)))
-        .key("SK", AttributeValue::S("META".to_owned()))
+        .key("SK", AttributeValue::S(META.to_owned()))
         .update_expression(
             "SET #description = :description, definitionsVersion = :dv, version = :next, \
              updated = :t REMOVE #definitions",
@@ -1356,9 +1334,9 @@ pub(crate) fn definitions_update(
     ])
 }
 
-/// History partition of a client.
+/// History partition of a client ([`crate::schema::history_pk`]).
 pub(crate) fn history_pk(client: &str) -> String {
-    format!("HISTORY#{client}")
+    history_partition(client)
 }
 
 /// The history name of a value: the setting, or `@{instance}/{setting}`.
@@ -1972,7 +1950,7 @@ pub async fn rotate_secret(
     let until = clock::now() + time::Duration::minutes(i64::from(request.grace_minutes));
     let update = app.store.update(
         &client_pk(&name),
-        "META",
+        META,
         "SET secretHash = :new, previousSecretHash = :old, previousSecretExpires = :until",
         Some("secretHash = :old"),
         vec![
@@ -2130,7 +2108,7 @@ pub async fn report_status(
         ttl: expires,
     };
     let item = to_item(
-        &format!("CLIENTSTATUS#{}", meta.name),
+        &crate::schema::client_status_pk(&meta.name),
         report.run_session_id.as_str(),
         &item,
     )?;

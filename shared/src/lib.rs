@@ -27,6 +27,7 @@ pub mod password;
 pub mod personal_data;
 pub mod policy;
 pub mod polls;
+pub mod schema;
 pub mod secret;
 pub mod server_config;
 pub mod store;

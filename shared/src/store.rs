@@ -41,25 +41,8 @@ pub enum SortKeys<'a> {
 /// Number of outbox partitions per hour, so no partition runs hot.
 pub const EVENT_SHARDS: u32 = 4;
 
-/// Partition key of a client.
-pub fn client_pk(name: &str) -> String {
-    format!("CLIENT#{name}")
-}
-
-/// Partition key of a user.
-pub fn user_pk(name: &str) -> String {
-    format!("USER#{name}")
-}
-
-/// Sort key of a setting.
-pub fn setting_sk(name: &str) -> String {
-    format!("SETTING#{name}")
-}
-
-/// Sort key of a data key.
-pub fn dek_sk(version: u32) -> String {
-    format!("DEK#{version:010}")
-}
+// The keys of a client's items are built in the schema module; re-exported for the callers.
+pub use crate::schema::{client_pk, dek_sk, setting_sk, user_pk};
 
 /// Access to the tables.
 #[derive(Clone, Debug)]

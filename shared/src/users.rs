@@ -18,6 +18,7 @@ use crate::http::Caller;
 use crate::model::UserName;
 use crate::password;
 use crate::policy::{Action, Principal, Resource, Role, authorize, compile_client_filter};
+use crate::schema::META;
 use crate::secret::SecretString;
 use crate::store::{from_item, sort_key, to_item, user_pk};
 
@@ -195,7 +196,7 @@ pub async fn load_user(app: &App, username: &str) -> Result<Option<UserRecord>> 
         return Ok(None);
     }
     app.store
-        .get(&user_pk(username), "META")
+        .get(&user_pk(username), META)
         .await?
         .map(from_item)
         .transpose()
@@ -214,7 +215,7 @@ pub fn user_put(
     user: &UserRecord,
     expected_version: Option<u64>,
 ) -> Result<TransactWriteItem> {
-    let item = to_item(&user_pk(&user.username), "META", user)?;
+    let item = to_item(&user_pk(&user.username), META, user)?;
     let mut put = aws_sdk_dynamodb::types::Put::builder()
         .table_name(app.store.table_for(&user_pk(&user.username)))
         .set_item(Some(item));
@@ -537,13 +538,13 @@ pub async fn live_principal(app: &App, claimed: Principal) -> Result<Principal> 
     let session_sk = format!("SESSION#{session}");
     let items = app
         .store
-        .get_many(&[(&pk, "META"), (&pk, &session_sk)])
+        .get_many(&[(&pk, META), (&pk, &session_sk)])
         .await?;
     let mut user = None;
     let mut session_expires = None;
     for item in items {
         match sort_key(&item) {
-            "META" => user = Some(from_item::<UserRecord>(item)?),
+            META => user = Some(from_item::<UserRecord>(item)?),
             sk if sk == session_sk => {
                 session_expires = match item.get("expires") {
                     Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
@@ -865,7 +866,7 @@ pub async fn delete_user(
     let delete = Delete::builder()
         .table_name(app.store.table_for(&user_pk(&user.username)))
         .key("PK", AttributeValue::S(user_pk(&user.username)))
-        .key("SK", AttributeValue::S("META".into()))
+        .key("SK", AttributeValue::S(META.into()))
         .condition_expression("version = :v")
         .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
         .build()

@@ -53,7 +53,9 @@ pub fn disconnect_event(record: &EventRecord) -> Option<AuditEvent> {
     if record.event_name != "REMOVE" {
         return None;
     }
-    let client = key("PK")?.strip_prefix("CLIENTSTATUS#")?.to_owned();
+    let client = key("PK")?
+        .strip_prefix(fig_shared::schema::CLIENT_STATUS_PREFIX)?
+        .to_owned();
     let run_session_id = key("SK")?;
     // Id and time come from the stream record, not the clock: a retried record is the same
     // event (same id for de-duplication and webhook delivery state, same bytes in S3).

@@ -568,7 +568,7 @@ pub async fn write_values(
                 .put(app.store.put(
                     to_item(
                         &crate::clients::history_pk(&name),
-                        &format!("{history_key}#{now}#{version:010}"),
+                        &crate::schema::history_sk(&history_key, &now, version),
                         &history,
                     )?,
                     None,

@@ -191,7 +191,7 @@ pub async fn query(
         // more, and handles the events every shard has been read down to.
         let mut shards: Vec<Shard> = (0..EVENT_SHARDS)
             .map(|shard| Shard {
-                pk: format!("EVENT#{label}#{shard}"),
+                pk: crate::schema::outbox_pk(&label, shard),
                 next: before.clone().map(Position::Below),
                 done: false,
             })

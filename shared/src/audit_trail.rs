@@ -33,6 +33,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
 use crate::events::AuditEvent;
+use crate::schema::AUDIT_CHAIN;
 
 /// Prefix of the event objects.
 pub const EVENTS_PREFIX: &str = "audit/v1/";
@@ -127,8 +128,8 @@ pub async fn read_head(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Resu
     let out = dynamodb
         .get_item()
         .table_name(table)
-        .key("PK", AttributeValue::S("AUDIT".into()))
-        .key("SK", AttributeValue::S("CHAIN".into()))
+        .key("PK", AttributeValue::S(AUDIT_CHAIN.0.into()))
+        .key("SK", AttributeValue::S(AUDIT_CHAIN.1.into()))
         .consistent_read(true)
         .send()
         .await
@@ -172,7 +173,7 @@ impl DigestChain {
     }
 
     async fn move_head(&self, from: u64, to: &ChainHead) -> Result<bool> {
-        let item = crate::store::to_item("AUDIT", "CHAIN", to)?;
+        let item = crate::store::to_item(AUDIT_CHAIN.0, AUDIT_CHAIN.1, to)?;
         let condition = if from == 0 {
             "attribute_not_exists(PK)"
         } else {
@@ -538,7 +539,7 @@ pub async fn outbox_events(
     let mut events = Vec::new();
     for hour in hours(from, to) {
         for shard in 0..crate::store::EVENT_SHARDS {
-            let pk = format!("EVENT#{hour}#{shard}");
+            let pk = crate::schema::outbox_pk(&hour, shard);
             let mut start = None;
             loop {
                 let page = dynamodb

@@ -161,12 +161,11 @@ pub fn origin_allowed(
 /// password typed into the wrong field) is kept only as a digest.
 fn throttle_account_pk(username: &str, exists: bool) -> String {
     if exists {
-        format!("THROTTLE#USER#{username}")
+        crate::schema::account_throttle_pk(username)
     } else {
-        format!(
-            "THROTTLE#USER#~{}",
-            hex::encode(&Sha256::digest(username.as_bytes())[..16])
-        )
+        crate::schema::unknown_account_throttle_pk(&hex::encode(
+            &Sha256::digest(username.as_bytes())[..16],
+        ))
     }
 }
 
@@ -178,7 +177,7 @@ pub const UNKNOWN_USER: &str = "(unknown user)";
 fn address_key(ip: &str, now: time::OffsetDateTime) -> (String, String) {
     let hour = clock::rfc3339(now).get(..13).unwrap_or("").to_owned();
     (
-        format!("THROTTLE#IP#{}", crate::throttle::throttle_address(ip)),
+        crate::schema::address_throttle_pk(&crate::throttle::throttle_address(ip)),
         hour,
     )
 }
@@ -346,7 +345,7 @@ pub(crate) async fn begin_attempt(
         .filter(|_| before.is_known_good(ip, t))
         .map(|ip| Counter {
             pk: pk.clone(),
-            sk: format!("GOOD#{ip}"),
+            sk: crate::schema::known_good_sk(ip),
         });
     let good_before = match &good {
         Some(counter) => {
@@ -454,7 +453,7 @@ async fn new_session(
     let put = app.store.put(
         to_item(
             &user_pk(&user.username),
-            &format!("SESSION#{family}"),
+            &crate::schema::session_sk(&family),
             &item,
         )?,
         Some("attribute_not_exists(PK)"),
@@ -644,7 +643,7 @@ async fn load_session(app: &App, presented: &Presented) -> Result<Option<Session
     app.store
         .get(
             &user_pk(&presented.username),
-            &format!("SESSION#{}", presented.family),
+            &crate::schema::session_sk(&presented.family),
         )
         .await?
         .map(from_item)
@@ -653,7 +652,7 @@ async fn load_session(app: &App, presented: &Presented) -> Result<Option<Session
 
 fn session_delete(app: &App, username: &str, family: &str) -> Result<TransactWriteItem> {
     app.store
-        .delete_in_transaction(&user_pk(username), &format!("SESSION#{family}"))
+        .delete_in_transaction(&user_pk(username), &crate::schema::session_sk(family))
 }
 
 /// Rotates the refresh token and issues a new access token with the user's current rights.
@@ -716,7 +715,7 @@ pub async fn refresh(
         .collect();
     let update = app.store.update(
         &user_pk(&session.username),
-        &format!("SESSION#{}", session.family),
+        &crate::schema::session_sk(&session.family),
         "SET tokenHash = :new, previous = :prev",
         Some("tokenHash = :old"),
         vec![

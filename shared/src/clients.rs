@@ -1137,7 +1137,7 @@ async fn register_new(
 }
 
 /// The item that counts clients (created with the first, decremented when one is deleted).
-const CLIENT_COUNT: (&str, &str) = ("CLIENTCOUNT", "COUNT");
+use crate::schema::CLIENT_COUNT;
 
 fn client_limit_reached() -> Error {
     Error::Conflict {

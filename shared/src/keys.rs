@@ -21,8 +21,7 @@ use crate::error::{Error, Result};
 use crate::secret::SecretBytes;
 use crate::store::{Store, from_item, sort_key, to_item};
 
-const KEYS_PK: &str = "KEYS";
-const PEPPER_SK: &str = "PEPPER#1";
+use crate::schema::{KEYS_PK, PEPPER_SK};
 /// Shortest time between two reloads of the verification keys.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// Signing keys kept (and accepted) after a roll.
@@ -171,7 +170,11 @@ impl ServiceKeys {
             created: crate::clock::now_rfc3339(),
         };
         self.store
-            .put_if_absent(to_item(KEYS_PK, &format!("JWT#{kid}"), &item)?)
+            .put_if_absent(to_item(
+                KEYS_PK,
+                &crate::schema::signing_key_sk(&kid),
+                &item,
+            )?)
             .await?;
         Ok(item)
     }
@@ -187,7 +190,7 @@ impl ServiceKeys {
         items.sort_by(|a, b| b.kid.cmp(&a.kid));
         for old in items.iter().skip(KEPT_SIGNING_KEYS) {
             self.store
-                .delete(KEYS_PK, &format!("JWT#{}", old.kid))
+                .delete(KEYS_PK, &crate::schema::signing_key_sk(&old.kid))
                 .await?;
         }
         Ok(created.kid)

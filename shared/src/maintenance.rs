@@ -104,7 +104,7 @@ pub async fn run(
 }
 
 /// The last hour the reconciliation has fully checked (`AUDIT` / `RECONCILED`).
-const RECONCILED: (&str, &str) = ("AUDIT", "RECONCILED");
+const RECONCILED: (&str, &str) = crate::schema::AUDIT_RECONCILED;
 /// How long one run may spend reconciling; the next run goes on from where it stopped.
 const RECONCILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(600);
 

@@ -41,8 +41,8 @@ pub const VIEWER_HEADER: &str = "x-fig-viewer-address";
 /// The KeyValueStore key the distribution's function reads the secret from.
 pub const STORE_KEY: &str = "origin-secret";
 
-const PK: &str = "KEYS";
-const SK: &str = "ORIGIN";
+const PK: &str = crate::schema::KEYS_PK;
+const SK: &str = crate::schema::ORIGIN_SK;
 /// How long a function trusts its copy of the secrets.
 const CACHE_FOR: Duration = Duration::from_secs(60);
 /// Shortest time between two reloads caused by a secret that matched nothing.

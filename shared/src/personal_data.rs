@@ -106,7 +106,7 @@ pub async fn export(
     let user = load_user(app, username).await?;
     let sessions = app
         .store
-        .query_partition(&format!("USER#{username}"))
+        .query_partition(&crate::schema::user_pk(username))
         .await?
         .into_iter()
         .filter(|item| sort_key(item).starts_with("SESSION#"))
@@ -120,7 +120,7 @@ pub async fn export(
         .collect();
     let login_throttle = app
         .store
-        .query_partition(&format!("THROTTLE#USER#{username}"))
+        .query_partition(&crate::schema::account_throttle_pk(username))
         .await?
         .into_iter()
         .map(|item| {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Result;
+use crate::schema::SERVER_CONFIG;
 use crate::store::from_item;
 
 /// How long a warm function trusts its copy of the configuration on the fetch path.
@@ -70,7 +71,7 @@ fn defaults(app: &App) -> ServerConfig {
 
 /// Reads the configuration (strongly consistent), falling back to the deploy defaults.
 pub async fn load(app: &App) -> Result<ServerConfig> {
-    let config = match app.store.get("CONFIG", "SERVER").await? {
+    let config = match app.store.get(SERVER_CONFIG.0, SERVER_CONFIG.1).await? {
         Some(item) => from_item(item)?,
         None => defaults(app),
     };
@@ -203,7 +204,7 @@ pub async fn write(
     if changes.is_empty() {
         return Ok(current);
     }
-    let item = crate::store::to_item("CONFIG", "SERVER", &new)?;
+    let item = crate::store::to_item(SERVER_CONFIG.0, SERVER_CONFIG.1, &new)?;
     let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
         .put(app.store.put(item, None)?)
         .build();

@@ -170,7 +170,7 @@ impl Store {
         let expires = time::OffsetDateTime::now_utc().unix_timestamp()
             + i64::from(self.event_ttl_days) * 86_400;
         to_item(
-            &format!("EVENT#{hour}#{shard}"),
+            &crate::schema::outbox_pk(hour, shard),
             &event.id,
             &OutboxItem {
                 item_type: "EVENT".into(),

@@ -24,8 +24,8 @@ use crate::store::{from_item, sort_key, to_item, user_pk};
 
 /// Name of the first administrator.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
-const ADMIN_COUNT_PK: &str = "USERS";
-const ADMIN_COUNT_SK: &str = "ADMINISTRATORS";
+const ADMIN_COUNT_PK: &str = crate::schema::ADMIN_COUNT.0;
+const ADMIN_COUNT_SK: &str = crate::schema::ADMIN_COUNT.1;
 /// Written with the first user and never deleted: once it exists, no start creates `admin`
 /// again (deleting `admin` is a normal hardening step, not a way to re-arm the bootstrap).
 const BOOTSTRAP_MARKER_SK: &str = "BOOTSTRAPPED";
@@ -275,7 +275,7 @@ pub async fn session_deletes(
     keep: Option<&str>,
 ) -> Result<Vec<TransactWriteItem>> {
     let pk = user_pk(username);
-    let keep = keep.map(|k| format!("SESSION#{k}"));
+    let keep = keep.map(crate::schema::session_sk);
     app.store
         .query_partition(&pk)
         .await?
@@ -535,7 +535,7 @@ pub async fn change_password(
 pub async fn live_principal(app: &App, claimed: Principal) -> Result<Principal> {
     let session = claimed.session.clone().ok_or_else(Error::unauthenticated)?;
     let pk = user_pk(&claimed.username);
-    let session_sk = format!("SESSION#{session}");
+    let session_sk = crate::schema::session_sk(&session);
     let items = app
         .store
         .get_many(&[(&pk, META), (&pk, &session_sk)])
@@ -663,7 +663,7 @@ pub async fn list_users(
 ) -> Result<Vec<UserView>> {
     require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
     let mut users = Vec::new();
-    for item in app.store.query_partition("USERS").await? {
+    for item in app.store.query_partition(crate::schema::USERS_PK).await? {
         if let Some(AttributeValue::S(name)) = item.get("username")
             && let Some(user) = load_user(app, name).await?
         {
@@ -690,8 +690,8 @@ pub async fn get_user(
 
 fn index_put(app: &App, username: &str) -> Result<TransactWriteItem> {
     let item = to_item(
-        "USERS",
-        &format!("USER#{username}"),
+        crate::schema::USERS_PK,
+        &user_pk(username),
         &serde_json::json!({ "username": username }),
     )?;
     Ok(TransactWriteItem::builder()
@@ -701,7 +701,7 @@ fn index_put(app: &App, username: &str) -> Result<TransactWriteItem> {
 
 fn index_delete(app: &App, username: &str) -> Result<TransactWriteItem> {
     app.store
-        .delete_in_transaction("USERS", &format!("USER#{username}"))
+        .delete_in_transaction(crate::schema::USERS_PK, &user_pk(username))
 }
 
 /// Creates a user (Administrator). The password must meet the password rule and be changed
@@ -913,7 +913,7 @@ pub async fn delete_user(
 async fn clear_login_throttle(app: &App, username: &str) -> Result<()> {
     let items = app
         .store
-        .query_partition(&format!("THROTTLE#USER#{username}"))
+        .query_partition(&crate::schema::account_throttle_pk(username))
         .await?;
     app.store.delete_items(&items).await
 }

@@ -166,14 +166,14 @@ pub struct DeadLetter {
     pub last_error: String,
 }
 
-const PK: &str = "WEBHOOKS";
+const PK: &str = crate::schema::WEBHOOKS_PK;
 
 fn sk(id: &str) -> String {
-    format!("WEBHOOK#{id}")
+    crate::schema::webhook_sk(id)
 }
 
 fn dead_letter_pk(id: &str) -> String {
-    format!("DEADLETTER#{id}")
+    crate::schema::dead_letter_pk(id)
 }
 
 fn not_found() -> Error {

@@ -49,7 +49,7 @@ struct DeliveryState {
 }
 
 fn delivery_pk(event_id: &str) -> String {
-    format!("DELIVERY#{event_id}")
+    fig_shared::schema::delivery_pk(event_id)
 }
 
 impl WebhookDeliverer {

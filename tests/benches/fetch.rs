@@ -472,41 +472,13 @@ async fn main() {
         }
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    // The same request straight into the router, without the HTTP hop (what a Lambda
-    // invocation runs once `lambda_http` has turned its event into a request).
-    let router = fig_gateway::router(app.clone(), None);
-    let direct = |conditional: bool| {
-        use tower::ServiceExt;
-        let mut request = http::Request::builder()
-            .uri("/api/clients/bench/settings")
-            .header("clientSecret", &secret);
-        if conditional {
-            request = request.header("if-none-match", &etag);
-        }
-        let mut request = request.body(axum::body::Body::empty()).unwrap();
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(SocketAddr::from((
-                [127, 0, 0, 1],
-                9,
-            ))));
-        let router = router.clone();
-        async move {
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            assert!(status.is_success() || status == http::StatusCode::NOT_MODIFIED);
-            body.len()
-        }
-    };
-    // The settings function itself: the service its `main` hands to `lambda_http::run`, with
-    // the request as `lambda_http` hands it over (API Gateway's request context attached).
-    let function = fig_shared::http::service(fig_settings::routes(app.clone()), &app);
-    let invoke = |conditional: bool| {
+    // A fetch (or, conditional, a poll) as a request in process, from `127.0.0.1`: with the
+    // connection's address for the gateway's router, or with API Gateway's request context as
+    // `lambda_http` hands a request to a function.
+    let request = |conditional: bool, lambda: bool| {
         use lambda_http::aws_lambda_events::apigw::{
             ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
         };
-        use tower::ServiceExt;
         let mut request = http::Request::builder()
             .uri("/api/clients/bench/settings")
             .header("clientSecret", &secret);
@@ -514,25 +486,41 @@ async fn main() {
             request = request.header("if-none-match", &etag);
         }
         let mut request = request.body(axum::body::Body::empty()).unwrap();
-        let mut described = ApiGatewayV2httpRequestContextHttpDescription::default();
-        described.method = http::Method::GET;
-        described.path = Some("/api/clients/bench/settings".into());
-        described.source_ip = Some("127.0.0.1".into());
-        let mut context = ApiGatewayV2httpRequestContext::default();
-        context.request_id = Some("bench".into());
-        context.http = described;
-        request
-            .extensions_mut()
-            .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
-        let function = function.clone();
-        async move {
-            let response = function.oneshot(request).await.unwrap();
-            let status = response.status();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            assert!(status.is_success() || status == http::StatusCode::NOT_MODIFIED);
-            body.len()
+        if lambda {
+            let mut described = ApiGatewayV2httpRequestContextHttpDescription::default();
+            described.method = http::Method::GET;
+            described.path = Some("/api/clients/bench/settings".into());
+            described.source_ip = Some("127.0.0.1".into());
+            let mut context = ApiGatewayV2httpRequestContext::default();
+            context.request_id = Some("bench".into());
+            context.http = described;
+            request
+                .extensions_mut()
+                .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
+        } else {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(SocketAddr::from((
+                    [127, 0, 0, 1],
+                    9,
+                ))));
         }
+        request
     };
+    let answer = |service: axum::Router, request: http::Request<axum::body::Body>| async move {
+        use tower::ServiceExt;
+        let response = service.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(status.is_success() || status == http::StatusCode::NOT_MODIFIED);
+        body.len()
+    };
+    // The same request straight into the gateway's router, without the HTTP hop.
+    let router = fig_gateway::router(app.clone(), None);
+    let direct = |conditional: bool| answer(router.clone(), request(conditional, false));
+    // The settings function itself: the service its `main` hands to `lambda_http::run`.
+    let function = fig_shared::http::service(fig_settings::routes(app.clone()), &app);
+    let invoke = |conditional: bool| answer(function.clone(), request(conditional, true));
     // The domain operation alone (`clients::fetch`, and the body's JSON), without the HTTP
     // framework around it: what the function's routing, extractors and layers add is the rest.
     let domain = |conditional: bool| {

@@ -624,7 +624,7 @@ async fn load_head(app: &App, name: &str, to: &str, caller: &Caller) -> Result<H
         } else if sk.starts_with(THROTTLE_PREFIX) {
             count_failures(&mut head.throttles, sk, &item);
         } else if sk == VALUES_SK {
-            head.pack = PackItem::from_item(&item);
+            head.pack = PackItem::from_item(item);
         }
         Ok(())
     };
@@ -659,26 +659,28 @@ struct PackItem {
 }
 
 impl PackItem {
-    /// `None` for an item that is not a well-formed pack (it is then made again).
-    fn from_item(item: &crate::store::Item) -> Option<Self> {
-        let n = |k: &str| match item.get(k) {
+    /// `None` for an item that is not a well-formed pack (it is then made again). Takes the
+    /// item: its two blobs (the larger the more values) move, they are not copied.
+    fn from_item(mut item: crate::store::Item) -> Option<Self> {
+        let n = |item: &crate::store::Item, k: &str| match item.get(k) {
             Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
             _ => None,
         };
-        let b = |k: &str| match item.get(k) {
-            Some(AttributeValue::B(b)) => Some(b.clone().into_inner()),
+        let mut b = |k: &str| match item.remove(k) {
+            Some(AttributeValue::B(b)) => Some(b.into_inner()),
             _ => None,
         };
+        let (wrapped, sealed) = (b("w")?, b("p")?);
         Some(Self {
-            version: n("v")?,
-            definitions_version: n("d")?,
-            dek_version: u32::try_from(n("k")?).ok()?,
-            incarnation: match item.get("i") {
-                Some(AttributeValue::S(s)) => s.clone(),
+            version: n(&item, "v")?,
+            definitions_version: n(&item, "d")?,
+            dek_version: u32::try_from(n(&item, "k")?).ok()?,
+            incarnation: match item.remove("i") {
+                Some(AttributeValue::S(s)) => s,
                 _ => return None,
             },
-            wrapped: b("w")?,
-            sealed: b("p")?,
+            wrapped,
+            sealed,
         })
     }
 

@@ -128,9 +128,12 @@ pub fn outbox_pk(hour: &str, shard: u32) -> String {
 /// Partition of the webhooks.
 pub const WEBHOOKS_PK: &str = "WEBHOOKS";
 
+/// Sort-key prefix of the webhooks.
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+
 /// Sort key of webhook `id`.
 pub fn webhook_sk(id: &str) -> String {
-    format!("WEBHOOK#{id}")
+    format!("{WEBHOOK_PREFIX}{id}")
 }
 
 /// Partition of the delivery states of one event (one item per webhook).

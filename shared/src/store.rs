@@ -488,13 +488,6 @@ impl Store {
         Ok(())
     }
 
-    /// The items of a partition whose sort key lies between `from` and `to` (both included),
-    /// following pagination. Strongly consistent. Read units are charged for what the range
-    /// holds, so a range that leaves out the big items of a partition reads little.
-    pub async fn query_between(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>> {
-        self.query_all(pk, SortKeys::Between(from, to)).await
-    }
-
     /// The items of a partition whose sort key starts with `prefix`, following pagination.
     pub async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
         self.query_all(pk, SortKeys::Prefix(prefix)).await

@@ -221,7 +221,7 @@ fn validate(request: &WebhookRequest, allowed_hosts: &[String]) -> Result<()> {
 /// Every webhook (one Query).
 pub async fn load_all(app: &App) -> Result<Vec<Webhook>> {
     app.store
-        .query_prefix(PK, "WEBHOOK#")
+        .query_prefix(PK, crate::schema::WEBHOOK_PREFIX)
         .await?
         .into_iter()
         .map(from_item)

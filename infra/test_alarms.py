@@ -1,7 +1,7 @@
 """The alarms a security team expects, checked in the template (run by infra/lint.sh).
 
 Each expected alarm exists, notifies the AlarmTopic and watches the metric it should; every
-log-based metric counts a tag the code really logs (shared/src/telemetry.rs, `alarm` module);
+log-based metric counts a tag the code really logs (shared/core/src/telemetry.rs, `alarm` module);
 the KMS metric is fed by every function's log group; every alarm has a runbook entry in the
 README's operations section (its name appears there).
 """

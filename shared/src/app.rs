@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::aws::AwsClients;
 use crate::config::Config;
-use crate::crypto::{DataKeyCache, Kms, PasswordHasher};
+use crate::crypto::{DataKeyCache, PasswordHasher};
 use crate::error::Result;
 use crate::keys::ServiceKeys;
+use crate::kms::Kms;
 use crate::secret::SecretBytes;
 use crate::server_config::ServerConfig;
 use crate::store::Store;

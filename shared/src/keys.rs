@@ -16,8 +16,9 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::crypto::{self, Kms, SecretHasher};
+use crate::crypto::{self, SecretHasher};
 use crate::error::{Error, Result};
+use crate::kms::Kms;
 use crate::secret::SecretBytes;
 use crate::store::{Store, from_item, sort_key, to_item};
 

@@ -1,42 +1,36 @@
-//! The library every Fig function shares: domain model, policy, crypto, store, events and the
-//! HTTP glue. Functions stay thin: they parse the request, call one operation here, and map
-//! the result.
+//! The operations and the HTTP glue every Fig function shares (docs/ARCHITECTURE.md §2).
+//! Functions stay thin: they parse the request, call one operation here, and map the result.
+//!
+//! It sits on `fig-aws` (the store, KMS, the audit trail) and `fig-core` (model, policy,
+//! events, errors, crypto, configuration, schema), whose modules it re-exports under their old
+//! paths (`fig_shared::model`, `fig_shared::store`, …) so callers name one crate. Neither of
+//! those can import anything from here.
 
 pub mod admin;
 pub mod app;
 pub mod audit;
-pub mod audit_trail;
 pub mod auth;
-pub mod aws;
 pub mod clients;
-pub mod clock;
-pub mod config;
-pub mod crypto;
-pub mod error;
-pub mod events;
 pub mod http;
 pub mod keys;
 pub mod lambda;
 pub mod maintenance;
 pub mod mfa;
-pub mod model;
 pub mod origin;
 pub mod outbound;
-pub mod pack;
-pub mod password;
 pub mod personal_data;
-pub mod policy;
-pub mod polls;
-pub mod schema;
-pub mod secret;
 pub mod server_config;
-pub mod store;
-pub mod telemetry;
-pub mod throttle;
 pub mod tokens;
 pub mod transfer;
 pub mod users;
 pub mod webhooks;
+
+pub use fig_aws::sdk as aws;
+pub use fig_aws::{audit_trail, kms, store};
+pub use fig_core::{
+    clock, config, crypto, error, events, model, pack, password, policy, polls, schema, secret,
+    telemetry, throttle,
+};
 
 pub use app::App;
 pub use error::{Error, Result};

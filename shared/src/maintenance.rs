@@ -46,8 +46,7 @@ pub struct Report {
     pub origin_secret_published: bool,
 }
 
-/// Events younger than this may still be on their way through the stream: not reconciled yet.
-pub const IN_FLIGHT_MINUTES: i64 = 10;
+pub use crate::audit_trail::IN_FLIGHT_MINUTES;
 
 fn system_event(kind: EventKind, now: OffsetDateTime) -> AuditEvent {
     AuditEvent::new(kind, Actor::System, Source::default(), now)

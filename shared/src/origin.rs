@@ -29,8 +29,9 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::crypto::{self, Kms};
+use crate::crypto;
 use crate::error::{Error, Result};
+use crate::kms::Kms;
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::{Store, from_item, to_item};
 

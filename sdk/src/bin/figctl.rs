@@ -95,11 +95,11 @@ enum AuditCommand {
 
 #[cfg(feature = "audit")]
 async fn audit(command: AuditCommand) -> Result<(), String> {
-    use fig_shared::audit_trail;
+    use fig_aws::audit_trail;
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clients = fig_shared::aws::AwsClients::new(&sdk);
+    let clients = fig_aws::sdk::AwsClients::new(&sdk);
     match command {
         AuditCommand::Query {
             bucket,
@@ -157,7 +157,7 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
                     retention_days,
                 )
                 .with_digests(chain);
-                let now = fig_shared::clock::now();
+                let now = fig_core::clock::now();
                 let found = audit_trail::reconcile(
                     &clients.dynamodb,
                     &table,
@@ -165,7 +165,7 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
                     &bucket,
                     (
                         now - time::Duration::days(days.clamp(0, 3650)),
-                        now - time::Duration::minutes(fig_shared::maintenance::IN_FLIGHT_MINUTES),
+                        now - time::Duration::minutes(audit_trail::IN_FLIGHT_MINUTES),
                     ),
                     Some(&writer),
                 )

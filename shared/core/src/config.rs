@@ -63,12 +63,12 @@ pub struct Config {
     /// days old (`FIG_DATA_KEY_ROTATION_DAYS`, default 90; 0: never).
     pub data_key_rotation_days: u32,
     /// Requests must carry the distribution's origin secret, and the viewer's address comes
-    /// from the distribution's header (`FIG_ORIGIN_VERIFY`; on AWS; see [`crate::origin`]).
+    /// from the distribution's header (`FIG_ORIGIN_VERIFY`; on AWS; see `fig_shared::origin`).
     pub origin_verify: bool,
     /// With [`Config::origin_verify`], service requests (`/api/clients…`) that arrive through
     /// the function's own Lambda Function URL are answered without the origin secret, with the
     /// request context's source address (`FIG_FUNCTION_URL`; the settings function only; see
-    /// [`crate::http::origin_guard`]).
+    /// `fig_shared::http::origin_guard`).
     pub function_url: bool,
     /// Scheduled maintenance makes a new origin secret once the current one is this many hours
     /// old (`FIG_ORIGIN_SECRET_ROTATION_HOURS`, default 24); the old one stays accepted twice as

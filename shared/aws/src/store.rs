@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::events::AuditEvent;
+use fig_core::error::{Error, Result};
+use fig_core::events::AuditEvent;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -42,7 +42,7 @@ pub enum SortKeys<'a> {
 pub const EVENT_SHARDS: u32 = 4;
 
 // The keys of a client's items are built in the schema module; re-exported for the callers.
-pub use crate::schema::{client_pk, dek_sk, setting_sk, user_pk};
+pub use fig_core::schema::{client_pk, dek_sk, setting_sk, user_pk};
 
 /// Access to the tables.
 #[derive(Clone, Debug)]
@@ -170,7 +170,7 @@ impl Store {
         let expires = time::OffsetDateTime::now_utc().unix_timestamp()
             + i64::from(self.event_ttl_days) * 86_400;
         to_item(
-            &crate::schema::outbox_pk(hour, shard),
+            &fig_core::schema::outbox_pk(hour, shard),
             &event.id,
             &OutboxItem {
                 item_type: "EVENT".into(),

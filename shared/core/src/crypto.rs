@@ -4,7 +4,8 @@
 //! (`auth`, `app`, `audit_trail`) still call them directly (docs/ARCHITECTURE.md §5), and are
 //! to move under it.
 //!
-//! - Envelope encryption: a KMS key wraps per-client AES-256 data keys ([`Kms`]); values are
+//! - Envelope encryption: a KMS key wraps per-client AES-256 data keys (`fig_aws::kms::Kms`, the one
+//!   part of the envelope that talks to AWS); values are
 //!   sealed with AES-256-GCM under a data key, with associated data that binds the ciphertext to
 //!   its client, setting, value version and data-key version ([`seal`], [`open`]).
 //! - A bounded cache of plaintext data keys ([`DataKeyCache`]) so a warm fetch makes no KMS call.
@@ -13,7 +14,6 @@
 //!   constant time ([`SecretHasher`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,6 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, SaltString};
-use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::DataKeySpec;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -33,159 +31,14 @@ use crate::error::{Error, Result};
 use crate::secret::{SecretBytes, SecretString};
 
 const NONCE_LEN: usize = 12;
-const KEY_LEN: usize = 32;
+/// The length of a data key (AES-256), in bytes.
+pub const KEY_LEN: usize = 32;
 
 /// Fills a fresh buffer with `n` bytes from the operating system's CSPRNG.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     OsRng.fill_bytes(&mut bytes);
     bytes
-}
-
-/// A KMS encryption context: ordered name/value pairs.
-pub type EncryptionContext<'a> = &'a [(&'a str, &'a str)];
-
-/// KMS behind a counter: every call is counted, so tests and benchmarks can prove the cache works.
-#[derive(Clone, Debug)]
-pub struct Kms {
-    client: aws_sdk_kms::Client,
-    key_id: String,
-    calls: Arc<AtomicU64>,
-}
-
-impl Kms {
-    /// Wraps a client and the id, ARN or alias of the key that wraps data keys.
-    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            key_id: key_id.into(),
-            calls: Arc::default(),
-        }
-    }
-
-    /// The KMS client itself (for the audit trail's signing key, which is not counted).
-    pub fn client(&self) -> &aws_sdk_kms::Client {
-        &self.client
-    }
-
-    /// How many KMS calls this instance has made.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    fn context(ctx: EncryptionContext<'_>) -> HashMap<String, String> {
-        ctx.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    /// A new AES-256 data key: the plaintext (for this process only) and the wrapped blob.
-    pub async fn generate_data_key(
-        &self,
-        ctx: EncryptionContext<'_>,
-    ) -> Result<(SecretBytes, Vec<u8>)> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .generate_data_key()
-            .key_id(&self.key_id)
-            .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context(Some(Self::context(ctx)))
-            .send()
-            .await
-            .map_err(|e| kms_unavailable("GenerateDataKey", &e))?;
-        let plaintext = out
-            .plaintext
-            .map(Blob::into_inner)
-            .filter(|k| k.len() == KEY_LEN)
-            .ok_or_else(|| Error::internal("kms GenerateDataKey returned no 32-byte key"))?;
-        let wrapped = out
-            .ciphertext_blob
-            .map(Blob::into_inner)
-            .ok_or_else(|| Error::internal("kms GenerateDataKey returned no blob"))?;
-        Ok((SecretBytes::new(plaintext), wrapped))
-    }
-
-    /// Wraps a small secret (a signing key, a pepper) under the KMS key.
-    pub async fn encrypt(
-        &self,
-        plaintext: &SecretBytes,
-        ctx: EncryptionContext<'_>,
-    ) -> Result<Vec<u8>> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .encrypt()
-            .key_id(&self.key_id)
-            .plaintext(Blob::new(plaintext.expose().to_vec()))
-            .set_encryption_context(Some(Self::context(ctx)))
-            .send()
-            .await
-            .map_err(|e| kms_unavailable("Encrypt", &e))?;
-        out.ciphertext_blob
-            .map(Blob::into_inner)
-            .ok_or_else(|| Error::internal("kms Encrypt returned no blob"))
-    }
-
-    /// Like [`Kms::decrypt`], but a blob KMS refuses as not its own under this context
-    /// (invalid ciphertext, another key) is `None` rather than an error: for blobs read from a
-    /// table that someone else may have written. KMS being unreachable is still an error.
-    pub async fn decrypt_if_ours(
-        &self,
-        wrapped: &[u8],
-        ctx: EncryptionContext<'_>,
-    ) -> Result<Option<SecretBytes>> {
-        use aws_sdk_kms::operation::decrypt::DecryptError;
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let result = self
-            .client
-            .decrypt()
-            .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(wrapped.to_vec()))
-            .set_encryption_context(Some(Self::context(ctx)))
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out.plaintext.map(|b| SecretBytes::new(b.into_inner()))),
-            Err(e) => match e.as_service_error() {
-                Some(
-                    DecryptError::InvalidCiphertextException(_)
-                    | DecryptError::IncorrectKeyException(_),
-                ) => Ok(None),
-                _ => Err(kms_unavailable("Decrypt", &e)),
-            },
-        }
-    }
-
-    /// Unwraps a blob made by [`Kms::generate_data_key`] or [`Kms::encrypt`]; the context must
-    /// match exactly.
-    pub async fn decrypt(&self, wrapped: &[u8], ctx: EncryptionContext<'_>) -> Result<SecretBytes> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .decrypt()
-            .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(wrapped.to_vec()))
-            .set_encryption_context(Some(Self::context(ctx)))
-            .send()
-            .await
-            .map_err(|e| kms_unavailable("Decrypt", &e))?;
-        out.plaintext
-            .map(|b| SecretBytes::new(b.into_inner()))
-            .ok_or_else(|| Error::internal("kms Decrypt returned no plaintext"))
-    }
-}
-
-/// A KMS call that failed for want of KMS (unreachable, throttled, the key disabled): an
-/// `unavailable` error (503), and an error log line with the alarm tag the template's KMS
-/// metric filters count ([`crate::telemetry::alarm::KMS_ERROR`]).
-pub fn kms_unavailable(operation: &str, error: &dyn std::fmt::Debug) -> Error {
-    tracing::error!(
-        alarm = crate::telemetry::alarm::KMS_ERROR,
-        operation,
-        "a KMS call failed"
-    );
-    Error::unavailable(format!("kms {operation}: {error:?}"))
 }
 
 /// What a sealed value is bound to. A ciphertext opens only with the same binding.
@@ -583,7 +436,7 @@ impl SecretHasher {
 }
 
 /// Equality of two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
     use subtle::ConstantTimeEq;
     if a.len() != b.len() {
         return subtle::Choice::from(0u8);

@@ -31,14 +31,18 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::{Error, Result};
-use crate::events::AuditEvent;
-use crate::schema::AUDIT_CHAIN;
+use fig_core::error::{Error, Result};
+use fig_core::events::AuditEvent;
+use fig_core::schema::AUDIT_CHAIN;
 
 /// Prefix of the event objects.
 pub const EVENTS_PREFIX: &str = "audit/v1/";
 /// Prefix of the digest objects.
 pub const DIGESTS_PREFIX: &str = "digests/v1/";
+
+/// Events younger than this may still be on their way through the stream: not reconciled yet
+/// (the maintenance run and `figctl audit reconcile` leave them for the next pass).
+pub const IN_FLIGHT_MINUTES: i64 = 10;
 
 /// One object a batch wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +165,7 @@ impl DigestChain {
     }
 
     /// The chain of this deployment: the configured table, audit bucket and signing key.
-    pub fn for_config(clients: &crate::aws::AwsClients, config: &crate::config::Config) -> Self {
+    pub fn for_config(clients: &crate::sdk::AwsClients, config: &fig_core::config::Config) -> Self {
         Self::new(
             clients.s3.clone(),
             clients.kms.clone(),
@@ -214,7 +218,7 @@ impl DigestChain {
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await
-            .map_err(|e| crate::crypto::kms_unavailable("Sign", &e))?;
+            .map_err(|e| crate::kms::kms_unavailable("Sign", &e))?;
         let signature = out
             .signature
             .map(Blob::into_inner)
@@ -234,7 +238,7 @@ impl DigestChain {
             let digest = Digest {
                 format: "fig-audit-digest/v1".into(),
                 sequence,
-                time: crate::clock::now_rfc3339(),
+                time: fig_core::clock::now_rfc3339(),
                 objects: objects.clone(),
                 previous: (head.sequence > 0).then(|| PreviousDigest {
                     key: head.key.clone(),
@@ -539,7 +543,7 @@ pub async fn outbox_events(
     let mut events = Vec::new();
     for hour in hours(from, to) {
         for shard in 0..crate::store::EVENT_SHARDS {
-            let pk = crate::schema::outbox_pk(&hour, shard);
+            let pk = fig_core::schema::outbox_pk(&hour, shard);
             let mut start = None;
             loop {
                 let page = dynamodb
@@ -576,7 +580,7 @@ fn hours(from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
     at = at.replace_time(time::Time::from_hms(at.hour(), 0, 0).unwrap_or(time::Time::MIDNIGHT));
     while at <= to && out.len() < 24 * 400 {
         out.push(
-            crate::clock::rfc3339(at)
+            fig_core::clock::rfc3339(at)
                 .get(..13)
                 .unwrap_or_default()
                 .to_owned(),

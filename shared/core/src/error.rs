@@ -1,11 +1,12 @@
-//! The error model (docs/ARCHITECTURE.md §3): a stable code, a plain message and a request id, never internals.
+//! The error model (docs/ARCHITECTURE.md §3): a stable code, a plain message and a request id,
+//! never internals.
 //!
-//! Every layer converts its failures into [`Error`]; one `IntoResponse` impl turns an [`Error`]
-//! into the JSON error body. The message shown to callers is written by us; the detail that
-//! explains an `Unavailable` or `Internal` error goes to the log only.
+//! Every layer converts its failures into [`Error`]. One `IntoResponse` impl (the `axum`
+//! feature, which the HTTP layer turns on) turns an [`Error`] into the JSON error body. The
+//! message shown to callers is written by us; the detail that explains an `Unavailable` or
+//! `Internal` error goes to the log only.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::Serialize;
 
 /// A failure that the caller sees as an HTTP error.
@@ -162,7 +163,7 @@ impl Error {
 }
 
 /// The public part of an error, carried in response extensions until the request-id
-/// middleware ([`crate::http::finish`]) writes the final body.
+/// middleware (`fig_shared::http::finish`) writes the final body.
 #[derive(Clone, Debug, Serialize)]
 pub struct ErrorBody {
     /// Stable code.
@@ -181,8 +182,11 @@ impl ErrorBody {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
+/// The HTTP face of an error (with the `axum` feature): its status, the public body, and for a
+/// 429 the `Retry-After` header. Internal details are logged here, never returned.
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
         match &self {
             Self::Unavailable { detail } => {
                 tracing::warn!(error = %detail, "dependency unavailable")
@@ -202,7 +206,7 @@ impl IntoResponse for Error {
         {
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, value);
+                .insert(http::header::RETRY_AFTER, value);
         }
         response.extensions_mut().insert(body);
         response

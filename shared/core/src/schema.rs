@@ -194,7 +194,7 @@ mod tests {
     use super::*;
 
     /// The documented key table: each row starts `` | `PK` | `SK` ``.
-    const ARCHITECTURE: &str = include_str!("../../docs/ARCHITECTURE.md");
+    const ARCHITECTURE: &str = include_str!("../../../docs/ARCHITECTURE.md");
 
     fn documented(pk: &str, sk: &str) -> bool {
         ARCHITECTURE.contains(&format!("| `{pk}` | `{sk}`"))

@@ -1,0 +1,159 @@
+//! KMS, the envelope's outer layer (docs/ARCHITECTURE.md §5): generates and unwraps the
+//! per-client data keys and wraps the service keys, behind a call counter.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+
+use fig_core::crypto::KEY_LEN;
+use fig_core::error::{Error, Result};
+use fig_core::secret::SecretBytes;
+
+/// A KMS encryption context: ordered name/value pairs.
+pub type EncryptionContext<'a> = &'a [(&'a str, &'a str)];
+
+/// KMS behind a counter: every call is counted, so tests and benchmarks can prove the cache works.
+#[derive(Clone, Debug)]
+pub struct Kms {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+    calls: Arc<AtomicU64>,
+}
+
+impl Kms {
+    /// Wraps a client and the id, ARN or alias of the key that wraps data keys.
+    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            key_id: key_id.into(),
+            calls: Arc::default(),
+        }
+    }
+
+    /// The KMS client itself (for the audit trail's signing key, which is not counted).
+    pub fn client(&self) -> &aws_sdk_kms::Client {
+        &self.client
+    }
+
+    /// How many KMS calls this instance has made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn context(ctx: EncryptionContext<'_>) -> HashMap<String, String> {
+        ctx.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A new AES-256 data key: the plaintext (for this process only) and the wrapped blob.
+    pub async fn generate_data_key(
+        &self,
+        ctx: EncryptionContext<'_>,
+    ) -> Result<(SecretBytes, Vec<u8>)> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await
+            .map_err(|e| kms_unavailable("GenerateDataKey", &e))?;
+        let plaintext = out
+            .plaintext
+            .map(Blob::into_inner)
+            .filter(|k| k.len() == KEY_LEN)
+            .ok_or_else(|| Error::internal("kms GenerateDataKey returned no 32-byte key"))?;
+        let wrapped = out
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| Error::internal("kms GenerateDataKey returned no blob"))?;
+        Ok((SecretBytes::new(plaintext), wrapped))
+    }
+
+    /// Wraps a small secret (a signing key, a pepper) under the KMS key.
+    pub async fn encrypt(
+        &self,
+        plaintext: &SecretBytes,
+        ctx: EncryptionContext<'_>,
+    ) -> Result<Vec<u8>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(plaintext.expose().to_vec()))
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await
+            .map_err(|e| kms_unavailable("Encrypt", &e))?;
+        out.ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| Error::internal("kms Encrypt returned no blob"))
+    }
+
+    /// Like [`Kms::decrypt`], but a blob KMS refuses as not its own under this context
+    /// (invalid ciphertext, another key) is `None` rather than an error: for blobs read from a
+    /// table that someone else may have written. KMS being unreachable is still an error.
+    pub async fn decrypt_if_ours(
+        &self,
+        wrapped: &[u8],
+        ctx: EncryptionContext<'_>,
+    ) -> Result<Option<SecretBytes>> {
+        use aws_sdk_kms::operation::decrypt::DecryptError;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped.to_vec()))
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.plaintext.map(|b| SecretBytes::new(b.into_inner()))),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    DecryptError::InvalidCiphertextException(_)
+                    | DecryptError::IncorrectKeyException(_),
+                ) => Ok(None),
+                _ => Err(kms_unavailable("Decrypt", &e)),
+            },
+        }
+    }
+
+    /// Unwraps a blob made by [`Kms::generate_data_key`] or [`Kms::encrypt`]; the context must
+    /// match exactly.
+    pub async fn decrypt(&self, wrapped: &[u8], ctx: EncryptionContext<'_>) -> Result<SecretBytes> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped.to_vec()))
+            .set_encryption_context(Some(Self::context(ctx)))
+            .send()
+            .await
+            .map_err(|e| kms_unavailable("Decrypt", &e))?;
+        out.plaintext
+            .map(|b| SecretBytes::new(b.into_inner()))
+            .ok_or_else(|| Error::internal("kms Decrypt returned no plaintext"))
+    }
+}
+
+/// A KMS call that failed for want of KMS (unreachable, throttled, the key disabled): an
+/// `unavailable` error (503), and an error log line with the alarm tag the template's KMS
+/// metric filters count ([`fig_core::telemetry::alarm::KMS_ERROR`]).
+pub fn kms_unavailable(operation: &str, error: &dyn std::fmt::Debug) -> Error {
+    tracing::error!(
+        alarm = fig_core::telemetry::alarm::KMS_ERROR,
+        operation,
+        "a KMS call failed"
+    );
+    Error::unavailable(format!("kms {operation}: {error:?}"))
+}

@@ -13,8 +13,8 @@ use crate::clients::{
 };
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::model::{SettingDefinition, SettingName};
 use crate::policy::{Action, Principal, Resource, authorize};
 use crate::secret::SecretBytes;
@@ -31,7 +31,7 @@ pub async fn require(
     principal: &Principal,
     action: Action,
     resource: Resource<'_>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
     match authorize(principal, action, resource) {
         Ok(()) => Ok(()),
@@ -43,7 +43,7 @@ pub async fn require(
                 Actor::User {
                     name: principal.username.clone(),
                 },
-                caller.source(),
+                source.clone(),
                 clock::now(),
             );
             app.store.record(&event).await?;
@@ -102,9 +102,9 @@ pub struct ClientList {
 pub async fn list_clients(
     app: &Arc<App>,
     principal: &Principal,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<ClientList> {
-    require(app, principal, Action::ReadClient, Resource::None, caller).await?;
+    require(app, principal, Action::ReadClient, Resource::None, source).await?;
     let mut clients = Vec::new();
     let visible = principal.client_matcher();
     for name in list_client_names(app).await? {
@@ -124,14 +124,14 @@ pub async fn get_client(
     app: &Arc<App>,
     principal: &Principal,
     client: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<AdminClient> {
     require(
         app,
         principal,
         Action::ReadClient,
         Resource::Client(client),
-        caller,
+        source,
     )
     .await?;
     let state = load_client(app, client)
@@ -191,9 +191,9 @@ pub async fn delete_client(
     principal: &Principal,
     client: &str,
     expected_version: Option<u64>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    let state = managed_client(app, principal, client, caller).await?;
+    let state = managed_client(app, principal, client, source).await?;
     check_version(&state, expected_version)?;
     let name = state.meta.name.clone();
     let pk = client_pk(&name);
@@ -236,7 +236,7 @@ pub async fn delete_client(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -342,14 +342,14 @@ pub async fn update_values(
     principal: &Principal,
     client: &str,
     change: ValueChange,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<ValueChangeResult> {
     require(
         app,
         principal,
         Action::EditSettings,
         Resource::Client(client),
-        caller,
+        source,
     )
     .await?;
     if change.values.is_empty() || change.values.len() > MAX_VALUES_PER_CHANGE {
@@ -375,9 +375,9 @@ pub async fn update_values(
     // writer of the same client is not theirs, so the change is applied again on the new state
     // (a few times, with jitter). With a version, a stale one is the caller's 409.
     let version = if change.version.is_some() {
-        apply_change(app, principal, client, &change, caller).await?
+        apply_change(app, principal, client, &change, source).await?
     } else {
-        retrying(|| apply_change(app, principal, client, &change, caller)).await?
+        retrying(|| apply_change(app, principal, client, &change, source)).await?
     };
     Ok(ValueChangeResult { version })
 }
@@ -411,7 +411,7 @@ async fn apply_change(
     principal: &Principal,
     client: &str,
     change: &ValueChange,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<u64> {
     let state = load_client(app, client).await?.ok_or(Error::NotFound {
         code: "CLIENT_NOT_FOUND",
@@ -439,7 +439,7 @@ async fn apply_change(
                 client: &name,
                 classification: definition.classification.as_deref(),
             },
-            caller,
+            source,
         )
         .await?;
         definition.check_value(&new.value)?;
@@ -466,7 +466,7 @@ async fn apply_change(
         (&principal.username, actor),
         &change.change_message,
         false,
-        caller,
+        source,
     )
     .await
 }
@@ -484,7 +484,7 @@ pub async fn write_values(
     (who, actor): (&str, Actor),
     message: &str,
     externally_managed: bool,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<u64> {
     let name = state.meta.name.clone();
     let now = clock::now_rfc3339();
@@ -598,7 +598,7 @@ pub async fn write_values(
             change_message: message.chars().take(MAX_CHANGE_MESSAGE).collect(),
         },
         actor,
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -640,14 +640,14 @@ pub async fn history(
     principal: &Principal,
     client: &str,
     setting: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Vec<HistoryEntry>> {
     require(
         app,
         principal,
         Action::ReadHistory,
         Resource::Client(client),
-        caller,
+        source,
     )
     .await?;
     let not_found = || Error::NotFound {
@@ -731,14 +731,14 @@ async fn managed_client(
     app: &App,
     principal: &Principal,
     client: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<ClientState> {
     require(
         app,
         principal,
         Action::ManageClients,
         Resource::Client(client),
-        caller,
+        source,
     )
     .await?;
     load_client(app, client).await?.ok_or_else(client_not_found)
@@ -777,9 +777,9 @@ pub async fn create_instance(
     principal: &Principal,
     client: &str,
     request: NewInstance,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<serde_json::Value> {
-    let state = managed_client(app, principal, client, caller).await?;
+    let state = managed_client(app, principal, client, source).await?;
     let instance = request.instance.as_str();
     if state.instances.contains_key(instance) {
         return Err(Error::Conflict {
@@ -854,7 +854,7 @@ pub async fn create_instance(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -877,11 +877,11 @@ pub async fn rotate_data_key(
     app: &Arc<App>,
     principal: &Principal,
     client: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<serde_json::Value> {
     // No version is asked for: an edit of the client meanwhile is not the caller's conflict.
     let (version, values) = retrying(|| async {
-        let state = managed_client(app, principal, client, caller).await?;
+        let state = managed_client(app, principal, client, source).await?;
         crate::clients::reseal_under_new_key(app, &state, |dek_version, values| {
             AuditEvent::new(
                 EventKind::DataKeyRotated {
@@ -892,7 +892,7 @@ pub async fn rotate_data_key(
                 Actor::User {
                     name: principal.username.clone(),
                 },
-                caller.source(),
+                source.clone(),
                 clock::now(),
             )
         })
@@ -924,9 +924,9 @@ pub async fn declassify_setting(
     principal: &Principal,
     client: &str,
     setting: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Declassified> {
-    let state = managed_client(app, principal, client, caller).await?;
+    let state = managed_client(app, principal, client, source).await?;
     let key = state.data_key(app, state.meta.dek_version).await?;
     let mut definitions = state.definitions(&key)?;
     let definition = definitions
@@ -979,7 +979,7 @@ pub async fn declassify_setting(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -1013,9 +1013,9 @@ pub async fn delete_instance(
     principal: &Principal,
     client: &str,
     instance: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    let state = managed_client(app, principal, client, caller).await?;
+    let state = managed_client(app, principal, client, source).await?;
     let Some(values) = state.instances.get(instance) else {
         return Err(Error::NotFound {
             code: "INSTANCE_NOT_FOUND",
@@ -1037,7 +1037,7 @@ pub async fn delete_instance(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store

@@ -24,7 +24,7 @@ use crate::admin::require;
 use crate::app::App;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::Caller;
+use crate::events::Source;
 use crate::policy::{Action, Principal, Resource};
 use crate::store::{EVENT_SHARDS, OutboxItem};
 
@@ -140,9 +140,9 @@ pub async fn query(
     app: &Arc<App>,
     principal: &Principal,
     query: AuditQuery,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<AuditPage> {
-    require(app, principal, Action::ReadAudit, Resource::None, caller).await?;
+    require(app, principal, Action::ReadAudit, Resource::None, source).await?;
     // Who may see user activity is the policy's call (Administrators today).
     let admin =
         crate::policy::authorize(principal, Action::ReadUserActivity, Resource::None).is_ok();

@@ -20,8 +20,8 @@ use crate::app::App;
 use crate::clock;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind, LoginFailure};
-use crate::http::Caller;
 use crate::mfa::check_second_factor;
 use crate::password;
 use crate::policy::Role;
@@ -285,18 +285,18 @@ pub(crate) async fn begin_attempt(
     username: &str,
     exists: bool,
     actor: &Actor,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Attempt> {
     let now = clock::now();
     let t = now.unix_timestamp();
-    let ip = caller.ip.as_deref();
+    let ip = source.ip.as_deref();
     let pk = throttle_account_pk(username, exists);
     let account = Counter {
         pk: pk.clone(),
         sk: META.into(),
     };
     let address = ip.map(|ip| address_key(ip, now));
-    let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
+    let event = |kind| AuditEvent::new(kind, actor.clone(), source.clone(), clock::now());
     let refuse = |wait: i64| async move {
         tracing::warn!(
             alarm = crate::telemetry::alarm::LOGIN_THROTTLED,
@@ -512,7 +512,7 @@ async fn issue(app: &App, user: &UserRecord, family: &str, token: &str) -> Resul
 }
 
 /// Logs a user in. See the module documentation for the rules.
-pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Result<Session> {
+pub async fn login(app: &Arc<App>, request: LoginRequest, source: &Source) -> Result<Session> {
     let username: String = request
         .username
         .trim()
@@ -531,8 +531,8 @@ pub async fn login(app: &Arc<App>, request: LoginRequest, caller: &Caller) -> Re
             UNKNOWN_USER.to_owned()
         },
     };
-    let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
-    let attempt = begin_attempt(app, &username, user.is_some(), &actor, caller).await?;
+    let event = |kind| AuditEvent::new(kind, actor.clone(), source.clone(), clock::now());
+    let attempt = begin_attempt(app, &username, user.is_some(), &actor, source).await?;
 
     let password_ok = verify(
         app,
@@ -660,7 +660,7 @@ fn session_delete(app: &App, username: &str, family: &str) -> Result<TransactWri
 pub async fn refresh(
     app: &Arc<App>,
     cookie: Option<SecretString>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Session> {
     let presented = cookie
         .as_ref()
@@ -672,7 +672,7 @@ pub async fn refresh(
     let actor = Actor::User {
         name: session.username.clone(),
     };
-    let event = |kind| AuditEvent::new(kind, actor.clone(), caller.source(), clock::now());
+    let event = |kind| AuditEvent::new(kind, actor.clone(), source.clone(), clock::now());
     let t = clock::now().unix_timestamp();
     let hash = token_hash(&presented.token);
     if session.previous.iter().any(|h| h == &hash) {
@@ -743,7 +743,7 @@ pub async fn refresh(
 pub async fn logout(
     app: &Arc<App>,
     cookie: Option<SecretString>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<SecretString> {
     if let Some(presented) = cookie.as_ref().and_then(parse_cookie)
         && let Some(session) = load_session(app, &presented).await?
@@ -758,7 +758,7 @@ pub async fn logout(
                         Actor::User {
                             name: session.username.clone(),
                         },
-                        caller.source(),
+                        source.clone(),
                         clock::now(),
                     ),
                     ("CONFLICT", "Try again."),

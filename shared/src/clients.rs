@@ -20,8 +20,8 @@ use crate::app::App;
 use crate::clock;
 use crate::crypto::{self, ValueBinding, estimated_secret_bits};
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::model::{ClientName, Registration, SettingDefinition};
 use crate::pack::{PackPlace, Packed};
 use crate::secret::{SecretBytes, SecretString};
@@ -427,9 +427,9 @@ pub const CLIENT_FAILURES_PER_HOUR: u32 = 20;
 type Throttles = HashMap<String, u32>;
 
 /// The caller's failure counter this hour ([`crate::schema::throttle_sk`]).
-fn throttle_sk(caller: &Caller) -> Option<String> {
+fn throttle_sk(source: &Source) -> Option<String> {
     let hour = clock::now_rfc3339().get(..13)?.to_owned();
-    caller
+    source
         .ip
         .as_ref()
         .map(|ip| crate::schema::throttle_sk(&crate::throttle::throttle_address(ip), &hour))
@@ -440,9 +440,9 @@ async fn check_throttle(
     app: &App,
     name: &str,
     throttles: &Throttles,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    let failures = throttle_sk(caller)
+    let failures = throttle_sk(source)
         .and_then(|sk| throttles.get(&sk).copied())
         .unwrap_or(0);
     if failures < CLIENT_FAILURES_PER_HOUR {
@@ -459,7 +459,7 @@ async fn check_throttle(
             Actor::Client {
                 name: name.to_owned(),
             },
-            caller.source(),
+            source.clone(),
             now,
         ))
         .await?;
@@ -488,7 +488,7 @@ fn is_counter(item: &crate::store::Item) -> bool {
 async fn partition_items(
     app: &App,
     pk: &str,
-    caller: Option<&Caller>,
+    source: Option<&Source>,
 ) -> Result<Vec<crate::store::Item>> {
     use crate::store::SortKeys;
     let (mut items, mut start, mut counters) = (Vec::new(), None, 0);
@@ -508,7 +508,7 @@ async fn partition_items(
     // Crowded: what sorts before the counters is read; the rest after them (read again from
     // there, so nothing is held twice), and the caller's own counter.
     items.retain(|item| !is_counter(item) && sort_key(item) < THROTTLE_PREFIX);
-    let own = caller.and_then(throttle_sk);
+    let own = source.and_then(throttle_sk);
     let (rest, own) = tokio::join!(app.store.query_all(pk, SortKeys::After(HEAD_END)), async {
         match &own {
             Some(sk) => app.store.get(pk, sk).await,
@@ -525,9 +525,9 @@ async fn partition_items(
 async fn load_partition(
     app: &App,
     name: &str,
-    caller: Option<&Caller>,
+    source: Option<&Source>,
 ) -> Result<(Option<ClientState>, Throttles)> {
-    let items = partition_items(app, &client_pk(name), caller).await?;
+    let items = partition_items(app, &client_pk(name), source).await?;
     let mut throttles = Throttles::new();
     let mut meta = None;
     let mut deks = HashMap::new();
@@ -605,7 +605,7 @@ struct Head {
 /// The read takes [`HEAD_ITEMS`] at most: when the counters crowd the range (many addresses
 /// failed this hour), the caller's own counter and the pack are read by key instead, in one
 /// `BatchGetItem`.
-async fn load_head(app: &App, name: &str, to: &str, caller: &Caller) -> Result<Head> {
+async fn load_head(app: &App, name: &str, to: &str, source: &Source) -> Result<Head> {
     use crate::store::SortKeys;
     let pk = client_pk(name);
     let (items, more) = app
@@ -633,7 +633,7 @@ async fn load_head(app: &App, name: &str, to: &str, caller: &Caller) -> Result<H
     }
     if more.is_some() {
         head.throttles.clear();
-        let own = throttle_sk(caller);
+        let own = throttle_sk(source);
         let mut keys: Vec<(&str, &str)> = own.iter().map(|sk| (pk.as_str(), sk.as_str())).collect();
         if to == VALUES_SK {
             keys.push((&pk, VALUES_SK));
@@ -877,7 +877,7 @@ async fn verify_secret(
 
 /// Records a failed client authentication and counts it against the caller's address (in the
 /// client's own partition, so the fetch `Query` reads the counter for free). Returns the 401.
-async fn refuse_client(app: &App, name: &str, caller: &Caller) -> Error {
+async fn refuse_client(app: &App, name: &str, source: &Source) -> Error {
     let event = AuditEvent::new(
         EventKind::ClientAuthenticationFailed {
             client: name.to_owned(),
@@ -885,10 +885,10 @@ async fn refuse_client(app: &App, name: &str, caller: &Caller) -> Error {
         Actor::Client {
             name: name.to_owned(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
-    let counted = match (ClientName::parse(name), throttle_sk(caller)) {
+    let counted = match (ClientName::parse(name), throttle_sk(source)) {
         (Ok(valid), Some(sk)) => {
             let expires = clock::now().unix_timestamp() + 7200;
             app.store
@@ -935,16 +935,16 @@ pub async fn register(
     app: &Arc<App>,
     secret: SecretString,
     registration: Registration,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<RegistrationResult> {
     registration.validate()?;
     let name = registration.name.clone();
-    let (state, throttles) = load_partition(app, name.as_str(), Some(caller)).await?;
-    check_throttle(app, name.as_str(), &throttles, caller).await?;
+    let (state, throttles) = load_partition(app, name.as_str(), Some(source)).await?;
+    check_throttle(app, name.as_str(), &throttles, source).await?;
     if let Some(state) = &state
         && !verify_secret(app, name.as_str(), Some(&state.meta), &secret).await?
     {
-        return Err(refuse_client(app, name.as_str(), caller).await);
+        return Err(refuse_client(app, name.as_str(), source).await);
     }
     let overrides = registration.client_setting_overrides.clone();
     if !overrides.is_empty() {
@@ -957,7 +957,7 @@ pub async fn register(
                 app,
                 name.as_str(),
                 "overridesDisabled",
-                caller,
+                source,
                 Error::Forbidden {
                     code: "CLIENT_OVERRIDES_DISABLED",
                     message: "Client overrides are switched off on this server, or not allowed for this client. Remove the overrides, or ask an administrator to allow them in the server configuration.",
@@ -979,13 +979,13 @@ pub async fn register(
         }
     }
     let result = match state {
-        None => register_new(app, secret, registration, caller).await?,
-        Some(state) => update_registration(app, state, registration, caller).await?,
+        None => register_new(app, secret, registration, source).await?,
+        Some(state) => update_registration(app, state, registration, source).await?,
     };
     if overrides.is_empty() {
         return Ok(result);
     }
-    apply_overrides(app, name.as_str(), &overrides, result, caller).await
+    apply_overrides(app, name.as_str(), &overrides, result, source).await
 }
 
 /// Applies client overrides after a registration: only values that differ from the current
@@ -995,7 +995,7 @@ async fn apply_overrides(
     name: &str,
     overrides: &[crate::model::SettingOverride],
     result: RegistrationResult,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<RegistrationResult> {
     let state = load_client(app, name)
         .await?
@@ -1032,7 +1032,7 @@ async fn apply_overrides(
         ),
         "client override",
         true,
-        caller,
+        source,
     )
     .await?;
     Ok(RegistrationResult {
@@ -1049,7 +1049,7 @@ async fn refuse_registration(
     app: &App,
     client: &str,
     reason: &str,
-    caller: &Caller,
+    source: &Source,
     err: Error,
 ) -> Result<RegistrationResult> {
     let event = AuditEvent::new(
@@ -1060,7 +1060,7 @@ async fn refuse_registration(
         Actor::Client {
             name: client.to_owned(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store.record(&event).await?;
@@ -1071,7 +1071,7 @@ async fn register_new(
     app: &Arc<App>,
     secret: SecretString,
     registration: Registration,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<RegistrationResult> {
     let name = registration.name.as_str();
     let config = server_config::load(app).await?;
@@ -1080,7 +1080,7 @@ async fn register_new(
             app,
             name,
             "registrationsDisabled",
-            caller,
+            source,
             Error::Forbidden {
                 code: "REGISTRATIONS_DISABLED",
                 message: "New client registrations are switched off on this server. An administrator can allow them in the server configuration.",
@@ -1089,7 +1089,7 @@ async fn register_new(
         .await;
     }
     if let Err(limit) = check_client_limit(app).await {
-        return refuse_registration(app, name, "clientLimit", caller, limit).await;
+        return refuse_registration(app, name, "clientLimit", source, limit).await;
     }
     if secret.expose().chars().count() < MIN_SECRET_CHARS
         || estimated_secret_bits(secret.expose()) < MIN_SECRET_BITS
@@ -1098,7 +1098,7 @@ async fn register_new(
             app,
             name,
             "weakSecret",
-            caller,
+            source,
             Error::bad_request(
                 "WEAK_CLIENT_SECRET",
                 format!("The client secret must have at least {MIN_SECRET_CHARS} characters and 128 bits of randomness. Generate one with `figctl secret generate`."),
@@ -1120,7 +1120,7 @@ async fn register_new(
         Actor::Client {
             name: name.to_owned(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     create_client(
@@ -1397,7 +1397,7 @@ async fn update_registration(
     app: &Arc<App>,
     state: ClientState,
     registration: Registration,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<RegistrationResult> {
     let name = state.meta.name.clone();
     let key = state.data_key(app, state.meta.dek_version).await?;
@@ -1439,7 +1439,7 @@ async fn update_registration(
             app,
             &name,
             "updatesDisabled",
-            caller,
+            source,
             Error::Forbidden {
                 code: "REGISTRATION_UPDATES_DISABLED",
                 message: "Updated client registrations are switched off on this server. An administrator can allow them in the server configuration.",
@@ -1453,7 +1453,7 @@ async fn update_registration(
             app,
             &name,
             "secretStaysSecret",
-            caller,
+            source,
             declassification_refused(),
         )
         .await;
@@ -1486,7 +1486,7 @@ async fn update_registration(
             changed,
         },
         Actor::Client { name: name.clone() },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -1569,13 +1569,13 @@ async fn authenticate(
     meta: Option<&ClientMeta>,
     throttles: &Throttles,
     secret: &SecretString,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    check_throttle(app, name, throttles, caller).await?;
+    check_throttle(app, name, throttles, source).await?;
     if verify_secret(app, name, meta, secret).await? {
         Ok(())
     } else {
-        Err(refuse_client(app, name, caller).await)
+        Err(refuse_client(app, name, source).await)
     }
 }
 
@@ -1585,16 +1585,16 @@ async fn authenticated_head(
     name: &ClientName,
     to: &str,
     secret: &SecretString,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Head> {
-    let head = load_head(app, name.as_str(), to, caller).await?;
+    let head = load_head(app, name.as_str(), to, source).await?;
     authenticate(
         app,
         name.as_str(),
         head.meta.as_ref(),
         &head.throttles,
         secret,
-        caller,
+        source,
     )
     .await?;
     Ok(head)
@@ -1618,7 +1618,7 @@ pub async fn fetch(
     instance: Option<&str>,
     secret: &SecretString,
     if_none_match: Option<&str>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Fetch> {
     let bounded: String = name.chars().take(64).collect();
     let matches = |tag: &str| if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
@@ -1629,11 +1629,11 @@ pub async fn fetch(
     if if_none_match.is_some()
         && let Some(valid) = &valid
     {
-        let head = authenticated_head(app, valid, HEAD_END, secret, caller).await?;
+        let head = authenticated_head(app, valid, HEAD_END, secret, source).await?;
         if let Some(meta) = head.meta {
             let tag = etag(&meta, instance);
             if matches(&tag) {
-                record_poll(app, &meta.name, instance, caller).await?;
+                record_poll(app, &meta.name, instance, source).await?;
                 return Ok(Fetch::NotModified(tag));
             }
         }
@@ -1642,7 +1642,7 @@ pub async fn fetch(
     if instance.is_none()
         && let Some(valid) = &valid
     {
-        let head = authenticated_head(app, valid, VALUES_SK, secret, caller).await?;
+        let head = authenticated_head(app, valid, VALUES_SK, secret, source).await?;
         if let (Some(meta), Some(pack)) = (&head.meta, &head.pack)
             && pack.is_current_for(meta)
         {
@@ -1650,7 +1650,7 @@ pub async fn fetch(
             // answer and no failure: the partition is read and packed again. KMS being away
             // is a failure: the partition's values need the same key.
             match pack.open(app, meta).await {
-                Ok(settings) => return answer(app, meta, None, settings, caller).await,
+                Ok(settings) => return answer(app, meta, None, settings, source).await,
                 Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => tracing::warn!(
                     client = %meta.name,
@@ -1662,7 +1662,7 @@ pub async fn fetch(
     }
     // 3. The whole partition.
     let (state, throttles) = match &valid {
-        Some(valid) => load_partition(app, valid.as_str(), Some(caller)).await?,
+        Some(valid) => load_partition(app, valid.as_str(), Some(source)).await?,
         None => (None, Throttles::new()),
     };
     authenticate(
@@ -1671,7 +1671,7 @@ pub async fn fetch(
         state.as_ref().map(|s| &s.meta),
         &throttles,
         secret,
-        caller,
+        source,
     )
     .await?;
     let Some(state) = state else {
@@ -1681,7 +1681,7 @@ pub async fn fetch(
     let instance = instance.filter(|i| state.instances.contains_key(*i));
     let tag = etag(&state.meta, instance);
     if matches(&tag) {
-        record_poll(app, &state.meta.name, instance, caller).await?;
+        record_poll(app, &state.meta.name, instance, source).await?;
         return Ok(Fetch::NotModified(tag));
     }
     let key = state.data_key(app, state.meta.dek_version).await?;
@@ -1709,7 +1709,7 @@ pub async fn fetch(
     {
         tracing::info!(client = %state.meta.name, error = %e, "values pack not written");
     }
-    answer(app, &state.meta, instance, settings, caller).await
+    answer(app, &state.meta, instance, settings, source).await
 }
 
 /// A fetch's answer with values: the server's offline and poll settings, and the
@@ -1719,7 +1719,7 @@ async fn answer(
     meta: &ClientMeta,
     instance: Option<&str>,
     settings: Vec<Packed>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Fetch> {
     let config = server_config::load_recent(app).await?;
     flush_due_polls(app).await;
@@ -1733,7 +1733,7 @@ async fn answer(
             Actor::Client {
                 name: meta.name.clone(),
             },
-            caller.source(),
+            source.clone(),
             clock::now(),
         ))
         .await?;
@@ -1759,7 +1759,7 @@ async fn record_poll(
     app: &App,
     client: &str,
     instance: Option<&str>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
     let (now, at) = (clock::now(), std::time::Instant::now());
     // The counts due are written first: a poll whose answer fails (503) is not counted.
@@ -1767,7 +1767,7 @@ async fn record_poll(
         flush_polls(app).await?;
     }
     app.polls
-        .count(client, instance, caller.ip.as_deref(), now, at);
+        .count(client, instance, source.ip.as_deref(), now, at);
     Ok(())
 }
 
@@ -1845,7 +1845,7 @@ pub async fn create_by_administrator(
     app: &Arc<App>,
     principal: &crate::policy::Principal,
     request: NewClient,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<CreatedClient> {
     use crate::policy::{Action, Resource};
     let name = request.name.as_str();
@@ -1854,7 +1854,7 @@ pub async fn create_by_administrator(
         principal,
         Action::ManageClients,
         Resource::Client(name),
-        caller,
+        source,
     )
     .await?;
     if request.description.chars().count() > 2_000 {
@@ -1879,7 +1879,7 @@ pub async fn create_by_administrator(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     create_client(
@@ -1925,7 +1925,7 @@ pub async fn rotate_secret(
     principal: &crate::policy::Principal,
     client: &str,
     request: SecretRotation,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<RotatedSecret> {
     use crate::policy::{Action, Resource};
     crate::admin::require(
@@ -1933,7 +1933,7 @@ pub async fn rotate_secret(
         principal,
         Action::ManageClients,
         Resource::Client(client),
-        caller,
+        source,
     )
     .await?;
     if request.grace_minutes > MAX_GRACE_MINUTES {
@@ -1975,7 +1975,7 @@ pub async fn rotate_secret(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -2065,12 +2065,12 @@ pub async fn report_status(
     name: &str,
     secret: &SecretString,
     report: StatusReport,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<StatusAnswer> {
     let bounded_name: String = name.chars().take(64).collect();
     // A heartbeat needs the client's head only (its secret hashes and version).
     let head = match ClientName::parse(name) {
-        Ok(valid) => Some(load_head(app, valid.as_str(), HEAD_END, caller).await?),
+        Ok(valid) => Some(load_head(app, valid.as_str(), HEAD_END, source).await?),
         Err(_) => None,
     };
     let (meta, throttles) = match head {
@@ -2083,7 +2083,7 @@ pub async fn report_status(
         meta.as_ref(),
         &throttles,
         secret,
-        caller,
+        source,
     )
     .await?;
     let Some(meta) = meta else {
@@ -2125,7 +2125,7 @@ pub async fn report_status(
         Actor::Client {
             name: meta.name.clone(),
         },
-        caller.source(),
+        source.clone(),
         now,
     );
     let first = TransactWriteItem::builder()

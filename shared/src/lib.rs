@@ -11,9 +11,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod clients;
-pub mod http;
 pub mod keys;
-pub mod lambda;
 pub mod maintenance;
 pub mod mfa;
 pub mod origin;
@@ -28,8 +26,8 @@ pub mod webhooks;
 pub use fig_aws::sdk as aws;
 pub use fig_aws::{audit_trail, kms, store};
 pub use fig_core::{
-    clock, config, crypto, error, events, model, pack, password, policy, polls, schema, secret,
-    telemetry, throttle,
+    clock, config, crypto, error, events, json, model, pack, password, policy, polls, schema,
+    secret, telemetry, throttle,
 };
 
 pub use app::App;

@@ -17,8 +17,8 @@ use crate::app::App;
 use crate::clock;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::password;
 use crate::policy::{Action, Principal, Resource, authorize};
 use crate::secret::{SecretBytes, SecretString};
@@ -147,7 +147,7 @@ pub struct Enrollment {
 
 /// Starts (or restarts) enrolment: a new secret, stored wrapped and unconfirmed. Refused while
 /// MFA is enabled (disable it first).
-pub async fn enroll(app: &Arc<App>, principal: &Principal, caller: &Caller) -> Result<Enrollment> {
+pub async fn enroll(app: &Arc<App>, principal: &Principal, source: &Source) -> Result<Enrollment> {
     authorize(principal, Action::ManageOwnMfa, Resource::None)?;
     let mut user = load_user(app, &principal.username)
         .await?
@@ -184,7 +184,7 @@ pub async fn enroll(app: &Arc<App>, principal: &Principal, caller: &Caller) -> R
                 Actor::User {
                     name: user.username.clone(),
                 },
-                caller.source(),
+                source.clone(),
                 clock::now(),
             ),
             (
@@ -223,7 +223,7 @@ pub async fn confirm(
     app: &Arc<App>,
     principal: &Principal,
     request: Confirm,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<RecoveryCodes> {
     authorize(principal, Action::ManageOwnMfa, Resource::None)?;
     let mut user = load_user(app, &principal.username)
@@ -249,7 +249,7 @@ pub async fn confirm(
                     reason: "wrongCode".into(),
                 },
                 actor,
-                caller.source(),
+                source.clone(),
                 clock::now(),
             ))
             .await?;
@@ -283,7 +283,7 @@ pub async fn confirm(
     app.store
         .transact(
             vec![user_put(app, &user, Some(expected))?],
-            &AuditEvent::new(EventKind::MfaEnrolled, actor, caller.source(), clock::now()),
+            &AuditEvent::new(EventKind::MfaEnrolled, actor, source.clone(), clock::now()),
             (
                 "CONFLICT",
                 "The account changed at the same time. Try again.",
@@ -310,7 +310,7 @@ pub async fn disable(
     app: &Arc<App>,
     principal: &Principal,
     request: Disable,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
     authorize(principal, Action::ManageOwnMfa, Resource::None)?;
     let actor = Actor::User {
@@ -319,7 +319,7 @@ pub async fn disable(
     // Password and code are checked under the login throttle.
     let (user, attempt) = tokio::try_join!(
         load_user(app, &principal.username),
-        crate::auth::begin_attempt(app, &principal.username, true, &actor, caller)
+        crate::auth::begin_attempt(app, &principal.username, true, &actor, source)
     )?;
     let mut user = user.ok_or_else(Error::unauthenticated)?;
     let password_ok = verify(
@@ -346,7 +346,7 @@ pub async fn disable(
                         reason: "wrongPasswordOrCode".into(),
                     },
                     actor,
-                    caller.source(),
+                    source.clone(),
                     clock::now(),
                 )],
             )
@@ -365,7 +365,7 @@ pub async fn disable(
     app.store
         .transact(
             items,
-            &AuditEvent::new(EventKind::MfaDisabled, actor, caller.source(), clock::now()),
+            &AuditEvent::new(EventKind::MfaDisabled, actor, source.clone(), clock::now()),
             (
                 "CONFLICT",
                 "The account changed at the same time. Try again.",

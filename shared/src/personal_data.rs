@@ -23,8 +23,8 @@ use crate::admin::require;
 use crate::app::App;
 use crate::clock;
 use crate::error::Result;
+use crate::events::Source;
 use crate::events::{AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::policy::{Action, Principal, Resource};
 use crate::store::{Item, from_item};
 use crate::users::{UserView, load_user};
@@ -98,9 +98,9 @@ pub async fn export(
     app: &Arc<App>,
     principal: &Principal,
     username: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<PersonalData> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     // The name is checked before any key is built from it.
     crate::model::UserName::parse(username)?;
     let user = load_user(app, username).await?;
@@ -152,7 +152,7 @@ pub async fn export(
             limit: Some(500),
             ..Default::default()
         },
-        caller,
+        source,
     )
     .await?;
     // Recorded before it is answered: an export nobody can see is not one.
@@ -162,7 +162,7 @@ pub async fn export(
                 username: username.to_owned(),
             },
             crate::users::actor_of(principal),
-            caller.source(),
+            source.clone(),
             now,
         ))
         .await?;

@@ -97,14 +97,14 @@ pub async fn load_recent(app: &App) -> Result<ServerConfig> {
 pub async fn read(
     app: &App,
     principal: &crate::policy::Principal,
-    caller: &crate::http::Caller,
+    source: &crate::events::Source,
 ) -> Result<ServerConfig> {
     crate::admin::require(
         app,
         principal,
         crate::policy::Action::ReadConfiguration,
         crate::policy::Resource::None,
-        caller,
+        source,
     )
     .await?;
     load(app).await
@@ -163,7 +163,7 @@ pub async fn write(
     app: &App,
     principal: &crate::policy::Principal,
     changes: serde_json::Value,
-    caller: &crate::http::Caller,
+    source: &crate::events::Source,
 ) -> Result<ServerConfig> {
     use crate::error::Error;
     use crate::events::{Actor, AuditEvent, EventKind};
@@ -172,7 +172,7 @@ pub async fn write(
         principal,
         crate::policy::Action::WriteConfiguration,
         crate::policy::Resource::None,
-        caller,
+        source,
     )
     .await?;
     let serde_json::Value::Object(changes) = changes else {
@@ -187,7 +187,7 @@ pub async fn write(
     if let Some(fields) = merged.as_object_mut() {
         fields.extend(changes);
     }
-    let new: ServerConfig = crate::http::parse_json(merged.to_string().as_bytes())?;
+    let new: ServerConfig = crate::json::parse_json(merged.to_string().as_bytes())?;
     validate(&new)?;
     let before = serde_json::to_value(&current).unwrap_or_default();
     let after = serde_json::to_value(&new).unwrap_or_default();
@@ -213,7 +213,7 @@ pub async fn write(
         Actor::User {
             name: principal.username.clone(),
         },
-        caller.source(),
+        source.clone(),
         crate::clock::now(),
     );
     app.store

@@ -29,8 +29,8 @@ use crate::app::App;
 use crate::clients::load_client;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::model::{ClientName, SettingDefinition, SettingName};
 use crate::policy::{Action, Principal, Resource};
 use crate::secret::SecretString;
@@ -257,9 +257,9 @@ pub async fn export(
     app: &Arc<App>,
     principal: &Principal,
     passphrase: Option<SecretString>,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<ExportDocument> {
-    require(app, principal, Action::ImportExport, Resource::None, caller).await?;
+    require(app, principal, Action::ImportExport, Resource::None, source).await?;
     if let Some(p) = &passphrase {
         check_passphrase(p)?;
     }
@@ -336,7 +336,7 @@ pub async fn export(
             Actor::User {
                 name: principal.username.clone(),
             },
-            caller.source(),
+            source.clone(),
             clock::now(),
         ))
         .await?;
@@ -465,7 +465,7 @@ async fn reshape(
     state: &crate::clients::ClientState,
     client: &ExportedClient,
     planned: &Planned,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Reshape> {
     use crate::clients::{instance_setting_sk, instance_sk};
     use crate::store::{client_pk, setting_sk, to_item};
@@ -521,7 +521,7 @@ async fn reshape(
     let actor = || Actor::User {
         name: principal.username.clone(),
     };
-    let event = |kind| AuditEvent::new(kind, actor(), caller.source(), clock::now());
+    let event = |kind| AuditEvent::new(kind, actor(), source.clone(), clock::now());
     for (instance, values) in &state.instances {
         match planned.instances.get(instance) {
             None => {
@@ -621,9 +621,9 @@ pub async fn import(
     app: &Arc<App>,
     principal: &Principal,
     request: ImportRequest,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<ImportResult> {
-    require(app, principal, Action::ImportExport, Resource::None, caller).await?;
+    require(app, principal, Action::ImportExport, Resource::None, source).await?;
     if !crate::server_config::load(app).await?.allow_file_imports {
         return Err(Error::Forbidden {
             code: "IMPORTS_DISABLED",
@@ -697,12 +697,12 @@ pub async fn import(
             principal,
             Action::ManageClients,
             Resource::Client(name),
-            caller,
+            source,
         )
         .await?;
         let replace = match (request.mode, &existing) {
             (ImportMode::ReplaceClients, Some(state)) => {
-                Some(reshape(app, principal, state, client, &planned, caller).await?)
+                Some(reshape(app, principal, state, client, &planned, source).await?)
             }
             _ => None,
         };
@@ -736,7 +736,7 @@ pub async fn import(
                     settings: client.settings.iter().map(|d| d.name.to_string()).collect(),
                 },
                 actor(),
-                caller.source(),
+                source.clone(),
                 clock::now(),
             );
             // A new client has no secret until an administrator rotates one.
@@ -757,7 +757,7 @@ pub async fn import(
                     crate::admin::NewInstance {
                         instance: ClientName::parse(instance)?,
                     },
-                    caller,
+                    source,
                 )
                 .await?;
             }
@@ -787,7 +787,7 @@ pub async fn import(
                     (&principal.username, actor()),
                     &message,
                     false,
-                    caller,
+                    source,
                 )
                 .await?;
                 written_values += chunk.len();
@@ -803,7 +803,7 @@ pub async fn import(
                 values: written_values,
             },
             actor(),
-            caller.source(),
+            source.clone(),
             clock::now(),
         ))
         .await?;

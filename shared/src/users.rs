@@ -13,8 +13,8 @@ use crate::app::App;
 use crate::clock;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::model::UserName;
 use crate::password;
 use crate::policy::{Action, Principal, Resource, Role, authorize, compile_client_filter};
@@ -296,7 +296,7 @@ async fn with_session_ends(
     ends: Vec<TransactWriteItem>,
     username: &str,
     actor: &Actor,
-    caller: &Caller,
+    source: &Source,
     conflict: (&'static str, &'static str),
 ) -> Result<()> {
     let room = 90usize.saturating_sub(items.len());
@@ -309,7 +309,7 @@ async fn with_session_ends(
                 count: first.len(),
             },
             actor.clone(),
-            caller.source(),
+            source.clone(),
             clock::now(),
         ));
         items.extend(first);
@@ -323,7 +323,7 @@ async fn with_session_ends(
                 count: batch.len(),
             },
             actor.clone(),
-            caller.source(),
+            source.clone(),
             clock::now(),
         );
         app.store
@@ -431,7 +431,7 @@ pub async fn change_password(
     app: &Arc<App>,
     principal: &Principal,
     request: PasswordChange,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
     authorize(principal, Action::ChangeOwnPassword, Resource::None)?;
     let actor = Actor::User {
@@ -441,7 +441,7 @@ pub async fn change_password(
     // way around it.
     let (user, attempt) = tokio::try_join!(
         load_user(app, &principal.username),
-        crate::auth::begin_attempt(app, &principal.username, true, &actor, caller)
+        crate::auth::begin_attempt(app, &principal.username, true, &actor, source)
     )?;
     let current = password::normalize(&request.current_password);
     let ok = verify(
@@ -456,7 +456,7 @@ pub async fn change_password(
                 reason: reason.into(),
             },
             actor.clone(),
-            caller.source(),
+            source.clone(),
             clock::now(),
         )
     };
@@ -506,7 +506,7 @@ pub async fn change_password(
     let event = AuditEvent::new(
         EventKind::PasswordChanged,
         actor.clone(),
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     let mut items = vec![user_put(app, &user, Some(expected))?];
@@ -518,7 +518,7 @@ pub async fn change_password(
         ends,
         &user.username,
         &actor,
-        caller,
+        source,
         (
             "CONFLICT",
             "The account changed at the same time. Try again.",
@@ -659,9 +659,9 @@ pub(crate) fn actor_of(principal: &Principal) -> Actor {
 pub async fn list_users(
     app: &Arc<App>,
     principal: &Principal,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Vec<UserView>> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     let mut users = Vec::new();
     for item in app.store.query_partition(crate::schema::USERS_PK).await? {
         if let Some(AttributeValue::S(name)) = item.get("username")
@@ -679,9 +679,9 @@ pub async fn get_user(
     app: &Arc<App>,
     principal: &Principal,
     username: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<UserView> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     load_user(app, username)
         .await?
         .map(|u| UserView::from(&u))
@@ -710,9 +710,9 @@ pub async fn create_user(
     app: &Arc<App>,
     principal: &Principal,
     request: NewUser,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<UserView> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     check_filter(request.client_filter.as_deref())?;
     check_classifications(request.classifications.as_deref())?;
     let password = password::normalize(&request.password);
@@ -741,7 +741,7 @@ pub async fn create_user(
             role: format!("{:?}", user.role),
         },
         actor_of(principal),
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -763,9 +763,9 @@ pub async fn update_user(
     principal: &Principal,
     username: &str,
     request: UserUpdate,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<UserView> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     check_filter(request.client_filter.as_deref())?;
     check_classifications(request.classifications.clone().flatten().as_deref())?;
     let mut user = load_user(app, username).await?.ok_or_else(not_found)?;
@@ -813,7 +813,7 @@ pub async fn update_user(
             changes: changes.clone(),
         },
         actor.clone(),
-        caller.source(),
+        source.clone(),
         clock::now(),
     )];
     if before.role != user.role {
@@ -824,7 +824,7 @@ pub async fn update_user(
                 to: format!("{:?}", user.role),
             },
             actor.clone(),
-            caller.source(),
+            source.clone(),
             clock::now(),
         ));
     }
@@ -838,7 +838,7 @@ pub async fn update_user(
         ends,
         &user.username,
         &actor,
-        caller,
+        source,
         last_admin(),
     )
     .await?;
@@ -850,9 +850,9 @@ pub async fn delete_user(
     app: &Arc<App>,
     principal: &Principal,
     username: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     let Some(user) = load_user(app, username).await? else {
         // A deletion that failed after the profile went (or a login that raced it) may have
         // left sessions or throttle counters: the same request removes them, then says 404.
@@ -884,7 +884,7 @@ pub async fn delete_user(
             username: user.username.clone(),
         },
         actor.clone(),
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     let ends = session_deletes(app, &user.username, None).await?;
@@ -895,7 +895,7 @@ pub async fn delete_user(
         ends,
         &user.username,
         &actor,
-        caller,
+        source,
         last_admin(),
     )
     .await?;
@@ -931,9 +931,9 @@ pub async fn reset_password(
     app: &Arc<App>,
     principal: &Principal,
     username: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<PasswordResetResult> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     let mut user = load_user(app, username).await?.ok_or_else(not_found)?;
     let expected = user.version;
     let password = SecretString::new(URL_SAFE_NO_PAD.encode(random_bytes(18)));
@@ -947,7 +947,7 @@ pub async fn reset_password(
             username: user.username.clone(),
         },
         actor.clone(),
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     let ends = session_deletes(app, &user.username, None).await?;
@@ -958,7 +958,7 @@ pub async fn reset_password(
         ends,
         &user.username,
         &actor,
-        caller,
+        source,
         ("CONFLICT", "The user changed at the same time. Try again."),
     )
     .await?;
@@ -974,9 +974,9 @@ pub async fn terminate_sessions(
     app: &Arc<App>,
     principal: &Principal,
     username: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<usize> {
-    require(app, principal, Action::ManageUsers, Resource::None, caller).await?;
+    require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     let user = load_user(app, username).await?.ok_or_else(not_found)?;
     let ends = session_deletes(app, &user.username, None).await?;
     let count = ends.len();
@@ -990,7 +990,7 @@ pub async fn terminate_sessions(
                 count: batch.len(),
             },
             actor.clone(),
-            caller.source(),
+            source.clone(),
             clock::now(),
         );
         app.store

@@ -23,8 +23,8 @@ use crate::admin::require;
 use crate::app::App;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
-use crate::http::Caller;
 use crate::outbound::{Outbound, Outcome, check_url};
 use crate::policy::{Action, Principal, Resource, compile_client_filter};
 use crate::secret::{SecretBytes, SecretString};
@@ -283,9 +283,9 @@ fn secret_context<'a>(app: &'a App, id: &'a str) -> [(&'a str, &'a str); 2] {
 pub async fn list(
     app: &Arc<App>,
     principal: &Principal,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Vec<WebhookView>> {
-    allowed(app, principal, caller).await?;
+    allowed(app, principal, source).await?;
     let mut out = Vec::new();
     for webhook in load_all(app).await? {
         out.push(view(app, webhook, None).await?);
@@ -294,13 +294,13 @@ pub async fn list(
 }
 
 /// Webhooks are for Administrators only (a refusal is audited).
-async fn allowed(app: &App, principal: &Principal, caller: &Caller) -> Result<()> {
+async fn allowed(app: &App, principal: &Principal, source: &Source) -> Result<()> {
     require(
         app,
         principal,
         Action::ManageWebhooks,
         Resource::None,
-        caller,
+        source,
     )
     .await
 }
@@ -310,9 +310,9 @@ async fn check_request(
     app: &Arc<App>,
     principal: &Principal,
     request: &WebhookRequest,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    allowed(app, principal, caller).await?;
+    allowed(app, principal, source).await?;
     let config = crate::server_config::load(app).await?;
     validate(request, &config.webhook_allowed_hosts)
 }
@@ -340,9 +340,9 @@ async fn save(
     expect: Expect<'_>,
     kind: EventKind,
     conflict: (&'static str, &'static str),
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    let event = AuditEvent::new(kind, actor(principal), caller.source(), clock::now());
+    let event = AuditEvent::new(kind, actor(principal), source.clone(), clock::now());
     let mut put = aws_sdk_dynamodb::types::Put::builder()
         .table_name(app.store.table())
         .set_item(Some(to_item(PK, &sk(&webhook.id), webhook)?));
@@ -373,9 +373,9 @@ pub async fn create(
     app: &Arc<App>,
     principal: &Principal,
     request: WebhookRequest,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<WebhookView> {
-    check_request(app, principal, &request, caller).await?;
+    check_request(app, principal, &request, source).await?;
     if load_all(app).await?.len() >= MAX_WEBHOOKS {
         return Err(Error::Conflict {
             code: "TOO_MANY_WEBHOOKS",
@@ -408,7 +408,7 @@ pub async fn create(
         Expect::New,
         event,
         conflict,
-        caller,
+        source,
     )
     .await?;
     view(app, webhook, Some(secret)).await
@@ -440,9 +440,9 @@ pub async fn update(
     principal: &Principal,
     id: &str,
     request: WebhookRequest,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<WebhookView> {
-    check_request(app, principal, &request, caller).await?;
+    check_request(app, principal, &request, source).await?;
     let mut webhook = load(app, id).await?;
     let loaded_secret = webhook.wrapped_secret.clone();
     let new_receiver = !host_of(&webhook.url).eq_ignore_ascii_case(&host_of(&request.url));
@@ -470,7 +470,7 @@ pub async fn update(
         Expect::Loaded(&loaded_secret),
         event,
         CHANGED_MEANWHILE,
-        caller,
+        source,
     )
     .await?;
     view(app, webhook, secret).await
@@ -483,9 +483,9 @@ pub async fn rotate_secret(
     app: &Arc<App>,
     principal: &Principal,
     id: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<WebhookView> {
-    allowed(app, principal, caller).await?;
+    allowed(app, principal, source).await?;
     let mut webhook = load(app, id).await?;
     let loaded_secret = webhook.wrapped_secret.clone();
     let (secret, wrapped) = new_secret(app, id).await?;
@@ -503,7 +503,7 @@ pub async fn rotate_secret(
         Expect::Loaded(&loaded_secret),
         event,
         CHANGED_MEANWHILE,
-        caller,
+        source,
     )
     .await?;
     view(app, webhook, Some(secret)).await
@@ -514,16 +514,16 @@ pub async fn delete(
     app: &Arc<App>,
     principal: &Principal,
     id: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<()> {
-    allowed(app, principal, caller).await?;
+    allowed(app, principal, source).await?;
     load(app, id).await?;
     let event = AuditEvent::new(
         EventKind::WebhookDeleted {
             webhook: id.to_owned(),
         },
         actor(principal),
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store
@@ -544,9 +544,9 @@ pub async fn dead_letters(
     app: &Arc<App>,
     principal: &Principal,
     id: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Vec<DeadLetter>> {
-    allowed(app, principal, caller).await?;
+    allowed(app, principal, source).await?;
     load(app, id).await?;
     let mut letters: Vec<DeadLetter> = app
         .store
@@ -565,9 +565,9 @@ pub async fn test(
     outbound: &Outbound,
     principal: &Principal,
     id: &str,
-    caller: &Caller,
+    source: &Source,
 ) -> Result<Outcome> {
-    allowed(app, principal, caller).await?;
+    allowed(app, principal, source).await?;
     let webhook = load(app, id).await?;
     let config = crate::server_config::load(app).await?;
     let secret = signing_secret(app, &webhook).await?;
@@ -608,7 +608,7 @@ pub async fn test(
             delivered: outcome.ok,
         },
         actor(principal),
-        caller.source(),
+        source.clone(),
         clock::now(),
     );
     app.store.record(&event).await?;

@@ -519,15 +519,15 @@ async fn main() {
     let router = fig_gateway::router(app.clone(), None);
     let direct = |conditional: bool| answer(router.clone(), request(conditional, false));
     // The settings function itself: the service its `main` hands to `lambda_http::run`.
-    let function = fig_shared::http::service(fig_settings::routes(app.clone()), &app);
+    let function = fig_http::service(fig_settings::routes(app.clone()), &app);
     let invoke = |conditional: bool| answer(function.clone(), request(conditional, true));
     // The domain operation alone (`clients::fetch`, and the body's JSON), without the HTTP
     // framework around it: what the function's routing, extractors and layers add is the rest.
     let domain = |conditional: bool| {
         let (app, secret, etag) = (app.clone(), secret.clone(), etag.clone());
         async move {
-            let caller = fig_shared::http::Caller {
-                request_id: "bench".into(),
+            let caller = fig_shared::events::Source {
+                request_id: Some("bench".into()),
                 ip: Some("127.0.0.1".into()),
                 user_agent: None,
             };

@@ -1,7 +1,7 @@
 //! Lambda entry point of the `auth` function: build state once, serve; the first
 //! administrator is created (if there is none) in the background and before any login.
 
-use fig_shared::lambda::{WarmUp, app_from_env, init_or_exit, warm_up};
+use fig_http::lambda::{WarmUp, app_from_env, init_or_exit, warm_up};
 use fig_shared::users::ensure_bootstrapped;
 
 #[tokio::main]
@@ -16,6 +16,6 @@ async fn main() -> Result<(), lambda_http::Error> {
             tracing::warn!(error = %e, "could not check for the first administrator; the first login tries again");
         }
     });
-    let service = fig_shared::http::service(fig_auth::routes(app.clone()), &app);
+    let service = fig_http::service(fig_auth::routes(app.clone()), &app);
     lambda_http::run(service).await
 }

@@ -93,7 +93,7 @@ async fn init() -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     fig_shared::telemetry::init();
-    match fig_shared::lambda::init_or_exit(init()).await {
+    match fig_http::lambda::init_or_exit(init()).await {
         Role::Maintenance(app, publisher) => {
             let (app, publisher) = (&app, &publisher);
             lambda_runtime::run(service_fn(

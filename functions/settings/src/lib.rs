@@ -8,8 +8,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use fig_http::{Caller, ClientSecret, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::clients::{self, Fetch, StatusReport};
-use fig_shared::http::{Caller, ClientSecret, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::model::{ClientName, Registration};
 use fig_shared::{App, Result};
 

@@ -507,7 +507,7 @@ pub fn router(app: Arc<App>, web_dir: Option<PathBuf>) -> Router {
     let api = fig_auth::routes(app.clone())
         .merge(fig_settings::routes(app.clone()))
         .merge(fig_admin::routes(app.clone()));
-    let api = fig_shared::http::service(api, &app);
+    let api = fig_http::service(api, &app);
     let distribution_state = Distribution {
         app,
         cached: Arc::default(),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod json;
 pub mod model;
 pub mod pack;
 pub mod password;

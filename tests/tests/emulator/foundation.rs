@@ -378,7 +378,7 @@ async fn bad_input_gets_a_clear_400_and_writes_nothing() {
             assert!(!r.text.contains(leak), "{what}: {leak} in {}", r.text);
         }
     }
-    let big = vec![b' '; fig_shared::http::MAX_BODY_BYTES + 10];
+    let big = vec![b' '; fig_http::MAX_BODY_BYTES + 10];
     let r = stack
         .call_raw(
             Method::POST,

@@ -977,7 +977,7 @@ async fn direct(stack: &Stack, headers: &[(&str, &str)]) -> StatusCode {
         fig_shared::aws::AwsClients::new(&stack.sdk),
     )
     .unwrap();
-    let router = fig_shared::http::service(fig_admin::routes(app.clone()), &app);
+    let router = fig_http::service(fig_admin::routes(app.clone()), &app);
     let mut request = http::Request::builder()
         .method(Method::GET)
         .uri("/api/admin/clients");

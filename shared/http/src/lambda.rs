@@ -58,11 +58,11 @@ async fn report_init_error(message: &str) -> Result<(), String> {
 }
 
 /// A function's state from its environment: the configuration (`FIG_*`), the AWS clients
-/// (with [`crate::aws::timeouts`] and [`crate::aws::retries`]) and the app built on them.
-pub async fn app_from_env() -> Result<std::sync::Arc<crate::App>, String> {
-    let config = crate::config::Config::from_env().map_err(|e| e.to_string())?;
-    let sdk = crate::aws::load_sdk_config().await;
-    crate::App::new(config, crate::aws::AwsClients::new(&sdk)).map_err(|e| e.to_string())
+/// (with [`fig_shared::aws::timeouts`] and [`fig_shared::aws::retries`]) and the app built on them.
+pub async fn app_from_env() -> Result<std::sync::Arc<fig_shared::App>, String> {
+    let config = fig_shared::config::Config::from_env().map_err(|e| e.to_string())?;
+    let sdk = fig_shared::aws::load_sdk_config().await;
+    fig_shared::App::new(config, fig_shared::aws::AwsClients::new(&sdk)).map_err(|e| e.to_string())
 }
 
 /// What a function loads ahead of its first request (see [`warm_up`]).
@@ -80,7 +80,7 @@ pub enum WarmUp {
 /// DynamoDB and KMS connections (TLS handshakes) are open or opening when it arrives. It does
 /// not delay the first poll of the Runtime API; the first request waits for the same load
 /// instead of starting its own. Best effort: a failure is logged and the request tries again.
-pub fn warm_up(app: &std::sync::Arc<crate::App>, what: WarmUp) {
+pub fn warm_up(app: &std::sync::Arc<fig_shared::App>, what: WarmUp) {
     let app = app.clone();
     tokio::spawn(async move {
         let loaded = match what {

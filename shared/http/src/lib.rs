@@ -1,6 +1,12 @@
-//! HTTP glue shared by every function: the caller's identity and origin, JSON bodies with
-//! clear errors, bearer authentication, and the middleware that adds the request id and the
-//! security headers to every response.
+//! The top of Fig's stack (docs/ARCHITECTURE.md §2): the HTTP glue shared by every function
+//! (the caller's identity and origin, JSON bodies with clear errors, bearer authentication,
+//! the middleware that adds the request id and the security headers to every response, the
+//! route tables) and the Lambda start-up ([`lambda`]).
+//!
+//! It builds on the operations (`fig-shared`), which take the event [`Source`], never a type
+//! from here: a handler passes `&caller` ([`Caller`] dereferences to its `Source`).
+
+pub mod lambda;
 
 use std::sync::Arc;
 
@@ -14,11 +20,11 @@ use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use serde::de::DeserializeOwned;
 
-use crate::app::App;
-use crate::error::{Error, ErrorBody};
-use crate::events::Source;
-use crate::policy::Principal;
-use crate::secret::SecretString;
+use fig_shared::app::App;
+use fig_shared::error::{Error, ErrorBody};
+use fig_shared::events::Source;
+use fig_shared::policy::Principal;
+use fig_shared::secret::SecretString;
 
 /// Largest request body accepted (registrations with many settings are the largest).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -33,27 +39,25 @@ pub struct RequestId(pub String);
 pub struct ViewerAddress(pub String);
 
 /// Who is calling, from where: request id, source address, user agent. The address is the
-/// viewer's: behind CloudFront the one the distribution saw (see [`crate::origin`]), otherwise
+/// viewer's: behind CloudFront the one the distribution saw (see [`fig_shared::origin`]), otherwise
 /// the API Gateway request context's; never a header the caller controls (such as
 /// `X-Forwarded-For`).
 #[derive(Clone, Debug, Default)]
-pub struct Caller {
-    /// Request id.
-    pub request_id: String,
-    /// Source IP from the request context.
-    pub ip: Option<String>,
-    /// User agent.
-    pub user_agent: Option<String>,
-}
+pub struct Caller(pub Source);
 
 impl Caller {
     /// The event source describing this caller.
     pub fn source(&self) -> Source {
-        Source {
-            ip: self.ip.clone(),
-            user_agent: self.user_agent.clone(),
-            request_id: Some(self.request_id.clone()),
-        }
+        self.0.clone()
+    }
+}
+
+/// Operations take the event [`Source`], never an HTTP type: a handler passes `&caller`.
+impl std::ops::Deref for Caller {
+    type Target = Source;
+
+    fn deref(&self) -> &Source {
+        &self.0
     }
 }
 
@@ -71,24 +75,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
-        Ok(Self {
-            request_id: parts
-                .extensions
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
+        Ok(Self(Source {
             ip: source_ip(&parts.extensions),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-        })
+            request_id: Some(
+                parts
+                    .extensions
+                    .get::<RequestId>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default(),
+            ),
+        }))
     }
 }
 
 /// An authenticated admin user (`Authorization: Bearer <access token>`): a verified token whose
-/// session is alive, with the user's current rights ([`crate::users::live_principal`]).
+/// session is alive, with the user's current rights ([`fig_shared::users::live_principal`]).
 #[derive(Clone, Debug)]
 pub struct AuthUser(pub Principal);
 
@@ -102,16 +108,16 @@ impl FromRequestParts<Arc<App>> for AuthUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(Error::unauthenticated)?;
-        let claimed = crate::tokens::verify_access_token(
+        let claimed = fig_shared::tokens::verify_access_token(
             &app.keys,
             &app.config.token_issuer,
             token.trim(),
-            crate::clock::now(),
+            fig_shared::clock::now(),
         )
         .await?;
         // A valid signature is not enough: the session must still be alive, and the rights are
         // the user's current ones.
-        Ok(Self(crate::users::live_principal(app, claimed).await?))
+        Ok(Self(fig_shared::users::live_principal(app, claimed).await?))
     }
 }
 
@@ -173,44 +179,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses a JSON document, turning serde's errors into messages of our own.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let at = format!("(line {}, column {})", e.line(), e.column());
-        let text = e.to_string();
-        let message = match e.classify() {
-            serde_json::error::Category::Data => {
-                if let Some(field) = between(&text, "unknown field `", "`") {
-                    format!("Unknown field '{}' {at}.", clean(field))
-                } else if let Some(field) = between(&text, "missing field `", "`") {
-                    format!("Missing field '{}' {at}.", clean(field))
-                } else if let Some(what) = ["client name", "setting name", "user name"]
-                    .into_iter()
-                    .find(|what| text.starts_with(&format!("invalid {what}")))
-                {
-                    format!("Invalid {what}: use 1 to 64 letters, digits, '.', '_' or '-' {at}.")
-                } else {
-                    format!("A field has the wrong type or value {at}.")
-                }
-            }
-            _ => format!("The body is not valid UTF-8 JSON {at}."),
-        };
-        Error::bad_request("INVALID_BODY", message)
-    })
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let rest = &text[text.find(start)? + start.len()..];
-    Some(&rest[..rest.find(end)?])
-}
-
-/// Keeps a field name printable and short: it comes from the caller's body.
-fn clean(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
-        .take(64)
-        .collect()
-}
+pub use fig_core::json::parse_json;
 
 /// Middleware: assigns the request id, fills it into error bodies, and sets the headers every
 /// API response carries (`Content-Type` with charset, `Cache-Control: no-store`, `nosniff`).
@@ -295,7 +264,7 @@ pub async fn origin_guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    use crate::origin::{SECRET_HEADER, VIEWER_HEADER, viewer_address};
+    use fig_shared::origin::{SECRET_HEADER, VIEWER_HEADER, viewer_address};
     if app.config.origin_verify && !through_function_url(&app, &req) {
         let presented = req
             .headers()
@@ -428,43 +397,7 @@ pub fn json<T: serde::Serialize>(value: &T) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use serde::Deserialize;
-
     use super::*;
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Shape {
-        name: String,
-        count: u32,
-    }
-
-    fn message(bytes: &[u8]) -> String {
-        match parse_json::<Shape>(bytes) {
-            Err(Error::BadRequest {
-                code: "INVALID_BODY",
-                message,
-            }) => message,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn json_errors_are_ours_and_clear() {
-        assert!(
-            message(br#"{"name":"a","count":1,"evil<b>x":2}"#)
-                .starts_with("Unknown field 'evilbx'")
-        );
-        assert!(message(br#"{"name":"a"}"#).starts_with("Missing field 'count'"));
-        assert!(message(br#"{"name":"a","count":"x"}"#).starts_with("A field has the wrong type"));
-        assert!(message(b"{\"name\":\"\xff\",\"count\":1}").contains("not valid UTF-8 JSON"));
-        assert!(message(b"{").contains("not valid"));
-        {
-            let m = message(br#"{"name":"a","count":"x"}"#);
-            assert!(!m.contains("invalid type"), "serde text leaked: {m}");
-        }
-    }
 
     #[test]
     fn only_a_function_url_host_counts_as_one() {

@@ -39,10 +39,10 @@ def main(path):
     template = yaml_parse(open(path).read())
     resources = template["Resources"]
     readme = (REPO / "README.md").read_text()
-    telemetry = (REPO / "shared" / "src" / "telemetry.rs").read_text()
+    telemetry = (REPO / "shared" / "core" / "src" / "telemetry.rs").read_text()
     tags = set(re.findall(r'pub const [A-Z_]+: &str = "([a-z_]+)";', telemetry))
     logged_tags = set()
-    for source in (REPO / "shared" / "src").glob("*.rs"):
+    for source in (REPO / "shared").glob("**/src/*.rs"):
         logged_tags |= set(re.findall(r"alarm::([A-Z_]+)", source.read_text()))
     for source in (REPO / "functions").glob("*/src/*.rs"):
         logged_tags |= set(re.findall(r"alarm::([A-Z_]+)", source.read_text()))

@@ -11,8 +11,8 @@ use crate::error::Result;
 use crate::keys::ServiceKeys;
 use crate::kms::Kms;
 use crate::secret::SecretBytes;
-use crate::server_config::ServerConfig;
 use crate::store::Store;
+use fig_core::server_config::ServerConfig;
 
 /// The cache entry of a client's data key: the client name and a fingerprint of the wrapped
 /// blob, so a client deleted and registered again under the same name (a new key with the
@@ -76,7 +76,7 @@ impl App {
             ),
             passwords: PasswordHasher::new()?,
             keys: ServiceKeys::new(store.clone(), kms.clone(), &config.app),
-            origin: crate::origin::OriginSecrets::default(),
+            origin: crate::origin::OriginSecrets::new(store.clone(), kms.clone(), &config.app),
             polls: crate::polls::PollLedger::default(),
             server_config: Mutex::new(None),
             unwrap_locks: Mutex::new(HashMap::new()),

@@ -20,8 +20,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::admin::require;
 use crate::app::App;
+use crate::authz::require;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::Source;

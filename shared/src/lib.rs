@@ -8,8 +8,10 @@
 
 pub mod admin;
 pub mod app;
+pub mod attempts;
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod clients;
 pub mod keys;
 pub mod maintenance;

@@ -66,13 +66,14 @@ pub async fn run(
     app.keys.secret_hasher().await?;
     if app.config.origin_verify {
         let hours = i64::from(app.config.origin_secret_rotation_hours);
-        if let Some(rotation) = crate::origin::rotate_if_due(
-            app,
-            time::Duration::hours(hours),
-            time::Duration::hours(2 * hours),
-            now,
-        )
-        .await?
+        if let Some(rotation) = app
+            .origin
+            .rotate_if_due(
+                time::Duration::hours(hours),
+                time::Duration::hours(2 * hours),
+                now,
+            )
+            .await?
         {
             report.origin_secret_rotated = rotation.rotated;
             // Published before it counts as published: until then it is not rotated again,
@@ -83,7 +84,7 @@ pub async fn run(
             };
             match published {
                 Ok(()) => {
-                    crate::origin::mark_published(app).await?;
+                    app.origin.mark_published().await?;
                     report.origin_secret_published = true;
                 }
                 Err(e) => {

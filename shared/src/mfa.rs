@@ -319,7 +319,7 @@ pub async fn disable(
     // Password and code are checked under the login throttle.
     let (user, attempt) = tokio::try_join!(
         load_user(app, &principal.username),
-        crate::auth::begin_attempt(app, &principal.username, true, &actor, source)
+        crate::attempts::begin_attempt(app, &principal.username, true, &actor, source)
     )?;
     let mut user = user.ok_or_else(Error::unauthenticated)?;
     let password_ok = verify(

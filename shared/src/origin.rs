@@ -16,7 +16,7 @@
 //! client-auth throttles, the known-good exemption, audit records and SIEM events). Locally the
 //! gateway plays CloudFront; without `FIG_ORIGIN_VERIFY` the headers are ignored, never trusted.
 //!
-//! The maintenance run rotates the secret daily ([`rotate_if_due`]): the new one is stored as
+//! The maintenance run rotates the secret daily ([`OriginSecrets::rotate_if_due`]): the new one is stored as
 //! current with the old one kept as previous, then published to the KeyValueStore; the next
 //! rotation waits until that publication succeeded, so the secret CloudFront sends is always
 //! accepted.
@@ -28,7 +28,6 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::kms::Kms;
@@ -75,10 +74,13 @@ struct Loaded {
     at: Option<Instant>,
 }
 
-/// A warm function's copy of the accepted origin secrets.
-#[derive(Default)]
+/// The origin secret: a warm function's copy of the accepted ones (verification), and the
+/// stored item behind them (rotation, publication).
 pub struct OriginSecrets {
     loaded: Mutex<Loaded>,
+    store: Store,
+    kms: Kms,
+    app: String,
 }
 
 impl std::fmt::Debug for OriginSecrets {
@@ -103,13 +105,24 @@ async fn unwrap(kms: &Kms, app: &str, wrapped: &str) -> Result<SecretBytes> {
 }
 
 impl OriginSecrets {
-    async fn reload(&self, app: &App) -> Result<()> {
+    /// The origin secret of application `app` in `store`, unwrapped with `kms`; nothing is
+    /// read before the first [`OriginSecrets::verify`].
+    pub fn new(store: Store, kms: Kms, app: impl Into<String>) -> Self {
+        Self {
+            loaded: Mutex::default(),
+            store,
+            kms,
+            app: app.into(),
+        }
+    }
+
+    async fn reload(&self) -> Result<()> {
         let mut secrets = Vec::new();
-        if let Some(item) = read(&app.store).await? {
-            secrets.push(unwrap(&app.kms, &app.config.app, &item.current).await?);
+        if let Some(item) = read(&self.store).await? {
+            secrets.push(unwrap(&self.kms, &self.app, &item.current).await?);
             let now = crate::clock::now().unix_timestamp();
             if let Some(previous) = item.previous.filter(|_| item.previous_until > now) {
-                secrets.push(unwrap(&app.kms, &app.config.app, &previous).await?);
+                secrets.push(unwrap(&self.kms, &self.app, &previous).await?);
             }
         }
         let mut loaded = self.loaded.lock().map_err(|_| Error::internal("lock"))?;
@@ -130,7 +143,7 @@ impl OriginSecrets {
     /// Whether `presented` is an accepted origin secret (compared in constant time). The copy
     /// is read again when older than a minute, and when nothing matched (at most once a
     /// second, so made-up secrets cannot turn requests into table reads).
-    pub async fn verify(&self, app: &App, presented: Option<&str>) -> Result<bool> {
+    pub async fn verify(&self, presented: Option<&str>) -> Result<bool> {
         let Some(presented) = presented.filter(|p| !p.is_empty()) else {
             return Ok(false);
         };
@@ -140,25 +153,10 @@ impl OriginSecrets {
             return Ok(true);
         }
         if stale || at.is_some_and(|at| at.elapsed() >= RELOAD_INTERVAL) {
-            self.reload(app).await?;
+            self.reload().await?;
             return Ok(self.matches(presented.as_bytes())?.0);
         }
         Ok(hit)
-    }
-}
-
-/// The current origin secret, for whatever plays the distribution (the local gateway; on AWS
-/// the maintenance run publishes it instead). `None` before the first one was made.
-pub async fn current(app: &App) -> Result<Option<SecretString>> {
-    match read(&app.store).await? {
-        Some(item) => {
-            let secret = unwrap(&app.kms, &app.config.app, &item.current).await?;
-            Ok(Some(SecretString::new(
-                String::from_utf8(secret.expose().to_vec())
-                    .map_err(|_| Error::internal("origin secret is not text"))?,
-            )))
-        }
-        None => Ok(None),
     }
 }
 
@@ -172,100 +170,117 @@ pub struct Rotation {
     pub rotated: bool,
 }
 
-/// Makes the first origin secret, or a new one when the current one is `max_age` old and was
-/// published; returns the secret the distribution must get (none when it has it already). The
-/// old secret stays accepted for `grace`.
-pub async fn rotate_if_due(
-    app: &App,
-    max_age: time::Duration,
-    grace: time::Duration,
-    now: time::OffsetDateTime,
-) -> Result<Option<Rotation>> {
-    let t = now.unix_timestamp();
-    let existing = read(&app.store).await?;
-    if let Some(item) = &existing {
-        if !item.published {
-            // The distribution has not got it yet: publish it again, rotate later.
-            let secret = unwrap(&app.kms, &app.config.app, &item.current).await?;
-            return Ok(Some(Rotation {
-                secret: SecretString::new(
+impl OriginSecrets {
+    /// The current origin secret, for whatever plays the distribution (the local gateway; on AWS
+    /// the maintenance run publishes it instead). `None` before the first one was made.
+    pub async fn current(&self) -> Result<Option<SecretString>> {
+        match read(&self.store).await? {
+            Some(item) => {
+                let secret = unwrap(&self.kms, &self.app, &item.current).await?;
+                Ok(Some(SecretString::new(
                     String::from_utf8(secret.expose().to_vec())
                         .map_err(|_| Error::internal("origin secret is not text"))?,
-                ),
-                rotated: false,
-            }));
-        }
-        if t - item.created < max_age.whole_seconds() {
-            return Ok(None);
+                )))
+            }
+            None => Ok(None),
         }
     }
-    let secret = SecretString::new(URL_SAFE_NO_PAD.encode(crypto::random_bytes(32)));
-    let wrapped = app
-        .kms
-        .encrypt(
-            &SecretBytes::new(secret.expose().as_bytes().to_vec()),
-            &context(&app.config.app),
-        )
-        .await?;
-    let item = OriginItem {
-        current: B64.encode(wrapped),
-        previous: existing.as_ref().map(|i| i.current.clone()),
-        previous_until: t + grace.whole_seconds(),
-        created: t,
-        published: false,
-    };
-    let version = existing.as_ref().map(|i| i.created);
-    let put = aws_sdk_dynamodb::types::Put::builder()
-        .table_name(app.store.table_for(PK))
-        .set_item(Some(to_item(PK, SK, &item)?));
-    let put = match version {
-        None => put.condition_expression("attribute_not_exists(PK)"),
-        Some(created) => put
-            .condition_expression("created = :c")
-            .expression_attribute_values(
-                ":c",
-                aws_sdk_dynamodb::types::AttributeValue::N(created.to_string()),
-            ),
-    };
-    let put = put
-        .build()
-        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
-    app.store
-        .transact(
-            vec![
-                aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                    .put(put)
-                    .build(),
-            ],
-            &crate::events::AuditEvent::new(
-                crate::events::EventKind::OriginSecretRotated,
-                crate::events::Actor::System,
-                Default::default(),
-                now,
-            ),
-            (
-                "CONFLICT",
-                "The origin secret was rotated at the same time.",
-            ),
-        )
-        .await?;
-    Ok(Some(Rotation {
-        secret,
-        rotated: true,
-    }))
-}
 
-/// Records that the current secret reached the distribution.
-pub async fn mark_published(app: &App) -> Result<()> {
-    app.store
-        .update_returning_old(
-            PK,
-            SK,
-            "SET published = :t",
-            vec![(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
-        )
-        .await
-        .map(|_| ())
+    /// Makes the first origin secret, or a new one when the current one is `max_age` old and was
+    /// published; returns the secret the distribution must get (none when it has it already). The
+    /// old secret stays accepted for `grace`.
+    pub async fn rotate_if_due(
+        &self,
+        max_age: time::Duration,
+        grace: time::Duration,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<Rotation>> {
+        let t = now.unix_timestamp();
+        let existing = read(&self.store).await?;
+        if let Some(item) = &existing {
+            if !item.published {
+                // The distribution has not got it yet: publish it again, rotate later.
+                let secret = unwrap(&self.kms, &self.app, &item.current).await?;
+                return Ok(Some(Rotation {
+                    secret: SecretString::new(
+                        String::from_utf8(secret.expose().to_vec())
+                            .map_err(|_| Error::internal("origin secret is not text"))?,
+                    ),
+                    rotated: false,
+                }));
+            }
+            if t - item.created < max_age.whole_seconds() {
+                return Ok(None);
+            }
+        }
+        let secret = SecretString::new(URL_SAFE_NO_PAD.encode(crypto::random_bytes(32)));
+        let wrapped = self
+            .kms
+            .encrypt(
+                &SecretBytes::new(secret.expose().as_bytes().to_vec()),
+                &context(&self.app),
+            )
+            .await?;
+        let item = OriginItem {
+            current: B64.encode(wrapped),
+            previous: existing.as_ref().map(|i| i.current.clone()),
+            previous_until: t + grace.whole_seconds(),
+            created: t,
+            published: false,
+        };
+        let version = existing.as_ref().map(|i| i.created);
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(self.store.table_for(PK))
+            .set_item(Some(to_item(PK, SK, &item)?));
+        let put = match version {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(created) => put
+                .condition_expression("created = :c")
+                .expression_attribute_values(
+                    ":c",
+                    aws_sdk_dynamodb::types::AttributeValue::N(created.to_string()),
+                ),
+        };
+        let put = put
+            .build()
+            .map_err(|e| Error::internal(format!("put builder: {e}")))?;
+        self.store
+            .transact(
+                vec![
+                    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                        .put(put)
+                        .build(),
+                ],
+                &crate::events::AuditEvent::new(
+                    crate::events::EventKind::OriginSecretRotated,
+                    crate::events::Actor::System,
+                    Default::default(),
+                    now,
+                ),
+                (
+                    "CONFLICT",
+                    "The origin secret was rotated at the same time.",
+                ),
+            )
+            .await?;
+        Ok(Some(Rotation {
+            secret,
+            rotated: true,
+        }))
+    }
+
+    /// Records that the current secret reached the distribution.
+    pub async fn mark_published(&self) -> Result<()> {
+        self.store
+            .update_returning_old(
+                PK,
+                SK,
+                "SET published = :t",
+                vec![(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
+            )
+            .await
+            .map(|_| ())
+    }
 }
 
 /// Publishes an origin secret to what sends it with every request (on AWS, the distribution's

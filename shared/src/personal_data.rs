@@ -19,8 +19,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admin::require;
 use crate::app::App;
+use crate::authz::require;
 use crate::clock;
 use crate::error::Result;
 use crate::events::Source;

@@ -1,8 +1,7 @@
-//! The server configuration (`CONFIG`/`SERVER`): switches an administrator controls.
+//! The server configuration (`CONFIG`/`SERVER`): switches an administrator controls. The type
+//! is `fig_core::server_config`; here it is read, cached, validated and written.
 
 use std::time::{Duration, Instant};
-
-use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Result;
@@ -12,54 +11,7 @@ use crate::store::from_item;
 /// How long a warm function trusts its copy of the configuration on the fetch path.
 pub const CACHE_FOR: Duration = Duration::from_secs(60);
 
-/// The server configuration (docs/ARCHITECTURE.md §3). Missing fields take their defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// New clients may register.
-    pub allow_new_registrations: bool,
-    /// Registered clients may change their definitions.
-    pub allow_updated_registrations: bool,
-    /// Clients may override values from their environment.
-    pub allow_client_overrides: bool,
-    /// Anchored patterns of clients allowed to override.
-    pub client_overrides_allow_list: Vec<String>,
-    /// File imports are accepted.
-    pub allow_file_imports: bool,
-    /// Clients may keep an encrypted offline copy.
-    pub allow_offline_settings: bool,
-    /// Administrators must use MFA.
-    pub require_mfa_for_administrators: bool,
-    /// Webhook hosts allowed even when private or loopback.
-    pub webhook_allowed_hosts: Vec<String>,
-    /// Poll interval told to clients.
-    pub poll_interval_ms: u64,
-    /// Most clients this server holds: a new registration, an administrator's new client or an
-    /// imported one beyond it is refused.
-    pub max_clients: u32,
-}
-
-/// Default of [`ServerConfig::max_clients`].
-pub const DEFAULT_MAX_CLIENTS: u32 = 1_000;
-/// Largest [`ServerConfig::max_clients`] accepted.
-pub const MAX_MAX_CLIENTS: u32 = 100_000;
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            allow_new_registrations: true,
-            allow_updated_registrations: true,
-            allow_client_overrides: false,
-            client_overrides_allow_list: Vec::new(),
-            allow_file_imports: false,
-            allow_offline_settings: true,
-            require_mfa_for_administrators: false,
-            webhook_allowed_hosts: Vec::new(),
-            poll_interval_ms: 30_000,
-            max_clients: DEFAULT_MAX_CLIENTS,
-        }
-    }
-}
+pub use fig_core::server_config::{DEFAULT_MAX_CLIENTS, MAX_MAX_CLIENTS, ServerConfig};
 
 fn defaults(app: &App) -> ServerConfig {
     ServerConfig {
@@ -99,7 +51,7 @@ pub async fn read(
     principal: &crate::policy::Principal,
     source: &crate::events::Source,
 ) -> Result<ServerConfig> {
-    crate::admin::require(
+    crate::authz::require(
         app,
         principal,
         crate::policy::Action::ReadConfiguration,
@@ -167,7 +119,7 @@ pub async fn write(
 ) -> Result<ServerConfig> {
     use crate::error::Error;
     use crate::events::{Actor, AuditEvent, EventKind};
-    crate::admin::require(
+    crate::authz::require(
         app,
         principal,
         crate::policy::Action::WriteConfiguration,

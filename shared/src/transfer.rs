@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::admin::{NewValue, require};
 use crate::app::App;
+use crate::authz::require;
+use crate::clients::NewValue;
 use crate::clients::load_client;
 use crate::clock;
 use crate::error::{Error, Result};

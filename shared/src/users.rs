@@ -8,8 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::admin::require;
 use crate::app::App;
+use crate::authz::require;
 use crate::clock;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
@@ -441,7 +441,7 @@ pub async fn change_password(
     // way around it.
     let (user, attempt) = tokio::try_join!(
         load_user(app, &principal.username),
-        crate::auth::begin_attempt(app, &principal.username, true, &actor, source)
+        crate::attempts::begin_attempt(app, &principal.username, true, &actor, source)
     )?;
     let current = password::normalize(&request.current_password);
     let ok = verify(

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::admin::require;
 use crate::app::App;
+use crate::authz::require;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::Source;

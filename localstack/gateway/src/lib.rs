@@ -455,7 +455,10 @@ impl Distribution {
         {
             return Some(secret.clone());
         }
-        let secret = fig_shared::origin::current(&self.app)
+        let secret = self
+            .app
+            .origin
+            .current()
             .await
             .ok()
             .flatten()

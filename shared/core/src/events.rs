@@ -53,6 +53,16 @@ pub enum LoginFailure {
     WrongSecondFactor,
 }
 
+/// Polls from one address, in a [`EventKind::SettingsPolled`] event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolledFrom {
+    /// Source address (`None` when the request carried none).
+    pub ip: Option<String>,
+    /// How many `304`s it got.
+    pub polls: u64,
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "camelCase")]
@@ -217,7 +227,7 @@ pub enum EventKind {
         /// The last of them.
         last: String,
         /// Where they came from, with counts (at most [`crate::polls::MAX_ADDRESSES`]).
-        addresses: Vec<crate::polls::PolledFrom>,
+        addresses: Vec<PolledFrom>,
         /// Polls from further addresses.
         other_addresses: u64,
     },

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod polls;
 pub mod schema;
 pub mod secret;
+pub mod server_config;
 pub mod telemetry;
 pub mod throttle;
 

@@ -20,10 +20,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::events::{Actor, AuditEvent, EventKind, Source};
+use crate::events::{Actor, AuditEvent, EventKind, PolledFrom, Source};
 
 /// How long a count waits in memory at most (while requests keep coming).
 pub const FLUSH_AFTER: Duration = Duration::from_secs(60);
@@ -32,16 +31,6 @@ pub const MAX_TALLIES: usize = 50;
 /// Most distinct addresses listed per client; polls from further addresses are counted in
 /// `otherAddresses`.
 pub const MAX_ADDRESSES: usize = 20;
-
-/// Polls from one address, in a [`EventKind::SettingsPolled`] event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolledFrom {
-    /// Source address (`None` when the request carried none).
-    pub ip: Option<String>,
-    /// How many `304`s it got.
-    pub polls: u64,
-}
 
 #[derive(Debug)]
 struct Tally {

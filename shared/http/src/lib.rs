@@ -276,7 +276,7 @@ pub async fn origin_guard(
                 .get(VIEWER_HEADER)
                 .and_then(|v| v.to_str().ok()),
         );
-        match app.origin.verify(&app, presented.as_deref()).await {
+        match app.origin.verify(presented.as_deref()).await {
             Ok(true) if viewer.is_some() => {
                 if let Some(ip) = viewer {
                     req.extensions_mut().insert(ViewerAddress(ip));

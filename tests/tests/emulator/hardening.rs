@@ -1006,10 +1006,7 @@ async fn behind_the_distribution_the_viewer_counts_and_nothing_goes_around_it() 
     assert!(report.origin_secret_rotated && report.origin_secret_published);
     let r = stack.call(Method::GET, "/api/health", &[], None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let first = fig_shared::origin::current(&stack.app)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = stack.app.origin.current().await.unwrap().unwrap();
 
     // Around the distribution (the execute-api URL): refused, whatever a caller makes up.
     let viewer = (VIEWER_HEADER, "192.0.2.10");
@@ -1079,10 +1076,7 @@ async fn behind_the_distribution_the_viewer_counts_and_nothing_goes_around_it() 
         .await
         .unwrap();
     assert!(report.origin_secret_rotated);
-    let second = fig_shared::origin::current(&stack.app)
-        .await
-        .unwrap()
-        .unwrap();
+    let second = stack.app.origin.current().await.unwrap().unwrap();
     assert_ne!(second.expose(), first.expose());
     for secret in [&first, &second] {
         assert_eq!(

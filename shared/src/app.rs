@@ -18,8 +18,7 @@ use fig_core::server_config::ServerConfig;
 /// blob, so a client deleted and registered again under the same name (a new key with the
 /// same version number) never meets the old key in a warm instance's cache.
 fn cache_id(client: &str, wrapped: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(wrapped);
+    let digest = crate::crypto::sha256(wrapped);
     format!("{client}#{}", hex::encode(&digest[..8]))
 }
 

@@ -3,7 +3,6 @@
 //! password change and MFA changes all open one with [`begin_attempt`].
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::clock;
@@ -20,7 +19,7 @@ fn throttle_account_pk(username: &str, exists: bool) -> String {
         crate::schema::account_throttle_pk(username)
     } else {
         crate::schema::unknown_account_throttle_pk(&hex::encode(
-            &Sha256::digest(username.as_bytes())[..16],
+            &crate::crypto::sha256(username.as_bytes())[..16],
         ))
     }
 }

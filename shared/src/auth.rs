@@ -14,7 +14,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::clock;
@@ -105,7 +104,7 @@ fn session_expired() -> Error {
 }
 
 fn token_hash(token: &str) -> String {
-    B64.encode(Sha256::digest(token.as_bytes()))
+    B64.encode(crate::crypto::sha256(token.as_bytes()))
 }
 
 /// The `Set-Cookie` value for a refresh token (or, with `None`, one that deletes it).

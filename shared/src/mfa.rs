@@ -10,8 +10,6 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
-use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::app::App;
 use crate::clock;
@@ -24,37 +22,10 @@ use crate::policy::{Action, Principal, Resource, authorize};
 use crate::secret::{SecretBytes, SecretString};
 use crate::users::{MfaState, UserRecord, load_user, user_put, verify};
 
-/// Seconds per TOTP step.
-pub const STEP: u64 = 30;
-/// Steps accepted either side of now (clock drift).
-pub const SKEW: u64 = 1;
+pub use crate::crypto::totp::{SKEW, STEP, matching_step};
 /// Recovery codes per enrolment.
 pub const RECOVERY_CODES: usize = 10;
 const ISSUER: &str = "Fig";
-
-fn totp(secret: &[u8]) -> Result<TOTP> {
-    TOTP::new(Algorithm::SHA1, 6, 0, STEP, secret.to_vec())
-        .map_err(|_| Error::internal("totp secret rejected"))
-}
-
-/// The time step whose code equals `code`, among now ± [`SKEW`] and after `last_step`
-/// (so a code works once). Compared in constant time.
-pub fn matching_step(secret: &[u8], code: &str, now: u64, last_step: u64) -> Result<Option<u64>> {
-    let code = code.trim();
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(None);
-    }
-    let totp = totp(secret)?;
-    let current = now / STEP;
-    let mut found = None;
-    for step in current.saturating_sub(SKEW)..=current + SKEW {
-        let expected = totp.generate(step * STEP);
-        if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) && step > last_step {
-            found = Some(step);
-        }
-    }
-    Ok(found)
-}
 
 fn context<'a>(app: &'a App, username: &'a str) -> [(&'a str, &'a str); 3] {
     [
@@ -163,10 +134,7 @@ pub async fn enroll(app: &Arc<App>, principal: &Principal, source: &Source) -> R
         .kms
         .encrypt(&secret, &context(app, &user.username))
         .await?;
-    let encoded = match Secret::Raw(secret.expose().to_vec()).to_encoded() {
-        Secret::Encoded(s) => s,
-        Secret::Raw(_) => return Err(Error::internal("base32 encoding failed")),
-    };
+    let encoded = crate::crypto::totp::base32(secret.expose())?;
     let expected = user.version;
     user.mfa = Some(MfaState {
         secret: B64.encode(wrapped),
@@ -263,10 +231,7 @@ pub async fn confirm(
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
-        let raw = match Secret::Raw(random_bytes(7)).to_encoded() {
-            Secret::Encoded(s) => s.to_ascii_lowercase(),
-            Secret::Raw(_) => return Err(Error::internal("base32 encoding failed")),
-        };
+        let raw = crate::crypto::totp::base32(&random_bytes(7))?.to_ascii_lowercase();
         let code: String = raw.chars().take(10).collect();
         hashes.push(B64.encode(hasher.hash(&binding, &normalize_recovery(&code))?));
         codes.push(format!("{}-{}", &code[..5], &code[5..]));
@@ -372,54 +337,4 @@ pub async fn disable(
             ),
         )
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc_6238_vector() {
-        // RFC 6238 appendix B, SHA-1, 8 digits at T = 59: 94287082; 6 digits: 287082.
-        let secret = b"12345678901234567890";
-        assert_eq!(matching_step(secret, "287082", 59, 0).unwrap(), Some(1));
-    }
-
-    #[test]
-    fn a_code_works_once_and_only_in_the_window() {
-        let secret = random_bytes(20);
-        let t = totp(&secret).unwrap();
-        let now = 1_800_000_000u64;
-        let code = t.generate(now);
-        let step = matching_step(&secret, &code, now, 0).unwrap().unwrap();
-        assert_eq!(step, now / STEP);
-        assert_eq!(
-            matching_step(&secret, &code, now, step).unwrap(),
-            None,
-            "replay"
-        );
-        // One step of drift either way is fine; two are not.
-        assert!(
-            matching_step(&secret, &t.generate(now - STEP), now, 0)
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            matching_step(&secret, &t.generate(now + STEP), now, 0)
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            matching_step(&secret, &t.generate(now - 2 * STEP), now, 0)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            matching_step(&secret, &t.generate(now + 2 * STEP), now, 0)
-                .unwrap()
-                .is_none()
-        );
-        assert!(matching_step(&secret, "12345", now, 0).unwrap().is_none());
-        assert!(matching_step(&secret, "abcdef", now, 0).unwrap().is_none());
-    }
 }

@@ -133,11 +133,8 @@ impl OriginSecrets {
 
     fn matches(&self, presented: &[u8]) -> Result<(bool, Option<Instant>)> {
         let loaded = self.loaded.lock().map_err(|_| Error::internal("lock"))?;
-        let mut hit = subtle::Choice::from(0u8);
-        for secret in &loaded.secrets {
-            hit |= crypto::constant_time_eq(secret.expose(), presented);
-        }
-        Ok((bool::from(hit), loaded.at))
+        let hit = crypto::matches_any(presented, loaded.secrets.iter().map(|s| s.expose()));
+        Ok((hit, loaded.at))
     }
 
     /// Whether `presented` is an accepted origin secret (compared in constant time). The copy

@@ -15,9 +15,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-use argon2::Argon2;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -29,6 +26,7 @@ use crate::authz::require;
 use crate::clients::NewValue;
 use crate::clients::load_client;
 use crate::clock;
+use crate::crypto::passphrase;
 use crate::error::{Error, Result};
 use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
@@ -41,11 +39,10 @@ pub const FORMAT: &str = "fig-export/v1";
 /// Most clients one import may hold.
 const MAX_CLIENTS: usize = 500;
 const AAD: &[u8] = b"fig-export/v1 secrets";
-/// Argon2id parameters of export files, fixed here (not the crate's defaults, which may change):
-/// 64 MiB, 3 passes, 1 lane; an export file can be attacked offline for as long as it exists.
-const KDF_MEMORY_KIB: u32 = 65_536;
-const KDF_ITERATIONS: u32 = 3;
-const KDF_LANES: u32 = 1;
+/// The key-derivation parameters of export files ([`crate::crypto::passphrase`]).
+const KDF_MEMORY_KIB: u32 = passphrase::MEMORY_KIB;
+const KDF_ITERATIONS: u32 = passphrase::ITERATIONS;
+const KDF_LANES: u32 = passphrase::LANES;
 
 /// One client in an export.
 #[derive(Debug, Serialize, Deserialize)]
@@ -156,16 +153,6 @@ pub struct ImportResult {
     pub values: usize,
 }
 
-fn derive(passphrase: &SecretString, salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
-    let mut key = Zeroizing::new([0u8; 32]);
-    let params = argon2::Params::new(KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_LANES, Some(32))
-        .map_err(|_| Error::internal("argon2 parameters"))?;
-    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password_into(passphrase.expose().as_bytes(), salt, key.as_mut())
-        .map_err(|_| Error::internal("argon2 key derivation failed"))?;
-    Ok(key)
-}
-
 fn check_passphrase(passphrase: &SecretString) -> Result<()> {
     crate::password::check_new_password("export", passphrase).map_err(|_| {
         Error::bad_request(
@@ -177,22 +164,13 @@ fn check_passphrase(passphrase: &SecretString) -> Result<()> {
 
 async fn seal(passphrase: SecretString, plaintext: Zeroizing<Vec<u8>>) -> Result<SealedSecrets> {
     tokio::task::spawn_blocking(move || {
-        let salt = crate::crypto::random_bytes(16);
-        let nonce = crate::crypto::random_bytes(12);
-        let key = derive(&passphrase, &salt)?;
-        let cipher =
-            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| Error::internal("aes key"))?;
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: AAD,
-                },
-            )
-            .map_err(|_| Error::internal("aes-gcm seal"))?;
+        let passphrase::Sealed {
+            salt,
+            nonce,
+            ciphertext,
+        } = passphrase::seal(&passphrase, AAD, &plaintext)?;
         Ok(SealedSecrets {
-            kdf: "argon2id".into(),
+            kdf: passphrase::KDF.into(),
             memory_kib: KDF_MEMORY_KIB,
             iterations: KDF_ITERATIONS,
             parallelism: KDF_LANES,
@@ -214,7 +192,7 @@ async fn open(passphrase: SecretString, sealed: &SealedSecrets) -> Result<Secret
             "The passphrase does not open the secrets in this file (or the file was changed).",
         )
     };
-    if sealed.kdf != "argon2id"
+    if sealed.kdf != passphrase::KDF
         || sealed.memory_kib != KDF_MEMORY_KIB
         || sealed.iterations != KDF_ITERATIONS
         || sealed.parallelism != KDF_LANES
@@ -234,19 +212,12 @@ async fn open(passphrase: SecretString, sealed: &SealedSecrets) -> Result<Secret
         return Err(wrong());
     }
     let plaintext = tokio::task::spawn_blocking(move || {
-        let key = derive(&passphrase, &salt)?;
-        let cipher =
-            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| Error::internal("aes key"))?;
-        cipher
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: AAD,
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| wrong())
+        let sealed = passphrase::Sealed {
+            salt,
+            nonce,
+            ciphertext,
+        };
+        passphrase::open(&passphrase, AAD, &sealed)?.ok_or_else(wrong)
     })
     .await
     .map_err(|_| Error::internal("open task"))??;

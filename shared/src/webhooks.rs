@@ -14,10 +14,8 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::app::App;
 use crate::authz::require;
@@ -631,20 +629,11 @@ pub async fn signing_secret(app: &App, webhook: &Webhook) -> Result<SecretString
 
 /// `Fig-Signature` for `body` at `timestamp`.
 pub fn signature(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable_hmac());
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
-}
-
-/// HMAC accepts keys of any length; this never runs.
-fn unreachable_hmac() -> Hmac<Sha256> {
-    <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| unreachable_hmac())
+    let mac = crate::crypto::hmac_sha256(
+        secret.expose().as_bytes(),
+        &[timestamp.to_string().as_bytes(), b".", body],
+    );
+    format!("t={timestamp},v1={}", hex::encode(mac))
 }
 
 /// Signs and POSTs one body.
@@ -822,6 +811,9 @@ pub fn payload(webhook: &Webhook, event: &AuditEvent) -> Option<(WebhookType, Va
 
 #[cfg(test)]
 mod tests {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
     use super::*;
     use crate::events::{LoginFailure, Source};
 

@@ -70,6 +70,62 @@ fn fig_crates(manifest: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The cryptographic primitives: only the crypto facade (`fig_core::crypto`) calls them.
+const PRIMITIVES: &[&str] = &[
+    "aes-gcm",
+    "argon2",
+    "hmac",
+    "sha2",
+    "subtle",
+    "totp-rs",
+    "aws-lc-rs",
+    "rand",
+];
+
+#[test]
+fn only_the_crypto_facade_calls_the_primitives() {
+    for manifest in [
+        "shared/aws/Cargo.toml",
+        "shared/Cargo.toml",
+        "shared/http/Cargo.toml",
+        "functions/auth/Cargo.toml",
+        "functions/settings/Cargo.toml",
+        "functions/admin/Cargo.toml",
+        "functions/events/Cargo.toml",
+        "localstack/gateway/Cargo.toml",
+    ] {
+        assert_none_of(
+            manifest,
+            PRIMITIVES,
+            "cryptography goes through fig_core::crypto",
+        );
+    }
+    // Inside the core, only the facade's files name them.
+    let dir = root().join("shared/core/src");
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "rs") || path.ends_with("crypto.rs") {
+            continue;
+        }
+        let text = read(&path);
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for primitive in [
+            "aes_gcm::",
+            "argon2::",
+            "hmac::",
+            "sha2::",
+            "subtle::",
+            "totp_rs::",
+        ] {
+            assert!(
+                !code.contains(primitive),
+                "{} names {primitive}: cryptography goes through the facade",
+                path.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn each_crate_builds_only_on_the_layers_below_it() {
     // fig-core: pure types and rules. No AWS, no Lambda; axum only behind its feature.

@@ -18,7 +18,6 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use fig_shared::audit_trail::ObjectRef;
 use fig_shared::events::{Actor, AuditEvent, EventKind, Source};
 use fig_shared::store::OutboxItem;
-use sha2::Digest as _;
 use time::OffsetDateTime;
 
 pub mod webhooks;
@@ -65,7 +64,7 @@ pub fn disconnect_event(record: &EventRecord) -> Option<AuditEvent> {
         .timestamp_millis();
     let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
-    let seed = sha2::Sha256::digest(
+    let seed = fig_shared::crypto::sha256(
         format!(
             "{}|{}",
             record.event_id,

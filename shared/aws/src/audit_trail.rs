@@ -27,7 +27,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -101,7 +100,7 @@ fn digest_key(sequence: u64) -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hex::encode(fig_core::crypto::sha256(bytes))
 }
 
 /// The chain head, as stored in the table.
@@ -213,7 +212,9 @@ impl DigestChain {
             .kms
             .sign()
             .key_id(&self.signing_key_id)
-            .message(Blob::new(Sha256::digest(digest.as_bytes()).to_vec()))
+            .message(Blob::new(
+                fig_core::crypto::sha256(digest.as_bytes()).to_vec(),
+            ))
             .message_type(MessageType::Digest)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
@@ -687,7 +688,9 @@ async fn signature_valid(
     let result = kms
         .verify()
         .key_id(key_arn)
-        .message(Blob::new(Sha256::digest(signed.digest.as_bytes()).to_vec()))
+        .message(Blob::new(
+            fig_core::crypto::sha256(signed.digest.as_bytes()).to_vec(),
+        ))
         .message_type(MessageType::Digest)
         .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
         .signature(Blob::new(signature))

@@ -1,17 +1,20 @@
-//! The crypto facade (docs/ARCHITECTURE.md §5): envelope encryption, value sealing, password
-//! and client-secret hashing. Not yet the only place that touches primitives: the export's
-//! passphrase sealing (`transfer`), the webhook HMAC, TOTP (`mfa`) and SHA-256 digests
-//! (`auth`, `app`, `audit_trail`) still call them directly (docs/ARCHITECTURE.md §5), and are
-//! to move under it.
+//! The crypto facade (docs/ARCHITECTURE.md §5): the only code of the service that calls the
+//! cryptographic primitives (AES-GCM, Argon2, HMAC, SHA-256, TOTP, the CSPRNG, Ed25519 key
+//! generation); `tests/tests/layers.rs` holds every other crate of the service to that. JWT
+//! signing and checking (`jsonwebtoken`, in `fig_shared::tokens`) and TLS (rustls) are
+//! protocols built on primitives, not primitives, and stay where they are used.
 //!
-//! - Envelope encryption: a KMS key wraps per-client AES-256 data keys (`fig_aws::kms::Kms`, the one
-//!   part of the envelope that talks to AWS); values are
-//!   sealed with AES-256-GCM under a data key, with associated data that binds the ciphertext to
-//!   its client, setting, value version and data-key version ([`seal`], [`open`]).
+//! - Envelope encryption: a KMS key wraps per-client AES-256 data keys (`fig_aws::kms::Kms`,
+//!   the one part of the envelope that talks to AWS); values are sealed with AES-256-GCM under
+//!   a data key, with associated data that binds the ciphertext to its client, setting, value
+//!   version and data-key version ([`seal`], [`open`]).
 //! - A bounded cache of plaintext data keys ([`DataKeyCache`]) so a warm fetch makes no KMS call.
 //! - Passwords: Argon2id in PHC strings ([`PasswordHasher`]).
 //! - Client secrets: a keyed hash (HMAC-SHA256 under a KMS-wrapped pepper), verified in
 //!   constant time ([`SecretHasher`]).
+//! - Export files: sealing under a passphrase ([`passphrase`]).
+//! - Second factors: TOTP codes ([`totp`]).
+//! - Digests, MACs and comparisons: [`sha256`], [`hmac_sha256`], [`matches_any`] (constant time).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,9 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretBytes, SecretString};
+
+pub mod passphrase;
+pub mod totp;
 
 const NONCE_LEN: usize = 12;
 /// The length of a data key (AES-256), in bytes.
@@ -427,16 +433,41 @@ impl SecretHasher {
             return false;
         };
         let computed = mac.finalize().into_bytes();
-        let mut matched = subtle::Choice::from(0u8);
-        for candidate in stored {
-            matched |= constant_time_eq(&computed, candidate);
-        }
-        bool::from(matched)
+        matches_any(&computed, stored.iter().copied())
     }
 }
 
+/// SHA-256 of `data` (digests: audit objects, token and cache fingerprints, event seeds).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(data).into()
+}
+
+/// HMAC-SHA256 under `key` (any length) of `parts`, one after the other.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
+    let mut mac = match <HmacSha256 as Mac>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => <HmacSha256 as KeyInit>::new(&Default::default()),
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `presented` equals any of `candidates`, compared with each in constant time and
+/// with every one compared (no early exit on a match).
+pub fn matches_any<'a>(presented: &[u8], candidates: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let mut matched = subtle::Choice::from(0u8);
+    for candidate in candidates {
+        matched |= constant_time_eq(presented, candidate);
+    }
+    bool::from(matched)
+}
+
 /// Equality of two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
+fn constant_time_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
     use subtle::ConstantTimeEq;
     if a.len() != b.len() {
         return subtle::Choice::from(0u8);

@@ -3,19 +3,13 @@
 // page load -> refresh (a reload keeps the user signed in) -> login (password, then a TOTP or
 // recovery code if the account has MFA) -> change password if required -> set up MFA if
 // required -> the console (views/shell.ts: role from GET /api/auth/me, pages, sign-out).
-import {
-  clearAccessToken,
-  logout,
-  refreshSession,
-  setSessionEndedHandler,
-  usernameFromToken,
-  type LoginResponse,
-} from "./api";
+import { usernameFromToken } from "./api/auth";
+import { clearAccessToken, logout, refreshSession, setSessionEndedHandler, type LoginResponse } from "./api/session";
 import { el, focusHeading, replaceChildren } from "./dom";
 import { renderChangePassword } from "./views/changePassword";
 import { renderLogin } from "./views/login";
 import { renderMfaEnrollment } from "./views/mfaEnrollment";
-import { leaveShell, renderShell } from "./views/shell";
+import { leaveShell, renderShell } from "./shell";
 
 export const PASSWORD_CHANGED_NOTICE =
   "Your password has been changed. Sign in again with your new password.";

@@ -1,14 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  ApiError,
-  changePassword,
-  clearAccessToken,
-  getAccessToken,
-  listClients,
-  login,
-  logout,
-  setAccessToken,
-} from "../src/api";
+import { changePassword } from "../src/api/auth";
+import { listClients } from "../src/api/clients";
+import { ApiError } from "../src/api/http";
+import { clearAccessToken, getAccessToken, login, logout, setAccessToken } from "../src/api/session";
 import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch } from "./helpers";
 
 afterEach(() => clearAccessToken());

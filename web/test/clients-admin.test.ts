@@ -1,8 +1,10 @@
 // Administrators create clients (the new secret shown once) and declassify secret settings
 // (values and history deleted, after the name is typed). Other roles get neither control.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ApiError, clearAccessToken, setAccessToken, type AdminClient, type AdminSetting } from "../src/api";
-import { createClient, declassifySetting } from "../src/adminApi";
+import { type AdminClient, type AdminSetting } from "../src/api/clients";
+import { ApiError } from "../src/api/http";
+import { clearAccessToken, setAccessToken } from "../src/api/session";
+import { createClient, declassifySetting } from "../src/api/clients";
 import {
   CLIENT_LIMIT_TEXT,
   DECLASSIFY_CONFLICT_TEXT,

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { clearAccessToken, setAccessToken, type AdminClient, type AdminSetting } from "../src/api";
-import { rotateDataKey } from "../src/adminApi";
+import { type AdminClient, type AdminSetting } from "../src/api/clients";
+import { clearAccessToken, setAccessToken } from "../src/api/session";
+import { rotateDataKey } from "../src/api/clients";
 import {
   CONFLICT_TEXT,
   DATA_KEY_CONFLICT_TEXT,
@@ -10,10 +11,9 @@ import {
   dataKeyResultText,
   filterClients,
   renderClients,
-  validateValue,
-  versionNumber,
 } from "../src/views/clients";
-import { ApiError } from "../src/api";
+import { validateValue, versionNumber } from "../src/settings/validate";
+import { ApiError } from "../src/api/http";
 import type { PageContext } from "../src/views/common";
 import { callOf, emptyResponse, errorBody, jsonResponse, meOf, mockFetch, routeFetch } from "./helpers";
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { clearAccessToken, setAccessToken, type AdminClient } from "../src/api";
+import { type AdminClient } from "../src/api/clients";
+import { clearAccessToken, setAccessToken } from "../src/api/session";
 import { formatValue, renderClientList, renderClients } from "../src/views/clients";
 import { errorBody, jsonResponse, mockFetch } from "./helpers";
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { clearAccessToken, getAccessToken } from "../src/api";
+import { clearAccessToken, getAccessToken } from "../src/api/session";
 import { PASSWORD_CHANGED_NOTICE, SIGNED_OUT_NOTICE, startApp } from "../src/app";
 import { callOf, emptyResponse, errorBody, jsonResponse, meResponse, mockFetch, noSession } from "./helpers";
 

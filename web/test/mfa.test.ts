@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { clearAccessToken, getAccessToken, setSessionEndedHandler } from "../src/api";
+import { clearAccessToken, getAccessToken, setSessionEndedHandler } from "../src/api/session";
 import { MFA_ENABLED_NOTICE, SESSION_EXPIRED_NOTICE, SIGNED_OUT_NOTICE, startApp } from "../src/app";
 import {
   CODE_REJECTED,

@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { clearAccessToken, setAccessToken } from "../src/api";
-import { auditQueryString, configurationBody, getClient, getConfiguration, searchAudit } from "../src/adminApi";
+import { clearAccessToken, setAccessToken } from "../src/api/session";
+import { auditQueryString, searchAudit } from "../src/api/audit";
+import { getClient } from "../src/api/clients";
+import { configurationBody, getConfiguration } from "../src/api/configuration";
 import { endOfMinute, fromLocalInput, renderAudit, toLocalInput } from "../src/views/audit";
 import type { PageContext } from "../src/views/common";
 import { renderConfiguration } from "../src/views/configuration";
-import { leaveShell, pageFromHash, renderShell } from "../src/views/shell";
+import { leaveShell, pageFromHash, renderShell } from "../src/shell";
 import { SECRET_STAYS_SECRET_HINT, exportFileName, renderTransfer } from "../src/views/transfer";
 import { renderUsers } from "../src/views/users";
 import { renderWebhooks, validateWebhook } from "../src/views/webhooks";

@@ -1,22 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  ApiError,
-  SessionEndedError,
-  clearAccessToken,
-  confirmMfa,
-  enrollMfa,
-  getAccessToken,
-  listClients,
-  login,
-  logout,
-  parseRetryAfter,
-  refreshDelayMs,
-  refreshSession,
-  setAccessToken,
-  setSessionEndedHandler,
-  usernameFromToken,
-} from "../src/api";
-import { updateUser } from "../src/adminApi";
+import { confirmMfa, enrollMfa, usernameFromToken } from "../src/api/auth";
+import { listClients } from "../src/api/clients";
+import { ApiError, SessionEndedError, parseRetryAfter } from "../src/api/http";
+import { clearAccessToken, getAccessToken, login, logout, refreshDelayMs, refreshSession, setAccessToken, setSessionEndedHandler } from "../src/api/session";
+import { updateUser } from "../src/api/users";
 import { callOf, emptyResponse, errorBody, jsonResponse, mockFetch, noSession, tokenBody } from "./helpers";
 
 const unauthenticated = (): Response =>

@@ -19,3 +19,20 @@ describe("source audit", () => {
     });
   }
 });
+
+describe("module layout", () => {
+  it("has no view importing another view (what they share is views/common.ts)", () => {
+    for (const [path, text] of Object.entries(sources)) {
+      if (!path.includes("/src/views/")) continue;
+      const views = [...text.matchAll(/from "\.\/([A-Za-z]+)"/g)].map((m) => m[1]).filter((m) => m !== "common");
+      expect(views, path).toEqual([]);
+    }
+  });
+
+  it("calls fetch only in the transport module", () => {
+    const callers = Object.entries(sources)
+      .filter(([, text]) => /\bfetch\(/.test(text))
+      .map(([path]) => path);
+    expect(callers).toEqual(["../src/api/http.ts"]);
+  });
+});

@@ -2,7 +2,7 @@
 // the server's cursor. The default range is the last 24 hours. The server reads a bounded part
 // of the trail per request, so a page may hold fewer events than asked for, even none, and still
 // have a cursor: "Load more" stays offered for as long as there is one.
-import { searchAudit, type AuditEvent, type AuditQuery } from "../adminApi";
+import { searchAudit, type AuditEvent, type AuditQuery } from "../api/audit";
 import { button, el, field, messageBox, progress, replaceChildren, timeElement } from "../dom";
 import { emptyState, formatValue, pageHeader, reportError, type PageContext } from "./common";
 

@@ -1,6 +1,7 @@
-import { changePassword, isSessionEnded } from "../api";
+import { changePassword } from "../api/auth";
+import { isSessionEnded } from "../api/http";
 import { el, field, messageBox, replaceChildren } from "../dom";
-import { errorText } from "./login";
+import { errorText } from "./common";
 
 /** docs/ARCHITECTURE.md §5 (passwords): at least 12 characters, at most 128 accepted; strength is checked by the server. */
 export const MIN_PASSWORD_LENGTH = 12;

@@ -1,7 +1,24 @@
 // What every signed-in page shares: who is signed in, and how a failed call is shown.
-import { ApiError, isSessionEnded, type Me } from "../api";
+import { type Me } from "../api/auth";
+import { ApiError, isSessionEnded } from "../api/http";
 import { el } from "../dom";
-import { errorText } from "./login";
+
+/** A 429 answer, in words: how long to wait when the server said. */
+export function tooManyAttemptsText(retryAfter: number | undefined): string {
+  if (retryAfter === undefined) return "Too many attempts. Wait a moment, then try again.";
+  return `Too many attempts, try again in ${retryAfter} ${retryAfter === 1 ? "second" : "seconds"}.`;
+}
+
+/** What a failed call tells the user: the server's message and request id, never internals. */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 429) return tooManyAttemptsText(err.retryAfter);
+    return err.requestId === undefined
+      ? err.message
+      : `${err.message} (request ${err.requestId})`;
+  }
+  return "Something went wrong. Please try again.";
+}
 
 export interface PageContext {
   me: Me;

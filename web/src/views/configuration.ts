@@ -2,7 +2,7 @@
 // holds. Administrators edit it; everyone else sees it read-only (no edit controls at all). A
 // write replaces the whole configuration, so the page sends back every field it read, including
 // any it does not show.
-import { CONFIG_SWITCHES, getConfiguration, putConfiguration, type ServerConfig } from "../adminApi";
+import { CONFIG_SWITCHES, getConfiguration, putConfiguration, type ServerConfig } from "../api/configuration";
 import {
   button,
   checkboxField,

@@ -1,5 +1,7 @@
-import { ApiError, login, type LoginResponse, type SecondFactor } from "../api";
+import { ApiError } from "../api/http";
+import { login, type LoginResponse, type SecondFactor } from "../api/session";
 import { el, field, messageBox, replaceChildren } from "../dom";
+import { errorText } from "./common";
 
 export interface LoginViewOptions {
   /** A message to show above the form (for example after a password change). */
@@ -18,21 +20,6 @@ export const SECOND_STEP_TIMED_OUT =
 export const CODE_REJECTED = "That code was not accepted. Check it and try again.";
 export const RECOVERY_CODE_REJECTED =
   "That recovery code was not accepted. Check it (each code works once) and try again.";
-
-export function tooManyAttemptsText(retryAfter: number | undefined): string {
-  if (retryAfter === undefined) return "Too many attempts. Wait a moment, then try again.";
-  return `Too many attempts, try again in ${retryAfter} ${retryAfter === 1 ? "second" : "seconds"}.`;
-}
-
-export function errorText(err: unknown): string {
-  if (err instanceof ApiError) {
-    if (err.status === 429) return tooManyAttemptsText(err.retryAfter);
-    return err.requestId === undefined
-      ? err.message
-      : `${err.message} (request ${err.requestId})`;
-  }
-  return "Something went wrong. Please try again.";
-}
 
 /** Both the 6-digit TOTP code and a recovery code are typed by hand: drop spaces. */
 function normalizeCode(value: string): string {

@@ -1,6 +1,7 @@
-import { confirmMfa, enrollMfa, isSessionEnded } from "../api";
+import { confirmMfa, enrollMfa } from "../api/auth";
+import { isSessionEnded } from "../api/http";
 import { el, field, messageBox, replaceChildren } from "../dom";
-import { errorText } from "./login";
+import { errorText } from "./common";
 
 export interface MfaEnrollmentViewOptions {
   /** MFA is on and the recovery codes were shown: get a token without the restriction. */

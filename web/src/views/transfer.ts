@@ -1,11 +1,11 @@
 // Import and export (Administrator). An export without a passphrase holds no secret values; with
 // one, secret values are sealed with it. The document is offered as a file download through a
 // Blob and an object URL (no data: URL, nothing inline). An import reads a file the admin picks.
-import { ApiError } from "../api";
-import { exportDocument, importDocument, type ImportMode } from "../adminApi";
+import { ApiError } from "../api/http";
+import { exportDocument, importDocument, type ImportMode } from "../api/transfer";
 import { el, field, messageBox, progress, replaceChildren, uniqueId } from "../dom";
 import { pageHeader, reportError, type PageContext } from "./common";
-import { errorText } from "./login";
+import { errorText } from "./common";
 
 export const MIN_PASSPHRASE = 12;
 /** Added to the server's message when an import would make a secret setting plain. */

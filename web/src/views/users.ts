@@ -2,17 +2,8 @@
 // enabled), delete, password reset (the one-time password is shown once) and ending sessions.
 // Classifications: every one (the field left out), exactly a list (settings without a
 // classification count as "Unclassified"), or none at all (`[]`: no edits).
-import { isRole, type Role } from "../api";
-import {
-  createUser,
-  deleteUser,
-  endSessions,
-  listUsers,
-  resetPassword,
-  updateUser,
-  UNCLASSIFIED,
-  type UserView,
-} from "../adminApi";
+import { isRole, type Role } from "../api/auth";
+import { createUser, deleteUser, endSessions, listUsers, resetPassword, updateUser, UNCLASSIFIED, type UserView } from "../api/users";
 import {
   button,
   checkboxField,

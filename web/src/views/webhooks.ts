@@ -1,17 +1,6 @@
 // Webhooks (Administrator): list with last delivery and dead letters, create (the signing
 // secret is shown once), edit, delete, send a test, and look at dead letters.
-import {
-  WEBHOOK_TYPES,
-  createWebhook,
-  deleteWebhook,
-  listWebhooks,
-  testWebhook,
-  rotateWebhookSecret,
-  updateWebhook,
-  webhookDeadLetters,
-  type Webhook,
-  type WebhookInput,
-} from "../adminApi";
+import { WEBHOOK_TYPES, createWebhook, deleteWebhook, listWebhooks, testWebhook, rotateWebhookSecret, updateWebhook, webhookDeadLetters, type Webhook, type WebhookInput } from "../api/webhooks";
 import {
   button,
   checkboxField,

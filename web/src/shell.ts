@@ -1,15 +1,15 @@
 // The signed-in console: who is signed in, navigation between pages (hash routes, so the
 // browser's back button and bookmarks work), and sign-out. Pages an Administrator alone may use
 // are not offered to other roles (the server refuses them anyway).
-import { getMe, type Me } from "../api";
-import { button, el, focusHeading, messageBox, progress, replaceChildren } from "../dom";
-import { renderAudit } from "./audit";
-import { renderClients } from "./clients";
-import { reportError, type PageContext } from "./common";
-import { renderConfiguration } from "./configuration";
-import { renderTransfer } from "./transfer";
-import { renderUsers } from "./users";
-import { renderWebhooks } from "./webhooks";
+import { getMe, type Me } from "./api/auth";
+import { button, el, focusHeading, messageBox, progress, replaceChildren } from "./dom";
+import { renderAudit } from "./views/audit";
+import { renderClients } from "./views/clients";
+import { reportError, type PageContext } from "./views/common";
+import { renderConfiguration } from "./views/configuration";
+import { renderTransfer } from "./views/transfer";
+import { renderUsers } from "./views/users";
+import { renderWebhooks } from "./views/webhooks";
 
 export interface ShellOptions {
   onSignOut: () => void;

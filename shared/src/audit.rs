@@ -341,43 +341,23 @@ async fn shard_page(
     Vec<(String, Value)>,
     Option<std::collections::HashMap<String, AttributeValue>>,
 )> {
-    let mut request = app
-        .store
-        .client()
-        .query()
-        .table_name(app.store.table())
-        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-        .scan_index_forward(false)
-        .limit(SHARD_PAGE)
-        .consistent_read(true);
-    request = match position {
-        Some(Position::Below(id)) => request
-            .key_condition_expression("PK = :pk AND SK < :before")
-            .expression_attribute_values(":before", AttributeValue::S(id.clone())),
-        Some(Position::After(key)) => request
-            .key_condition_expression("PK = :pk")
-            .set_exclusive_start_key(Some(key.clone())),
-        None => request.key_condition_expression("PK = :pk"),
+    let (below, start) = match position {
+        Some(Position::Below(id)) => (Some(id.as_str()), None),
+        Some(Position::After(key)) => (None, Some(key.clone())),
+        None => (None, None),
     };
-    if let Some(kind) = kind {
-        request = request
-            .filter_expression("eventType = :type")
-            .expression_attribute_values(":type", AttributeValue::S(kind.to_owned()));
-    }
-    let page = request
-        .send()
-        .await
-        .map_err(|e| Error::unavailable(format!("dynamodb Query events: {e:?}")))?;
-    let scanned = usize::try_from(page.scanned_count()).unwrap_or(0);
+    let (scanned, items, next) = app
+        .store
+        .query_page_descending(pk, below, start, kind.map(|k| ("eventType", k)), SHARD_PAGE)
+        .await?;
     let mut out = Vec::new();
-    for item in page.items.unwrap_or_default() {
+    for item in items {
         let id = crate::store::sort_key(&item).to_owned();
         let outbox: OutboxItem = crate::store::from_item(item)?;
         if let Ok(event) = serde_json::from_str::<Value>(&outbox.event) {
             out.push((id, event));
         }
     }
-    let next = page.last_evaluated_key.filter(|k| !k.is_empty());
     Ok((scanned, out, next))
 }
 

@@ -116,12 +116,11 @@ pub async fn reconcile_recent(
     app: &App,
     now: OffsetDateTime,
 ) -> Result<crate::audit_trail::Reconciliation> {
-    use crate::audit_trail::{AuditWriter, DigestChain, Reconciliation, reconcile};
-    let chain = DigestChain::new(
+    use crate::audit_trail::{AuditWriter, DigestChain, Reconciliation, reconcile_store};
+    let chain = DigestChain::for_store(
         app.s3.clone(),
-        app.kms.client().clone(),
-        app.store.client().clone(),
-        &app.config.table,
+        &app.kms,
+        &app.store,
         &app.config.audit_bucket,
         &app.config.audit_signing_key_id,
     );
@@ -157,9 +156,8 @@ pub async fn reconcile_recent(
     let mut total = Reconciliation::default();
     while start <= until && started.elapsed() < RECONCILE_BUDGET {
         let end = start + time::Duration::hours(1) - time::Duration::milliseconds(1);
-        let found = reconcile(
-            app.store.client(),
-            &app.config.table,
+        let found = reconcile_store(
+            &app.store,
             &app.s3,
             &app.config.audit_bucket,
             (start, end.min(until)),

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -235,18 +235,7 @@ async fn load(app: &App, id: &str) -> Result<Webhook> {
 }
 
 async fn dead_letter_count(app: &App, id: &str) -> Result<usize> {
-    let out = app
-        .store
-        .client()
-        .query()
-        .table_name(app.store.table())
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(dead_letter_pk(id)))
-        .select(Select::Count)
-        .send()
-        .await
-        .map_err(|e| Error::unavailable(format!("dynamodb Query dead letters: {e:?}")))?;
-    Ok(usize::try_from(out.count).unwrap_or(0))
+    app.store.count(&dead_letter_pk(id)).await
 }
 
 async fn view(
@@ -669,15 +658,7 @@ pub async fn record_last_delivery(app: &App, id: &str, outcome: &Outcome) {
     };
     let result = app
         .store
-        .client()
-        .update_item()
-        .table_name(app.store.table())
-        .key("PK", AttributeValue::S(PK.to_owned()))
-        .key("SK", AttributeValue::S(sk(id)))
-        .update_expression("SET lastDelivery = :d")
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":d", value)
-        .send()
+        .update_existing(PK, &sk(id), "SET lastDelivery = :d", vec![(":d", value)])
         .await;
     if let Err(e) = result {
         tracing::warn!(error = ?e, webhook = %id, "could not store the last delivery");

@@ -144,6 +144,25 @@ pub async fn read_head(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Resu
 }
 
 impl DigestChain {
+    /// The chain of the service's own table (`store`) and key (`kms` signs with
+    /// `signing_key_id`), written to `bucket`.
+    pub fn for_store(
+        s3: aws_sdk_s3::Client,
+        kms: &crate::kms::Kms,
+        store: &crate::store::Store,
+        bucket: impl Into<String>,
+        signing_key_id: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            s3,
+            kms.client().clone(),
+            store.client().clone(),
+            store.table(),
+            bucket,
+            signing_key_id,
+        )
+    }
+
     /// A chain in `bucket`, with its head in `table`, signed by `signing_key_id`.
     pub fn new(
         s3: aws_sdk_s3::Client,
@@ -617,6 +636,17 @@ pub async fn recorded_ids(
         }
     }
     Ok(ids)
+}
+
+/// [`reconcile`] over the outbox of `store`'s table.
+pub async fn reconcile_store(
+    store: &crate::store::Store,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    range: (OffsetDateTime, OffsetDateTime),
+    writer: Option<&AuditWriter>,
+) -> Result<Reconciliation> {
+    reconcile(store.client(), store.table(), s3, bucket, range, writer).await
 }
 
 /// Proves that every outbox event still in the table between `from` and `to` has its record

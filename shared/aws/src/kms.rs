@@ -34,7 +34,7 @@ impl Kms {
     }
 
     /// The KMS client itself (for the audit trail's signing key, which is not counted).
-    pub fn client(&self) -> &aws_sdk_kms::Client {
+    pub(crate) fn client(&self) -> &aws_sdk_kms::Client {
         &self.client
     }
 

@@ -153,7 +153,7 @@ impl Store {
     }
 
     /// The DynamoDB client, for reads this type has no helper for.
-    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
 
@@ -546,6 +546,98 @@ impl Store {
             .map_err(|e| Error::unavailable(format!("dynamodb Query: {e:?}")))?;
         let next = out.last_evaluated_key.filter(|k| !k.is_empty());
         Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// How many items partition `pk` holds: one `Select: COUNT` query (up to 1 MB of items
+    /// read; none returned).
+    pub async fn count(&self, pk: &str) -> Result<usize> {
+        let out = self
+            .client
+            .query()
+            .table_name(self.table_for(pk))
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb Query (count): {e:?}")))?;
+        Ok(usize::try_from(out.count).unwrap_or(0))
+    }
+
+    /// One page of partition `pk`, newest (highest sort key) first, strongly consistent: the
+    /// items below sort key `below`, or from `start` (a page's `next`), at most `limit` read;
+    /// with `only`, just the items whose attribute equals the value. Returns how many items
+    /// were read, the ones that matched, and where the next page starts.
+    pub async fn query_page_descending(
+        &self,
+        pk: &str,
+        below: Option<&str>,
+        start: Option<Item>,
+        only: Option<(&str, &str)>,
+        limit: i32,
+    ) -> Result<(usize, Vec<Item>, Option<Item>)> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table_for(pk))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .consistent_read(true)
+            .set_exclusive_start_key(start);
+        query = match below {
+            Some(sk) => query
+                .key_condition_expression("PK = :pk AND SK < :before")
+                .expression_attribute_values(":before", AttributeValue::S(sk.to_owned())),
+            None => query.key_condition_expression("PK = :pk"),
+        };
+        if let Some((attribute, value)) = only {
+            query = query
+                .filter_expression("#only = :only")
+                .expression_attribute_names("#only", attribute)
+                .expression_attribute_values(":only", AttributeValue::S(value.to_owned()));
+        }
+        let page = query
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb Query (page): {e:?}")))?;
+        let scanned = usize::try_from(page.scanned_count()).unwrap_or(0);
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((scanned, page.items.unwrap_or_default(), next))
+    }
+
+    /// Updates an item that exists (`update` is a DynamoDB update expression over `values`);
+    /// an item that does not exist is left absent (a `Conflict`).
+    pub async fn update_existing(
+        &self,
+        pk: &str,
+        sk: &str,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<()> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(self.table_for(pk))
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .update_expression(update)
+            .condition_expression("attribute_exists(PK)");
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request.send().await.map(|_| ()).map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception())
+            {
+                Error::Conflict {
+                    code: "NOT_FOUND",
+                    message: "The item no longer exists.",
+                }
+            } else {
+                Error::unavailable(format!("dynamodb UpdateItem: {e:?}"))
+            }
+        })
     }
 
     /// Whether any item of partition `pk` has a sort key starting with `prefix` (one read of

@@ -1,6 +1,6 @@
 //! Attempts to prove a password or a second factor, reserved against the login throttles
 //! before anything is checked (rules in [`crate::throttle`]; NIST SP 800-63B §5.2.2): login,
-//! password change and MFA changes all open one with [`begin_attempt`].
+//! password change and MFA changes all open one with `begin_attempt`.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 

@@ -200,10 +200,21 @@ fn module_graph(src: &str) -> BTreeMap<String, BTreeSet<String>> {
         if !modules.contains(&name) {
             continue;
         }
-        let text = read(file);
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        // A module's own file and, for a module with submodules (`clients/*.rs`), theirs.
+        let mut texts = vec![read(file)];
+        if let Ok(children) = std::fs::read_dir(dir.join(&name)) {
+            texts.extend(children.flatten().map(|c| read(&c.path())));
+        }
+        let code: Vec<&str> = texts
+            .iter()
+            .map(|text| text.split("#[cfg(test)]").next().unwrap_or_default())
+            .collect();
         let mut uses = BTreeSet::new();
-        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for line in code
+            .iter()
+            .flat_map(|c| c.lines())
+            .filter(|l| !l.trim_start().starts_with("//"))
+        {
             for (at, _) in line.match_indices("crate::") {
                 let used: String = line[at + "crate::".len()..]
                     .chars()

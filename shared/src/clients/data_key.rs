@@ -1,0 +1,129 @@
+//! A client's data key: a new one, and its definitions and values sealed again under it.
+
+use super::*;
+
+/// Most items one data-key rotation may write in its single transaction (the limit is 100, less
+/// the new key, the definitions, the `META` update and the event).
+pub(super) const MAX_VALUES_PER_ROTATION: usize = 96;
+
+/// Seals the client's definitions and every value (base and instances) again under a new data
+/// key, in one transaction with `event`: a concurrent change of the client or of any value makes
+/// it fail, so nothing is half re-sealed. Old keys stay (history rows name the key that sealed
+/// them). Returns the new key's version and how many values were sealed again.
+pub(crate) async fn reseal_under_new_key(
+    app: &App,
+    state: &ClientState,
+    event: impl FnOnce(u32, usize) -> AuditEvent,
+) -> Result<(u32, usize)> {
+    let name = state.meta.name.as_str();
+    let values: Vec<(String, &SettingItem)> = state
+        .values
+        .iter()
+        .map(|(s, item)| (setting_sk(s), item))
+        .chain(state.instances.iter().flat_map(|(instance, items)| {
+            items
+                .iter()
+                .map(move |(s, item)| (instance_setting_sk(instance, s), item))
+        }))
+        .collect();
+    if values.len() > MAX_VALUES_PER_ROTATION {
+        return Err(Error::Conflict {
+            code: "CLIENT_TOO_LARGE",
+            message: "The client has too many values to seal again in one step. Delete some instances first.",
+        });
+    }
+    let version = state.deks.keys().max().copied().unwrap_or(0) + 1;
+    let old = state.data_key(app, state.meta.dek_version).await?;
+    let definitions = state.definitions(&old)?;
+    let (key, wrapped) = app.new_client_data_key(name, version).await?;
+    let pk = client_pk(name);
+    let now = clock::now_rfc3339();
+    let mut items = vec![
+        TransactWriteItem::builder()
+            .put(app.store.put(
+                to_item(
+                    &pk,
+                    &dek_sk(version),
+                    &DekItem {
+                        version,
+                        wrapped: B64.encode(wrapped),
+                        created: now.clone(),
+                    },
+                )?,
+                Some("attribute_not_exists(PK)"),
+            )?)
+            .build(),
+    ];
+    for (sk, item) in &values {
+        let value = open_value(name, item, &state.data_key(app, item.dek_version).await?)?;
+        let resealed = SettingItem {
+            value: seal_value(
+                ValuePlace {
+                    client: name,
+                    setting: &item.name,
+                    value_version: item.value_version,
+                    dek_version: version,
+                    secret: item.secret,
+                },
+                &value,
+                &key,
+            )?,
+            dek_version: version,
+            ..(*item).clone()
+        };
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(app.store.table())
+            .set_item(Some(to_item(&pk, sk, &resealed)?))
+            .condition_expression("valueVersion = :prev")
+            .expression_attribute_values(
+                ":prev",
+                AttributeValue::N(item.value_version.to_string()),
+            );
+        items.push(
+            TransactWriteItem::builder()
+                .put(
+                    put.build()
+                        .map_err(|e| Error::internal(format!("put builder: {e}")))?,
+                )
+                .build(),
+        );
+    }
+    items.push(definitions_put(
+        app,
+        name,
+        seal_definitions(
+            name,
+            &definitions,
+            state.meta.definitions_version,
+            version,
+            &key,
+        )?,
+    )?);
+    let meta = app.store.update(
+        &pk,
+        META,
+        "SET dekVersion = :k, version = :next, updated = :t REMOVE definitions",
+        Some("version = :v"),
+        vec![
+            (":k", AttributeValue::N(version.to_string())),
+            (
+                ":next",
+                AttributeValue::N((state.meta.version + 1).to_string()),
+            ),
+            (":v", AttributeValue::N(state.meta.version.to_string())),
+            (":t", AttributeValue::S(now)),
+        ],
+    )?;
+    items.push(TransactWriteItem::builder().update(meta).build());
+    app.store
+        .transact(
+            items,
+            &event(version, values.len()),
+            (
+                "CONFLICT",
+                "The client changed at the same time. Try again.",
+            ),
+        )
+        .await?;
+    Ok((version, values.len()))
+}

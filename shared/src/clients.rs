@@ -13,18 +13,28 @@
 //! are re-exported here (`clients::fetch`, `clients::register`, …).
 
 pub mod data_key;
+pub mod declassify;
 pub mod fetch;
+pub mod history;
+pub mod instances;
+pub mod lifecycle;
 pub mod registration;
 pub mod secret;
 pub mod status;
 pub mod values;
+pub mod view;
 
-pub(crate) use data_key::*;
+pub use data_key::*;
+pub use declassify::*;
 pub use fetch::*;
+pub use history::*;
+pub use instances::*;
+pub use lifecycle::*;
 pub use registration::*;
 pub use secret::*;
 pub use status::*;
 pub use values::*;
+pub use view::*;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,6 +53,7 @@ use crate::events::Source;
 use crate::events::{Actor, AuditEvent, EventKind};
 use crate::model::{ClientName, Registration, SettingDefinition, SettingName};
 use crate::pack::{PackPlace, Packed};
+use crate::policy::{Action, Principal, Resource};
 use crate::secret::{SecretBytes, SecretString};
 use crate::server_config;
 use crate::store::{client_pk, dek_sk, from_item, setting_sk, sort_key, to_item};
@@ -562,4 +573,70 @@ pub(crate) fn history_name(instance: Option<&str>, setting: &str) -> String {
         Some(i) => format!("@{i}/{setting}"),
         None => setting.to_owned(),
     }
+}
+
+fn conditional_delete(app: &App, pk: &str, sk: &str, version: u64) -> Result<TransactWriteItem> {
+    aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(app.store.table())
+        .key("PK", AttributeValue::S(pk.to_owned()))
+        .key("SK", AttributeValue::S(sk.to_owned()))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+        .build()
+        .map(|d| TransactWriteItem::builder().delete(d).build())
+        .map_err(|e| Error::internal(format!("delete builder: {e}")))
+}
+
+/// Optimistic concurrency: an edit made from a stale view of the client gets 409.
+fn check_version(state: &ClientState, expected: Option<u64>) -> Result<()> {
+    match expected {
+        Some(v) if v != state.meta.version => Err(Error::Conflict {
+            code: "STALE_VERSION",
+            message: "The client changed since you loaded it. Reload and try again.",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Asks the policy for [`Action::ManageClients`] on `client`, then loads it (404 if absent).
+async fn managed_client(
+    app: &App,
+    principal: &Principal,
+    client: &str,
+    source: &Source,
+) -> Result<ClientState> {
+    require(
+        app,
+        principal,
+        Action::ManageClients,
+        Resource::Client(client),
+        source,
+    )
+    .await?;
+    load_client(app, client).await?.ok_or_else(client_not_found)
+}
+
+fn client_not_found() -> Error {
+    Error::NotFound {
+        code: "CLIENT_NOT_FOUND",
+        message: "There is no client with that name.",
+    }
+}
+
+fn meta_bump(app: &App, state: &ClientState) -> Result<TransactWriteItem> {
+    let update = app.store.update(
+        &client_pk(&state.meta.name),
+        crate::schema::META,
+        "SET version = :next, updated = :t",
+        Some("version = :v"),
+        vec![
+            (
+                ":next",
+                AttributeValue::N((state.meta.version + 1).to_string()),
+            ),
+            (":v", AttributeValue::N(state.meta.version.to_string())),
+            (":t", AttributeValue::S(clock::now_rfc3339())),
+        ],
+    )?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }

@@ -6,7 +6,6 @@
 //! paths (`fig_shared::model`, `fig_shared::store`, …) so callers name one crate. Neither of
 //! those can import anything from here.
 
-pub mod admin;
 pub mod app;
 pub mod attempts;
 pub mod audit;

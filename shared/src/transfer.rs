@@ -722,11 +722,11 @@ pub async fn import(
             )
             .await?;
             for instance in planned.instances.keys() {
-                crate::admin::create_instance(
+                crate::clients::create_instance(
                     app,
                     principal,
                     name,
-                    crate::admin::NewInstance {
+                    crate::clients::NewInstance {
                         instance: ClientName::parse(instance)?,
                     },
                     source,
@@ -747,10 +747,10 @@ pub async fn import(
                 .map(|(instance, values)| (Some(instance.as_str()), values)),
         );
         for (instance, values) in groups {
-            for chunk in values.chunks(crate::admin::MAX_VALUES_PER_CHANGE) {
+            for chunk in values.chunks(crate::clients::MAX_VALUES_PER_CHANGE) {
                 let state = fresh().await?;
                 let key = state.data_key(app, state.meta.dek_version).await?;
-                crate::admin::write_values(
+                crate::clients::write_values(
                     app,
                     &state,
                     &key,

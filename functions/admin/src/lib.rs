@@ -9,8 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use fig_http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
-use fig_shared::admin::{self, ValueChange};
-use fig_shared::clients::{self, SecretRotation};
+use fig_shared::clients::{self, SecretRotation, ValueChange};
 use fig_shared::server_config;
 use fig_shared::transfer;
 use fig_shared::users::{self, NewUser, UserUpdate};
@@ -141,7 +140,9 @@ async fn list_clients(
     AuthUser(principal): AuthUser,
     caller: Caller,
 ) -> Result<Response> {
-    Ok(json(&admin::list_clients(&app, &principal, &caller).await?))
+    Ok(json(
+        &clients::list_clients(&app, &principal, &caller).await?,
+    ))
 }
 
 async fn create_client(
@@ -162,7 +163,7 @@ async fn get_client(
     Path(name): Path<String>,
     caller: Caller,
 ) -> Result<Response> {
-    let client = admin::get_client(&app, &principal, &name, &caller).await?;
+    let client = clients::get_client(&app, &principal, &name, &caller).await?;
     let mut response = json(&client);
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", client.version)) {
         response.headers_mut().insert(header::ETAG, etag);
@@ -196,7 +197,7 @@ async fn delete_client(
     headers: HeaderMap,
     caller: Caller,
 ) -> Result<Response> {
-    admin::delete_client(&app, &principal, &name, if_match(&headers)?, &caller).await?;
+    clients::delete_client(&app, &principal, &name, if_match(&headers)?, &caller).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -212,7 +213,7 @@ async fn update_values(
         change.version = Some(version);
     }
     Ok(json(
-        &admin::update_values(&app, &principal, &name, change, &caller).await?,
+        &clients::update_values(&app, &principal, &name, change, &caller).await?,
     ))
 }
 
@@ -483,7 +484,7 @@ async fn rotate_data_key(
     caller: Caller,
 ) -> Result<Response> {
     Ok(json(
-        &admin::rotate_data_key(&app, &principal, &name, &caller).await?,
+        &clients::rotate_data_key(&app, &principal, &name, &caller).await?,
     ))
 }
 
@@ -493,7 +494,7 @@ async fn history(
     Path((name, setting)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Response> {
-    let entries = admin::history(&app, &principal, &name, &setting, &caller).await?;
+    let entries = clients::history(&app, &principal, &name, &setting, &caller).await?;
     Ok(json(&serde_json::json!({ "history": entries })))
 }
 
@@ -502,9 +503,9 @@ async fn create_instance(
     AuthUser(principal): AuthUser,
     Path(name): Path<String>,
     caller: Caller,
-    JsonBody(request): JsonBody<admin::NewInstance>,
+    JsonBody(request): JsonBody<clients::NewInstance>,
 ) -> Result<Response> {
-    let created = admin::create_instance(&app, &principal, &name, request, &caller).await?;
+    let created = clients::create_instance(&app, &principal, &name, request, &caller).await?;
     let mut response = json(&created);
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
@@ -516,7 +517,7 @@ async fn delete_instance(
     Path((name, instance)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Response> {
-    admin::delete_instance(&app, &principal, &name, &instance, &caller).await?;
+    clients::delete_instance(&app, &principal, &name, &instance, &caller).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -527,6 +528,6 @@ async fn declassify_setting(
     caller: Caller,
 ) -> Result<Response> {
     Ok(json(
-        &admin::declassify_setting(&app, &principal, &name, &setting, &caller).await?,
+        &clients::declassify_setting(&app, &principal, &name, &setting, &caller).await?,
     ))
 }

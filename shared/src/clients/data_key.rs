@@ -127,3 +127,35 @@ pub(crate) async fn reseal_under_new_key(
         .await?;
     Ok((version, values.len()))
 }
+
+/// `POST /api/admin/clients/{name}/data-key` (Administrator): a new data key for the client;
+/// its definitions and values are sealed again under it in one transaction. Services notice
+/// nothing but a new version (their next fetch is a 200 with the same values).
+pub async fn rotate_data_key(
+    app: &Arc<App>,
+    principal: &Principal,
+    client: &str,
+    source: &Source,
+) -> Result<serde_json::Value> {
+    // No version is asked for: an edit of the client meanwhile is not the caller's conflict.
+    let (version, values) = retrying(|| async {
+        let state = managed_client(app, principal, client, source).await?;
+        crate::clients::reseal_under_new_key(app, &state, |dek_version, values| {
+            AuditEvent::new(
+                EventKind::DataKeyRotated {
+                    client: state.meta.name.clone(),
+                    dek_version,
+                    values,
+                },
+                Actor::User {
+                    name: principal.username.clone(),
+                },
+                source.clone(),
+                clock::now(),
+            )
+        })
+        .await
+    })
+    .await?;
+    Ok(serde_json::json!({ "dataKeyVersion": version, "resealedValues": values }))
+}

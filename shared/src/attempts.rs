@@ -2,14 +2,12 @@
 //! before anything is checked (rules in [`crate::throttle`]; NIST SP 800-63B §5.2.2): login,
 //! password change and MFA changes all open one with `begin_attempt`.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-
 use crate::app::App;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::events::{Actor, AuditEvent, EventKind, Source};
 use crate::schema::META;
-use crate::store::{from_item, to_item};
+use crate::store::{AttrValue, Write, from_item, to_item};
 use crate::throttle::{AccountThrottle, AddressThrottle, Verdict};
 
 /// The account throttle's partition for a typed user name. The name of no user (it may be a
@@ -49,9 +47,9 @@ impl Counter {
                 &self.sk,
                 "ADD failures :one SET lastFailure = :now, #ttl = :ttl",
                 vec![
-                    (":one", AttributeValue::N("1".into())),
-                    (":now", AttributeValue::N(t.to_string())),
-                    (":ttl", AttributeValue::N((t + 60 * 86_400).to_string())),
+                    (":one", AttrValue::number(1)),
+                    (":now", AttrValue::number(t)),
+                    (":ttl", AttrValue::number(t + 60 * 86_400)),
                 ],
             )
             .await?
@@ -78,12 +76,12 @@ impl Counter {
             &self.sk,
             "SET lockedUntil = :until",
             Some("attribute_not_exists(lockedUntil) OR lockedUntil < :until"),
-            vec![(":until", AttributeValue::N(until.to_string()))],
+            vec![(":until", AttrValue::number(until))],
         )?;
         match app
             .store
             .transact(
-                vec![TransactWriteItem::builder().update(lock).build()],
+                vec![lock],
                 &event(EventKind::AccountLocked { failures, seconds }),
                 ("LOCKED", "locked"),
             )
@@ -95,15 +93,15 @@ impl Counter {
         }
     }
 
-    fn give_back(&self, app: &App) -> Result<TransactWriteItem> {
+    fn give_back(&self, app: &App) -> Result<Write> {
         let update = app.store.update(
             &self.pk,
             &self.sk,
             "ADD failures :minus",
             None,
-            vec![(":minus", AttributeValue::N("-1".into()))],
+            vec![(":minus", AttrValue::number(-1))],
         )?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(update)
     }
 }
 
@@ -174,8 +172,8 @@ pub(crate) async fn begin_attempt(
                     sk,
                     "ADD failures :one SET #ttl = :ttl",
                     vec![
-                        (":one", AttributeValue::N("1".into())),
-                        (":ttl", AttributeValue::N((t + 7200).to_string())),
+                        (":one", AttrValue::number(1)),
+                        (":ttl", AttrValue::number(t + 7200)),
                     ],
                 )
                 .await?
@@ -254,19 +252,15 @@ impl Attempt {
     /// The writes of a successful attempt, for its transaction: the account's count reset and
     /// the address remembered as known-good (its own count reset too), and the address's
     /// reservation given back.
-    pub(crate) fn success_items(&self, app: &App) -> Result<Vec<TransactWriteItem>> {
-        let expires = AttributeValue::N((self.at + 60 * 86_400).to_string());
+    pub(crate) fn success_items(&self, app: &App) -> Result<Vec<Write>> {
+        let expires = AttrValue::number(self.at + 60 * 86_400);
         let mut item = to_item(
             &self.account.pk,
             META,
             &self.before.after_success(self.ip.as_deref(), self.at),
         )?;
-        item.insert("ttl".into(), expires);
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(app.store.put(item, None)?)
-                .build(),
-        ];
+        crate::store::set(&mut item, "ttl", expires);
+        let mut items = vec![app.store.put(item, None)?];
         if let Some(good) = &self.good {
             items.push(app.store.delete_in_transaction(&good.pk, &good.sk)?);
         }

@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -264,7 +263,7 @@ enum Position {
     /// Below this event id (a cursor).
     Below(String),
     /// After this key (DynamoDB's own continuation).
-    After(std::collections::HashMap<String, AttributeValue>),
+    After(crate::store::Item),
 }
 
 /// One outbox shard of one hour, read newest first in pages.
@@ -282,10 +281,7 @@ fn pending_frontier(shards: &[Shard]) -> Option<String> {
         .iter()
         .filter(|s| !s.done)
         .filter_map(|s| match &s.next {
-            Some(Position::After(key)) => match key.get("SK") {
-                Some(AttributeValue::S(sk)) => Some(sk.clone()),
-                _ => None,
-            },
+            Some(Position::After(key)) => crate::store::text(key, "SK").map(str::to_owned),
             Some(Position::Below(id)) => Some(id.clone()),
             None => None,
         })
@@ -336,11 +332,7 @@ async fn shard_page(
     pk: &str,
     position: Option<&Position>,
     kind: Option<&str>,
-) -> Result<(
-    usize,
-    Vec<(String, Value)>,
-    Option<std::collections::HashMap<String, AttributeValue>>,
-)> {
+) -> Result<(usize, Vec<(String, Value)>, Option<crate::store::Item>)> {
     let (below, start) = match position {
         Some(Position::Below(id)) => (Some(id.as_str()), None),
         Some(Position::After(key)) => (None, Some(key.clone())),

@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
@@ -27,7 +26,7 @@ use crate::policy::Role;
 use crate::schema::META;
 use crate::secret::SecretString;
 use crate::server_config;
-use crate::store::{from_item, to_item, user_pk};
+use crate::store::{AttrValue, Write, from_item, to_item, user_pk};
 use crate::tokens;
 use crate::users::{UserRecord, load_user, user_put, verify};
 
@@ -162,11 +161,7 @@ pub const UNKNOWN_USER: &str = "(unknown user)";
 
 use crate::attempts::begin_attempt;
 
-async fn new_session(
-    app: &App,
-    user: &UserRecord,
-    now: i64,
-) -> Result<(String, String, TransactWriteItem)> {
+async fn new_session(app: &App, user: &UserRecord, now: i64) -> Result<(String, String, Write)> {
     let family = ulid::Ulid::new().to_string();
     let token = URL_SAFE_NO_PAD.encode(random_bytes(32));
     let expires = now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(43_200);
@@ -187,21 +182,18 @@ async fn new_session(
         )?,
         Some("attribute_not_exists(PK)"),
     )?;
-    Ok((family, token, TransactWriteItem::builder().put(put).build()))
+    Ok((family, token, put))
 }
 
 /// A transaction condition: the user's item still has the version it was read with.
-fn user_unchanged(app: &App, user: &UserRecord) -> Result<TransactWriteItem> {
+fn user_unchanged(app: &App, user: &UserRecord) -> Result<Write> {
     let pk = user_pk(&user.username);
-    let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-        .table_name(app.store.table_for(&pk))
-        .key("PK", AttributeValue::S(pk))
-        .key("SK", AttributeValue::S(META.into()))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
-        .build()
-        .map_err(|e| Error::internal(format!("condition check builder: {e}")))?;
-    Ok(TransactWriteItem::builder().condition_check(check).build())
+    app.store.check(
+        &pk,
+        META,
+        "version = :v",
+        vec![(":v", AttrValue::number(user.version))],
+    )
 }
 
 fn cookie_for(family: &str, token: &str, username: &str) -> String {
@@ -379,7 +371,7 @@ async fn load_session(app: &App, presented: &Presented) -> Result<Option<Session
         .transpose()
 }
 
-fn session_delete(app: &App, username: &str, family: &str) -> Result<TransactWriteItem> {
+fn session_delete(app: &App, username: &str, family: &str) -> Result<Write> {
     app.store
         .delete_in_transaction(&user_pk(username), &crate::schema::session_sk(family))
 }
@@ -437,26 +429,22 @@ pub async fn refresh(
     let mut previous = session.previous.clone();
     previous.push(hash.clone());
     let skip = previous.len().saturating_sub(PREVIOUS_KEPT);
-    let previous: Vec<AttributeValue> = previous
-        .into_iter()
-        .skip(skip)
-        .map(AttributeValue::S)
-        .collect();
+    let previous = AttrValue::texts(previous.into_iter().skip(skip));
     let update = app.store.update(
         &user_pk(&session.username),
         &crate::schema::session_sk(&session.family),
         "SET tokenHash = :new, previous = :prev",
         Some("tokenHash = :old"),
         vec![
-            (":new", AttributeValue::S(token_hash(&token))),
-            (":prev", AttributeValue::L(previous)),
-            (":old", AttributeValue::S(hash)),
+            (":new", AttrValue::text(token_hash(&token))),
+            (":prev", previous),
+            (":old", AttrValue::text(hash)),
         ],
     )?;
     let issued = issue(app, &user, &session.family, &token).await?;
     app.store
         .transact(
-            vec![TransactWriteItem::builder().update(update).build()],
+            vec![update],
             &event(EventKind::SessionRefreshed),
             ("SESSION_EXPIRED", "The session has ended. Sign in again."),
         )

@@ -39,7 +39,6 @@ pub use view::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -56,7 +55,9 @@ use crate::pack::{PackPlace, Packed};
 use crate::policy::{Action, Principal, Resource};
 use crate::secret::{SecretBytes, SecretString};
 use crate::server_config;
-use crate::store::{client_pk, dek_sk, from_item, setting_sk, sort_key, to_item};
+use crate::store::{
+    AttrValue, Write, client_pk, dek_sk, from_item, item_of, number, setting_sk, sort_key, to_item,
+};
 
 /// Shortest client secret accepted.
 pub const MIN_SECRET_CHARS: usize = 32;
@@ -157,17 +158,15 @@ struct DefinitionsItem {
 }
 
 /// The `Put` of a client's sealed definitions, for a transaction.
-fn definitions_put(app: &App, client: &str, sealed: String) -> Result<TransactWriteItem> {
-    Ok(TransactWriteItem::builder()
-        .put(app.store.put(
-            to_item(
-                &client_pk(client),
-                DEFINITIONS_SK,
-                &DefinitionsItem { sealed },
-            )?,
-            None,
-        )?)
-        .build())
+fn definitions_put(app: &App, client: &str, sealed: String) -> Result<Write> {
+    app.store.put(
+        to_item(
+            &client_pk(client),
+            DEFINITIONS_SK,
+            &DefinitionsItem { sealed },
+        )?,
+        None,
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -488,7 +487,8 @@ async fn load_partition(
 }
 
 fn count_failures(throttles: &mut Throttles, sk: String, item: &crate::store::Item) {
-    if let Some(AttributeValue::N(n)) = item.get("failures") {
+    // A counter that does not parse counts as locked (fail closed).
+    if let Some(n) = number::<String>(item, "failures") {
         throttles.insert(sk, n.parse().unwrap_or(u32::MAX));
     }
 }
@@ -575,16 +575,13 @@ pub(crate) fn history_name(instance: Option<&str>, setting: &str) -> String {
     }
 }
 
-fn conditional_delete(app: &App, pk: &str, sk: &str, version: u64) -> Result<TransactWriteItem> {
-    aws_sdk_dynamodb::types::Delete::builder()
-        .table_name(app.store.table())
-        .key("PK", AttributeValue::S(pk.to_owned()))
-        .key("SK", AttributeValue::S(sk.to_owned()))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-        .build()
-        .map(|d| TransactWriteItem::builder().delete(d).build())
-        .map_err(|e| Error::internal(format!("delete builder: {e}")))
+fn conditional_delete(app: &App, pk: &str, sk: &str, version: u64) -> Result<Write> {
+    app.store.delete_checked(
+        pk,
+        sk,
+        Some("version = :v"),
+        vec![(":v", AttrValue::number(version))],
+    )
 }
 
 /// Optimistic concurrency: an edit made from a stale view of the client gets 409.
@@ -623,20 +620,17 @@ fn client_not_found() -> Error {
     }
 }
 
-fn meta_bump(app: &App, state: &ClientState) -> Result<TransactWriteItem> {
+fn meta_bump(app: &App, state: &ClientState) -> Result<Write> {
     let update = app.store.update(
         &client_pk(&state.meta.name),
         crate::schema::META,
         "SET version = :next, updated = :t",
         Some("version = :v"),
         vec![
-            (
-                ":next",
-                AttributeValue::N((state.meta.version + 1).to_string()),
-            ),
-            (":v", AttributeValue::N(state.meta.version.to_string())),
-            (":t", AttributeValue::S(clock::now_rfc3339())),
+            (":next", AttrValue::number(state.meta.version + 1)),
+            (":v", AttrValue::number(state.meta.version)),
+            (":t", AttrValue::text(clock::now_rfc3339())),
         ],
     )?;
-    Ok(TransactWriteItem::builder().update(update).build())
+    Ok(update)
 }

@@ -140,13 +140,13 @@ pub async fn reconcile_recent(
         .store
         .get(RECONCILED.0, RECONCILED.1)
         .await?
-        .and_then(|item| match item.get("through") {
-            Some(aws_sdk_dynamodb::types::AttributeValue::S(h)) => OffsetDateTime::parse(
+        .and_then(|item| {
+            let h = crate::store::text(&item, "through")?;
+            OffsetDateTime::parse(
                 &format!("{h}:00:00Z"),
                 &time::format_description::well_known::Rfc3339,
             )
-            .ok(),
-            _ => None,
+            .ok()
         });
     let mut start = match marked {
         Some(through) => (through + time::Duration::hours(1)).max(oldest),

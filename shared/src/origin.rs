@@ -32,7 +32,7 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::kms::Kms;
 use crate::secret::{SecretBytes, SecretString};
-use crate::store::{Store, from_item, to_item};
+use crate::store::{AttrValue, Store, from_item, to_item};
 
 /// The header carrying the origin secret.
 pub const SECRET_HEADER: &str = "x-fig-origin-verify";
@@ -226,28 +226,18 @@ impl OriginSecrets {
             published: false,
         };
         let version = existing.as_ref().map(|i| i.created);
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(self.store.table_for(PK))
-            .set_item(Some(to_item(PK, SK, &item)?));
+        let item = to_item(PK, SK, &item)?;
         let put = match version {
-            None => put.condition_expression("attribute_not_exists(PK)"),
-            Some(created) => put
-                .condition_expression("created = :c")
-                .expression_attribute_values(
-                    ":c",
-                    aws_sdk_dynamodb::types::AttributeValue::N(created.to_string()),
-                ),
+            None => self.store.put(item, Some("attribute_not_exists(PK)"))?,
+            Some(created) => self.store.put_checked(
+                item,
+                Some("created = :c"),
+                vec![(":c", AttrValue::number(created))],
+            )?,
         };
-        let put = put
-            .build()
-            .map_err(|e| Error::internal(format!("put builder: {e}")))?;
         self.store
             .transact(
-                vec![
-                    aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                        .put(put)
-                        .build(),
-                ],
+                vec![put],
                 &crate::events::AuditEvent::new(
                     crate::events::EventKind::OriginSecretRotated,
                     crate::events::Actor::System,
@@ -273,7 +263,7 @@ impl OriginSecrets {
                 PK,
                 SK,
                 "SET published = :t",
-                vec![(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
+                vec![(":t", AttrValue::bool(true))],
             )
             .await
             .map(|_| ())

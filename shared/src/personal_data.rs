@@ -87,10 +87,7 @@ pub struct PersonalData {
 }
 
 fn sort_key(item: &Item) -> String {
-    match item.get("SK") {
-        Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) => sk.clone(),
-        _ => String::new(),
-    }
+    crate::store::sort_key(item).to_owned()
 }
 
 /// `GET /api/admin/users/{username}/personal-data` (Administrators).

@@ -157,9 +157,7 @@ pub async fn write(
         return Ok(current);
     }
     let item = crate::store::to_item(SERVER_CONFIG.0, SERVER_CONFIG.1, &new)?;
-    let put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
-        .put(app.store.put(item, None)?)
-        .build();
+    let put = app.store.put(item, None)?;
     let event = AuditEvent::new(
         EventKind::ServerConfigurationChanged { changes },
         Actor::User {

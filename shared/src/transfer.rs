@@ -427,7 +427,7 @@ const MAX_RESHAPE_ITEMS: usize = 80;
 /// later step leaves a client that serves, for each setting, its old value, its new one or
 /// (while a value whose type changed waits to be written again) its default.
 struct Reshape {
-    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    items: Vec<crate::store::Write>,
     events: Vec<AuditEvent>,
 }
 
@@ -441,7 +441,6 @@ async fn reshape(
 ) -> Result<Reshape> {
     use crate::clients::{instance_setting_sk, instance_sk};
     use crate::store::{client_pk, setting_sk, to_item};
-    use aws_sdk_dynamodb::types::TransactWriteItem;
 
     let name = state.meta.name.as_str();
     let pk = client_pk(name);
@@ -536,11 +535,7 @@ async fn reshape(
             &instance_sk(instance),
             &serde_json::json!({ "instance": instance, "created": now }),
         )?;
-        items.push(
-            TransactWriteItem::builder()
-                .put(app.store.put(marker, Some("attribute_not_exists(PK)"))?)
-                .build(),
-        );
+        items.push(app.store.put(marker, Some("attribute_not_exists(PK)"))?);
         events.push(event(EventKind::InstanceCreated {
             client: name.to_owned(),
             instance: instance.clone(),

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -20,7 +19,7 @@ use crate::password;
 use crate::policy::{Action, Principal, Resource, Role, authorize, compile_client_filter};
 use crate::schema::META;
 use crate::secret::SecretString;
-use crate::store::{from_item, sort_key, to_item, user_pk};
+use crate::store::{AttrValue, Write, from_item, number, sort_key, text, to_item, user_pk};
 
 /// Name of the first administrator.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
@@ -210,55 +209,41 @@ fn not_found() -> Error {
 }
 
 /// The conditional `Put` of a user record: new (`None`) or replacing `expected_version`.
-pub fn user_put(
-    app: &App,
-    user: &UserRecord,
-    expected_version: Option<u64>,
-) -> Result<TransactWriteItem> {
+pub fn user_put(app: &App, user: &UserRecord, expected_version: Option<u64>) -> Result<Write> {
     let item = to_item(&user_pk(&user.username), META, user)?;
-    let mut put = aws_sdk_dynamodb::types::Put::builder()
-        .table_name(app.store.table_for(&user_pk(&user.username)))
-        .set_item(Some(item));
-    put = match expected_version {
-        None => put.condition_expression("attribute_not_exists(PK)"),
-        Some(v) => put
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
-    };
-    Ok(TransactWriteItem::builder()
-        .put(
-            put.build()
-                .map_err(|e| Error::internal(format!("put builder: {e}")))?,
-        )
-        .build())
+    match expected_version {
+        None => app.store.put(item, Some("attribute_not_exists(PK)")),
+        Some(v) => app.store.put_checked(
+            item,
+            Some("version = :v"),
+            vec![(":v", AttrValue::number(v))],
+        ),
+    }
 }
 
 /// The change to the count of enabled administrators: +1, or -1 only while another remains.
-fn admin_count_change(app: &App, delta: i64) -> Result<TransactWriteItem> {
-    let (expression, condition) = if delta > 0 {
-        ("ADD #c :d", None)
-    } else {
-        ("ADD #c :d", Some("#c > :one"))
-    };
-    let mut update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(app.store.table_for(ADMIN_COUNT_PK))
-        .key("PK", AttributeValue::S(ADMIN_COUNT_PK.into()))
-        .key("SK", AttributeValue::S(ADMIN_COUNT_SK.into()))
-        .update_expression(expression)
-        .expression_attribute_names("#c", "count")
-        .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
-    if let Some(condition) = condition {
-        update = update
-            .condition_expression(condition)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
-    }
-    Ok(TransactWriteItem::builder()
-        .update(
-            update
-                .build()
-                .map_err(|e| Error::internal(format!("update builder: {e}")))?,
+fn admin_count_change(app: &App, delta: i64) -> Result<Write> {
+    let (pk, sk) = (ADMIN_COUNT_PK, ADMIN_COUNT_SK);
+    if delta > 0 {
+        app.store.update(
+            pk,
+            sk,
+            "ADD #count :d",
+            None,
+            vec![(":d", AttrValue::number(delta))],
         )
-        .build())
+    } else {
+        app.store.update(
+            pk,
+            sk,
+            "ADD #count :d",
+            Some("#count > :one"),
+            vec![
+                (":d", AttrValue::number(delta)),
+                (":one", AttrValue::number(1)),
+            ],
+        )
+    }
 }
 
 fn last_admin() -> (&'static str, &'static str) {
@@ -269,11 +254,7 @@ fn last_admin() -> (&'static str, &'static str) {
 }
 
 /// Deletes of every session of `username` (except `keep`), with their count.
-pub async fn session_deletes(
-    app: &App,
-    username: &str,
-    keep: Option<&str>,
-) -> Result<Vec<TransactWriteItem>> {
+pub async fn session_deletes(app: &App, username: &str, keep: Option<&str>) -> Result<Vec<Write>> {
     let pk = user_pk(username);
     let keep = keep.map(crate::schema::session_sk);
     app.store
@@ -291,9 +272,9 @@ pub async fn session_deletes(
 #[allow(clippy::too_many_arguments)]
 async fn with_session_ends(
     app: &App,
-    mut items: Vec<TransactWriteItem>,
+    mut items: Vec<Write>,
     mut events: Vec<AuditEvent>,
-    ends: Vec<TransactWriteItem>,
+    ends: Vec<Write>,
     username: &str,
     actor: &Actor,
     source: &Source,
@@ -301,7 +282,7 @@ async fn with_session_ends(
 ) -> Result<()> {
     let room = 90usize.saturating_sub(items.len());
     let mut rest = ends;
-    let first: Vec<TransactWriteItem> = rest.drain(..room.min(rest.len())).collect();
+    let first: Vec<Write> = rest.drain(..room.min(rest.len())).collect();
     if !first.is_empty() {
         events.push(AuditEvent::new(
             EventKind::SessionsTerminated {
@@ -316,7 +297,7 @@ async fn with_session_ends(
     }
     app.store.transact_events(items, &events, conflict).await?;
     while !rest.is_empty() {
-        let batch: Vec<TransactWriteItem> = rest.drain(..rest.len().min(90)).collect();
+        let batch: Vec<Write> = rest.drain(..rest.len().min(90)).collect();
         let event = AuditEvent::new(
             EventKind::SessionsTerminated {
                 username: username.to_owned(),
@@ -385,12 +366,8 @@ pub async fn bootstrap_admin(app: &Arc<App>) -> Result<Bootstrap> {
         clock::now(),
     );
     let items = vec![
-        TransactWriteItem::builder()
-            .put(
-                app.store
-                    .put(bootstrap_marker()?, Some("attribute_not_exists(PK)"))?,
-            )
-            .build(),
+        app.store
+            .put(bootstrap_marker()?, Some("attribute_not_exists(PK)"))?,
         user_put(app, &record, None)?,
         index_put(app, BOOTSTRAP_ADMIN)?,
         admin_count_change(app, 1)?,
@@ -545,12 +522,7 @@ pub async fn live_principal(app: &App, claimed: Principal) -> Result<Principal> 
     for item in items {
         match sort_key(&item) {
             META => user = Some(from_item::<UserRecord>(item)?),
-            sk if sk == session_sk => {
-                session_expires = match item.get("expires") {
-                    Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
-                    _ => None,
-                }
-            }
+            sk if sk == session_sk => session_expires = number::<i64>(&item, "expires"),
             _ => {}
         }
     }
@@ -664,7 +636,7 @@ pub async fn list_users(
     require(app, principal, Action::ManageUsers, Resource::None, source).await?;
     let mut users = Vec::new();
     for item in app.store.query_partition(crate::schema::USERS_PK).await? {
-        if let Some(AttributeValue::S(name)) = item.get("username")
+        if let Some(name) = text(&item, "username")
             && let Some(user) = load_user(app, name).await?
         {
             users.push(UserView::from(&user));
@@ -688,18 +660,16 @@ pub async fn get_user(
         .ok_or_else(not_found)
 }
 
-fn index_put(app: &App, username: &str) -> Result<TransactWriteItem> {
+fn index_put(app: &App, username: &str) -> Result<Write> {
     let item = to_item(
         crate::schema::USERS_PK,
         &user_pk(username),
         &serde_json::json!({ "username": username }),
     )?;
-    Ok(TransactWriteItem::builder()
-        .put(app.store.put(item, None)?)
-        .build())
+    app.store.put(item, None)
 }
 
-fn index_delete(app: &App, username: &str) -> Result<TransactWriteItem> {
+fn index_delete(app: &App, username: &str) -> Result<Write> {
     app.store
         .delete_in_transaction(crate::schema::USERS_PK, &user_pk(username))
 }
@@ -863,18 +833,13 @@ pub async fn delete_user(
         }
         return Err(not_found());
     };
-    let delete = Delete::builder()
-        .table_name(app.store.table_for(&user_pk(&user.username)))
-        .key("PK", AttributeValue::S(user_pk(&user.username)))
-        .key("SK", AttributeValue::S(META.into()))
-        .condition_expression("version = :v")
-        .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
-        .build()
-        .map_err(|e| Error::internal(format!("delete builder: {e}")))?;
-    let mut items = vec![
-        TransactWriteItem::builder().delete(delete).build(),
-        index_delete(app, &user.username)?,
-    ];
+    let delete = app.store.delete_checked(
+        &user_pk(&user.username),
+        META,
+        Some("version = :v"),
+        vec![(":v", AttrValue::number(user.version))],
+    )?;
+    let mut items = vec![delete, index_delete(app, &user.username)?];
     if user.is_enabled_administrator() {
         items.push(admin_count_change(app, -1)?);
     }
@@ -983,7 +948,7 @@ pub async fn terminate_sessions(
     let actor = actor_of(principal);
     let mut rest = ends;
     loop {
-        let batch: Vec<TransactWriteItem> = rest.drain(..rest.len().min(90)).collect();
+        let batch: Vec<Write> = rest.drain(..rest.len().min(90)).collect();
         let event = AuditEvent::new(
             EventKind::SessionsTerminated {
                 username: user.username.clone(),

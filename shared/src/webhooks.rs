@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -26,7 +25,7 @@ use crate::events::{Actor, AuditEvent, EventKind};
 use crate::outbound::{Outbound, Outcome, check_url};
 use crate::policy::{Action, Principal, Resource, compile_client_filter};
 use crate::secret::{SecretBytes, SecretString};
-use crate::store::{from_item, to_item};
+use crate::store::{AttrValue, from_item, to_item};
 
 /// Most webhooks a server may have (each delivery reads them all).
 pub const MAX_WEBHOOKS: usize = 50;
@@ -330,29 +329,16 @@ async fn save(
     source: &Source,
 ) -> Result<()> {
     let event = AuditEvent::new(kind, actor(principal), source.clone(), clock::now());
-    let mut put = aws_sdk_dynamodb::types::Put::builder()
-        .table_name(app.store.table())
-        .set_item(Some(to_item(PK, &sk(&webhook.id), webhook)?));
-    put = match expect {
-        Expect::New => put.condition_expression("attribute_not_exists(PK)"),
-        Expect::Loaded(wrapped) => put
-            .condition_expression("attribute_exists(PK) AND wrappedSecret = :w")
-            .expression_attribute_values(":w", AttributeValue::S(wrapped.to_owned())),
+    let item = to_item(PK, &sk(&webhook.id), webhook)?;
+    let put = match expect {
+        Expect::New => app.store.put(item, Some("attribute_not_exists(PK)"))?,
+        Expect::Loaded(wrapped) => app.store.put_checked(
+            item,
+            Some("attribute_exists(PK) AND wrappedSecret = :w"),
+            vec![(":w", AttrValue::text(wrapped.to_owned()))],
+        )?,
     };
-    let put = put
-        .build()
-        .map_err(|e| Error::internal(format!("put builder: {e}")))?;
-    app.store
-        .transact(
-            vec![
-                aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                    .put(put)
-                    .build(),
-            ],
-            &event,
-            conflict,
-        )
-        .await
+    app.store.transact(vec![put], &event, conflict).await
 }
 
 /// `POST /api/admin/webhooks`: the answer holds the signing secret, once.
@@ -653,7 +639,7 @@ pub async fn record_last_delivery(app: &App, id: &str, outcome: &Outcome) {
         time: clock::now_rfc3339(),
         outcome: outcome.clone(),
     };
-    let Ok(value) = serde_dynamo::to_attribute_value(&last) else {
+    let Ok(value) = AttrValue::serialized(&last) else {
         return;
     };
     let result = app
@@ -668,9 +654,10 @@ pub async fn record_last_delivery(app: &App, id: &str, outcome: &Outcome) {
 /// Stores a dead letter (kept 30 days).
 pub async fn put_dead_letter(app: &App, webhook: &str, letter: &DeadLetter) -> Result<()> {
     let mut item = to_item(&dead_letter_pk(webhook), &letter.event_id, letter)?;
-    item.insert(
-        "ttl".into(),
-        AttributeValue::N((clock::now().unix_timestamp() + DEAD_LETTER_DAYS * 86_400).to_string()),
+    crate::store::set(
+        &mut item,
+        "ttl",
+        AttrValue::number(clock::now().unix_timestamp() + DEAD_LETTER_DAYS * 86_400),
     );
     app.store.put_item(item).await
 }

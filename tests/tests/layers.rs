@@ -165,6 +165,23 @@ fn each_crate_builds_only_on_the_layers_below_it() {
         HTTP_AND_LAMBDA,
         "operations take the event Source, not an HTTP type",
     );
+    // DynamoDB is spoken by the storage crate alone: the operations and the functions write
+    // through fig_aws::store's typed writes (`Write`, `AttrValue`), never SDK items.
+    for manifest in [
+        "shared/Cargo.toml",
+        "shared/http/Cargo.toml",
+        "functions/auth/Cargo.toml",
+        "functions/settings/Cargo.toml",
+        "functions/admin/Cargo.toml",
+        "functions/events/Cargo.toml",
+        "sdk/Cargo.toml",
+    ] {
+        assert_none_of(
+            manifest,
+            &["aws-sdk-dynamodb"],
+            "DynamoDB requests are built in fig_aws::store",
+        );
+    }
     // figctl and the client library: never the operations or the HTTP glue.
     let sdk = fig_crates("sdk/Cargo.toml");
     assert!(

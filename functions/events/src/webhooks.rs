@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_dynamodb::types::AttributeValue;
 use fig_shared::events::{Actor, AuditEvent, EventKind, Source};
 use fig_shared::secret::SecretString;
+use fig_shared::store::{self, AttrValue};
 use fig_shared::webhooks::{self, DeadLetter, Webhook};
-use fig_shared::{App, clock, store};
+use fig_shared::{App, clock};
 use serde::{Deserialize, Serialize};
 
 use crate::stream_events;
@@ -98,9 +98,10 @@ impl WebhookDeliverer {
         state: &DeliveryState,
     ) -> fig_shared::Result<()> {
         let mut item = store::to_item(&delivery_pk(event_id), webhook, state)?;
-        item.insert(
-            "ttl".into(),
-            AttributeValue::N((clock::now().unix_timestamp() + 7 * 86_400).to_string()),
+        store::set(
+            &mut item,
+            "ttl",
+            AttrValue::number(clock::now().unix_timestamp() + 7 * 86_400),
         );
         self.app.store.put_item(item).await
     }

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -91,11 +93,151 @@ pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T> {
 
 /// The sort key of an item.
 pub fn sort_key(item: &Item) -> &str {
-    match item.get("SK") {
-        Some(AttributeValue::S(sk)) => sk,
-        _ => "",
+    text(item, "SK").unwrap_or("")
+}
+
+/// A string attribute of an item.
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
     }
 }
+
+/// A number attribute of an item, parsed as `T`; `None` when absent, not a number, or out of
+/// `T`'s range.
+pub fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A binary attribute of an item.
+pub fn bytes<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
+    match item.get(name) {
+        Some(AttributeValue::B(b)) => Some(b.as_ref()),
+        _ => None,
+    }
+}
+
+/// Takes a binary attribute out of an item (the bytes move, they are not copied).
+pub fn take_bytes(item: &mut Item, name: &str) -> Option<Vec<u8>> {
+    match item.remove(name) {
+        Some(AttributeValue::B(b)) => Some(b.into_inner()),
+        _ => None,
+    }
+}
+
+/// Takes a string attribute out of an item.
+pub fn take_text(item: &mut Item, name: &str) -> Option<String> {
+    match item.remove(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Sets (or replaces) one attribute of an item.
+pub fn set(item: &mut Item, name: &str, value: AttrValue) {
+    item.insert(name.to_owned(), value.0);
+}
+
+/// An item made of the given attributes (keys included), for items whose layout is not a
+/// serde type (the values pack's one-letter attributes).
+pub fn item_of<'a>(attributes: impl IntoIterator<Item = (&'a str, AttrValue)>) -> Item {
+    attributes
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.0))
+        .collect()
+}
+
+/// A value in a condition or update expression, or an attribute set by hand: the operations
+/// build these instead of SDK attribute values, so only this crate speaks DynamoDB's types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrValue(AttributeValue);
+
+impl AttrValue {
+    /// A string.
+    pub fn text(s: impl Into<String>) -> Self {
+        Self(AttributeValue::S(s.into()))
+    }
+
+    /// An integer.
+    pub fn number(n: impl Integer) -> Self {
+        Self(AttributeValue::N(n.to_string()))
+    }
+
+    /// Bytes.
+    pub fn bytes(b: impl Into<Vec<u8>>) -> Self {
+        Self(AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
+            b,
+        )))
+    }
+
+    /// A boolean.
+    pub fn bool(b: bool) -> Self {
+        Self(AttributeValue::Bool(b))
+    }
+
+    /// A list of strings.
+    pub fn texts(list: impl IntoIterator<Item = String>) -> Self {
+        Self(AttributeValue::L(
+            list.into_iter().map(AttributeValue::S).collect(),
+        ))
+    }
+
+    /// Any serde value, as [`to_item`] would store it.
+    pub fn serialized<T: Serialize>(value: &T) -> Result<Self> {
+        serde_dynamo::to_attribute_value(value)
+            .map(Self)
+            .map_err(|e| Error::internal(format!("to_attribute_value: {e}")))
+    }
+}
+
+/// The integer types an [`AttrValue::number`] takes.
+pub trait Integer: std::fmt::Display {}
+impl Integer for i32 {}
+impl Integer for i64 {}
+impl Integer for u32 {}
+impl Integer for u64 {}
+impl Integer for usize {}
+
+/// Expression values as the SDK takes them.
+fn expression_values(values: Vec<(&str, AttrValue)>) -> Option<HashMap<String, AttributeValue>> {
+    (!values.is_empty()).then(|| {
+        values
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.0))
+            .collect()
+    })
+}
+
+/// The attribute-name placeholders the expressions use (`#ttl` names `ttl`): every `#name`
+/// stands for the attribute `name`, the way to write attributes whose names are reserved
+/// words in DynamoDB expressions (`ttl`, `count`, `description`).
+fn expression_names(expressions: &[Option<&str>]) -> Option<HashMap<String, String>> {
+    let mut names = HashMap::new();
+    for expression in expressions.iter().flatten() {
+        let mut rest = *expression;
+        while let Some(at) = rest.find('#') {
+            let name: String = rest[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + 1 + name.len()..];
+            if !name.is_empty() {
+                names.insert(format!("#{name}"), name);
+            }
+        }
+    }
+    (!names.is_empty()).then_some(names)
+}
+
+/// One write of a transaction (a put, an update, a delete or a condition check), built by the
+/// [`Store`], which picks the table from the key; the operations hand these to
+/// [`Store::transact`] and never see the SDK's request types.
+#[derive(Debug, Clone)]
+pub struct Write(TransactWriteItem);
 
 /// The outbox item of an event.
 #[derive(Debug, Serialize, Deserialize)]
@@ -158,10 +300,8 @@ impl Store {
     }
 
     /// The outbox `Put` of `event`, for a transaction.
-    pub fn event_put(&self, event: &AuditEvent) -> Result<TransactWriteItem> {
-        Ok(TransactWriteItem::builder()
-            .put(self.put(self.event_item(event)?, Some("attribute_not_exists(PK)"))?)
-            .build())
+    pub fn event_put(&self, event: &AuditEvent) -> Result<Write> {
+        self.put(self.event_item(event)?, Some("attribute_not_exists(PK)"))
     }
 
     fn event_item(&self, event: &AuditEvent) -> Result<Item> {
@@ -195,35 +335,96 @@ impl Store {
     }
 
     /// A `Put` of `item`, with an optional condition.
-    pub fn put(&self, item: Item, condition: Option<&str>) -> Result<Put> {
+    pub fn put(&self, item: Item, condition: Option<&str>) -> Result<Write> {
+        self.put_checked(item, condition, Vec::new())
+    }
+
+    /// A `Put` of `item` under a condition that compares with `values`.
+    pub fn put_checked(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Vec<(&str, AttrValue)>,
+    ) -> Result<Write> {
         Put::builder()
             .table_name(self.table_for(pk_of(&item)))
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(expression_names(&[condition]))
+            .set_expression_attribute_values(expression_values(values))
             .build()
+            .map(|put| Write(TransactWriteItem::builder().put(put).build()))
             .map_err(|e| Error::internal(format!("put builder: {e}")))
     }
 
     /// An unconditional delete of one item, for a transaction.
-    pub fn delete_in_transaction(&self, pk: &str, sk: &str) -> Result<TransactWriteItem> {
-        aws_sdk_dynamodb::types::Delete::builder()
+    pub fn delete_in_transaction(&self, pk: &str, sk: &str) -> Result<Write> {
+        self.delete_checked(pk, sk, None, Vec::new())
+    }
+
+    /// A delete of one item under a condition that compares with `values`, for a
+    /// transaction.
+    pub fn delete_checked(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttrValue)>,
+    ) -> Result<Write> {
+        Delete::builder()
             .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
             .key("SK", AttributeValue::S(sk.to_owned()))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(expression_names(&[condition]))
+            .set_expression_attribute_values(expression_values(values))
             .build()
-            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map(|d| Write(TransactWriteItem::builder().delete(d).build()))
             .map_err(|e| Error::internal(format!("delete builder: {e}")))
     }
 
-    /// A conditional `Update` of one item. `#ttl` in the expression names the TTL attribute
-    /// (`ttl` is a reserved word in DynamoDB expressions).
+    /// A condition on one item that writes nothing: the transaction fails unless
+    /// `condition` holds.
+    pub fn check(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: &str,
+        values: Vec<(&str, AttrValue)>,
+    ) -> Result<Write> {
+        ConditionCheck::builder()
+            .table_name(self.table_for(pk))
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .condition_expression(condition)
+            .set_expression_attribute_names(expression_names(&[Some(condition)]))
+            .set_expression_attribute_values(expression_values(values))
+            .build()
+            .map(|c| Write(TransactWriteItem::builder().condition_check(c).build()))
+            .map_err(|e| Error::internal(format!("condition check builder: {e}")))
+    }
+
+    /// A conditional `Update` of one item, for a transaction. `#ttl` in the expression names
+    /// the TTL attribute (`ttl` is a reserved word in DynamoDB expressions).
     pub fn update(
         &self,
         pk: &str,
         sk: &str,
         expression: &str,
         condition: Option<&str>,
-        values: Vec<(&str, AttributeValue)>,
+        values: Vec<(&str, AttrValue)>,
+    ) -> Result<Write> {
+        self.update_request(pk, sk, expression, condition, values)
+            .map(|update| Write(TransactWriteItem::builder().update(update).build()))
+    }
+
+    fn update_request(
+        &self,
+        pk: &str,
+        sk: &str,
+        expression: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttrValue)>,
     ) -> Result<Update> {
         Update::builder()
             .table_name(self.table_for(pk))
@@ -232,13 +433,12 @@ impl Store {
             .update_expression(expression)
             .set_condition_expression(condition.map(str::to_owned))
             .set_expression_attribute_values(Some(
-                values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            ))
-            .set_expression_attribute_names(expression.contains("#ttl").then(|| {
-                [("#ttl".to_owned(), "ttl".to_owned())]
+                values
                     .into_iter()
-                    .collect()
-            }))
+                    .map(|(k, v)| (k.to_owned(), v.0))
+                    .collect(),
+            ))
+            .set_expression_attribute_names(expression_names(&[Some(expression), condition]))
             .build()
             .map_err(|e| Error::internal(format!("update builder: {e}")))
     }
@@ -251,9 +451,9 @@ impl Store {
         pk: &str,
         sk: &str,
         expression: &str,
-        values: Vec<(&str, AttributeValue)>,
+        values: Vec<(&str, AttrValue)>,
     ) -> Result<Option<Item>> {
-        let update = self.update(pk, sk, expression, None, values)?;
+        let update = self.update_request(pk, sk, expression, None, values)?;
         let out = self
             .client
             .update_item()
@@ -273,7 +473,7 @@ impl Store {
     /// becomes `Conflict` with the given code and message.
     pub async fn transact(
         &self,
-        items: Vec<TransactWriteItem>,
+        items: Vec<Write>,
         event: &AuditEvent,
         conflict: (&'static str, &'static str),
     ) -> Result<()> {
@@ -285,7 +485,7 @@ impl Store {
     /// as a role change that also ends sessions).
     pub async fn transact_events(
         &self,
-        mut items: Vec<TransactWriteItem>,
+        mut items: Vec<Write>,
         events: &[AuditEvent],
         conflict: (&'static str, &'static str),
     ) -> Result<()> {
@@ -300,7 +500,7 @@ impl Store {
         }
         self.client
             .transact_write_items()
-            .set_transact_items(Some(items))
+            .set_transact_items(Some(items.into_iter().map(|w| w.0).collect()))
             .send()
             .await
             .map(|_| ())
@@ -613,7 +813,7 @@ impl Store {
         pk: &str,
         sk: &str,
         update: &str,
-        values: Vec<(&str, AttributeValue)>,
+        values: Vec<(&str, AttrValue)>,
     ) -> Result<()> {
         let mut request = self
             .client
@@ -624,7 +824,7 @@ impl Store {
             .update_expression(update)
             .condition_expression("attribute_exists(PK)");
         for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
+            request = request.expression_attribute_values(name, value.0);
         }
         request.send().await.map(|_| ()).map_err(|e| {
             if e.as_service_error()
@@ -676,5 +876,140 @@ impl Store {
                 _ => Err(Error::unavailable(format!("dynamodb PutItem: {e:?}"))),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .build();
+        Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            "main",
+            "identity",
+            7,
+        )
+    }
+
+    #[test]
+    fn every_name_placeholder_is_defined_and_no_other() {
+        let names = expression_names(&[
+            Some("ADD #count :d SET lastFailure = :now, #ttl = :ttl"),
+            Some("attribute_not_exists(#count) OR #count < :max"),
+            None,
+        ])
+        .unwrap_or_default();
+        assert_eq!(
+            names,
+            HashMap::from([
+                ("#count".to_owned(), "count".to_owned()),
+                ("#ttl".to_owned(), "ttl".to_owned()),
+            ])
+        );
+        assert_eq!(expression_names(&[Some("version = :v"), None]), None);
+    }
+
+    #[test]
+    fn writes_go_to_the_table_that_holds_their_partition() {
+        let store = store();
+        let user = item_of([
+            ("PK", AttrValue::text("USER#ada")),
+            ("SK", AttrValue::text("META")),
+        ]);
+        let Write(put) = store
+            .put_checked(
+                user,
+                Some("version = :v"),
+                vec![(":v", AttrValue::number(3_u64))],
+            )
+            .expect("put");
+        let put = put.put.expect("a put");
+        assert_eq!(put.table_name, "identity");
+        assert_eq!(put.condition_expression.as_deref(), Some("version = :v"));
+        assert_eq!(
+            put.expression_attribute_values,
+            Some(HashMap::from([(
+                ":v".to_owned(),
+                AttributeValue::N("3".into())
+            )]))
+        );
+        let Write(check) = store
+            .check("CLIENT#svc", "META", "attribute_not_exists(PK)", Vec::new())
+            .expect("check");
+        let check = check.condition_check.expect("a condition check");
+        assert_eq!(check.table_name, "main");
+        assert_eq!(check.expression_attribute_values, None);
+        assert_eq!(
+            check.key.get("PK"),
+            Some(&AttributeValue::S("CLIENT#svc".into()))
+        );
+        let Write(delete) = store
+            .delete_checked(
+                "THROTTLE#IP#1.2.3.4",
+                "2026-12-02T10",
+                Some("failures = :n"),
+                vec![(":n", AttrValue::number(1_u32))],
+            )
+            .expect("delete");
+        assert_eq!(delete.delete.expect("a delete").table_name, "identity");
+        let Write(update) = store
+            .update(
+                "CLIENTCOUNT",
+                "COUNT",
+                "ADD #count :d",
+                None,
+                vec![(":d", AttrValue::number(-1_i64))],
+            )
+            .expect("update");
+        let update = update.update.expect("an update");
+        assert_eq!(update.table_name, "main");
+        assert_eq!(
+            update.expression_attribute_names,
+            Some(HashMap::from([("#count".to_owned(), "count".to_owned())]))
+        );
+    }
+
+    #[test]
+    fn attributes_read_back_as_they_were_set() {
+        let mut item = item_of([
+            ("SK", AttrValue::text("SETTING#Greeting")),
+            ("n", AttrValue::number(u64::MAX)),
+            ("b", AttrValue::bytes(vec![1, 2, 3])),
+            ("l", AttrValue::texts(["a".to_owned(), "b".to_owned()])),
+        ]);
+        set(&mut item, "ttl", AttrValue::number(-5_i64));
+        assert_eq!(sort_key(&item), "SETTING#Greeting");
+        assert_eq!(text(&item, "SK"), Some("SETTING#Greeting"));
+        assert_eq!(number::<u64>(&item, "n"), Some(u64::MAX));
+        assert_eq!(number::<u32>(&item, "n"), None, "out of range is no number");
+        assert_eq!(number::<i64>(&item, "ttl"), Some(-5));
+        assert_eq!(number::<i64>(&item, "SK"), None, "a string is no number");
+        assert_eq!(bytes(&item, "b"), Some(&[1_u8, 2, 3][..]));
+        assert_eq!(take_bytes(&mut item, "b"), Some(vec![1, 2, 3]));
+        assert_eq!(bytes(&item, "b"), None, "taken");
+        assert_eq!(
+            take_text(&mut item, "SK").as_deref(),
+            Some("SETTING#Greeting")
+        );
+        assert_eq!(sort_key(&item), "");
+        assert_eq!(
+            item.get("l"),
+            Some(&AttributeValue::L(vec![
+                AttributeValue::S("a".into()),
+                AttributeValue::S("b".into())
+            ]))
+        );
+        assert_eq!(
+            AttrValue::serialized(&serde_json::json!({ "time": "t" })).expect("serialised"),
+            AttrValue(AttributeValue::M(HashMap::from([(
+                "time".to_owned(),
+                AttributeValue::S("t".into())
+            )])))
+        );
     }
 }

@@ -38,22 +38,18 @@ pub(crate) async fn reseal_under_new_key(
     let (key, wrapped) = app.new_client_data_key(name, version).await?;
     let pk = client_pk(name);
     let now = clock::now_rfc3339();
-    let mut items = vec![
-        TransactWriteItem::builder()
-            .put(app.store.put(
-                to_item(
-                    &pk,
-                    &dek_sk(version),
-                    &DekItem {
-                        version,
-                        wrapped: B64.encode(wrapped),
-                        created: now.clone(),
-                    },
-                )?,
-                Some("attribute_not_exists(PK)"),
-            )?)
-            .build(),
-    ];
+    let mut items = vec![app.store.put(
+        to_item(
+            &pk,
+            &dek_sk(version),
+            &DekItem {
+                version,
+                wrapped: B64.encode(wrapped),
+                created: now.clone(),
+            },
+        )?,
+        Some("attribute_not_exists(PK)"),
+    )?];
     for (sk, item) in &values {
         let value = open_value(name, item, &state.data_key(app, item.dek_version).await?)?;
         let resealed = SettingItem {
@@ -71,22 +67,11 @@ pub(crate) async fn reseal_under_new_key(
             dek_version: version,
             ..(*item).clone()
         };
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(app.store.table())
-            .set_item(Some(to_item(&pk, sk, &resealed)?))
-            .condition_expression("valueVersion = :prev")
-            .expression_attribute_values(
-                ":prev",
-                AttributeValue::N(item.value_version.to_string()),
-            );
-        items.push(
-            TransactWriteItem::builder()
-                .put(
-                    put.build()
-                        .map_err(|e| Error::internal(format!("put builder: {e}")))?,
-                )
-                .build(),
-        );
+        items.push(app.store.put_checked(
+            to_item(&pk, sk, &resealed)?,
+            Some("valueVersion = :prev"),
+            vec![(":prev", AttrValue::number(item.value_version))],
+        )?);
     }
     items.push(definitions_put(
         app,
@@ -105,16 +90,13 @@ pub(crate) async fn reseal_under_new_key(
         "SET dekVersion = :k, version = :next, updated = :t REMOVE definitions",
         Some("version = :v"),
         vec![
-            (":k", AttributeValue::N(version.to_string())),
-            (
-                ":next",
-                AttributeValue::N((state.meta.version + 1).to_string()),
-            ),
-            (":v", AttributeValue::N(state.meta.version.to_string())),
-            (":t", AttributeValue::S(now)),
+            (":k", AttrValue::number(version)),
+            (":next", AttrValue::number(state.meta.version + 1)),
+            (":v", AttrValue::number(state.meta.version)),
+            (":t", AttrValue::text(now)),
         ],
     )?;
-    items.push(TransactWriteItem::builder().update(meta).build());
+    items.push(meta);
     app.store
         .transact(
             items,

@@ -20,43 +20,29 @@ impl PackItem {
     /// `None` for an item that is not a well-formed pack (it is then made again). Takes the
     /// item: its two blobs (the larger the more values) move, they are not copied.
     pub(super) fn from_item(mut item: crate::store::Item) -> Option<Self> {
-        let n = |item: &crate::store::Item, k: &str| match item.get(k) {
-            Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-            _ => None,
-        };
-        let mut b = |k: &str| match item.remove(k) {
-            Some(AttributeValue::B(b)) => Some(b.into_inner()),
-            _ => None,
-        };
-        let (wrapped, sealed) = (b("w")?, b("p")?);
+        use crate::store::{take_bytes, take_text};
+        let (wrapped, sealed) = (take_bytes(&mut item, "w")?, take_bytes(&mut item, "p")?);
         Some(Self {
-            version: n(&item, "v")?,
-            definitions_version: n(&item, "d")?,
-            dek_version: u32::try_from(n(&item, "k")?).ok()?,
-            incarnation: match item.remove("i") {
-                Some(AttributeValue::S(s)) => s,
-                _ => return None,
-            },
+            version: number::<u64>(&item, "v")?,
+            definitions_version: number::<u64>(&item, "d")?,
+            dek_version: u32::try_from(number::<u64>(&item, "k")?).ok()?,
+            incarnation: take_text(&mut item, "i")?,
             wrapped,
             sealed,
         })
     }
 
     pub(super) fn to_item(&self, client: &str) -> crate::store::Item {
-        use aws_sdk_dynamodb::primitives::Blob;
-        [
-            ("PK", AttributeValue::S(client_pk(client))),
-            ("SK", AttributeValue::S(VALUES_SK.to_owned())),
-            ("v", AttributeValue::N(self.version.to_string())),
-            ("d", AttributeValue::N(self.definitions_version.to_string())),
-            ("k", AttributeValue::N(self.dek_version.to_string())),
-            ("i", AttributeValue::S(self.incarnation.clone())),
-            ("w", AttributeValue::B(Blob::new(self.wrapped.clone()))),
-            ("p", AttributeValue::B(Blob::new(self.sealed.clone()))),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        item_of([
+            ("PK", AttrValue::text(client_pk(client))),
+            ("SK", AttrValue::text(VALUES_SK)),
+            ("v", AttrValue::number(self.version)),
+            ("d", AttrValue::number(self.definitions_version)),
+            ("k", AttrValue::number(self.dek_version)),
+            ("i", AttrValue::text(self.incarnation.clone())),
+            ("w", AttrValue::bytes(self.wrapped.clone())),
+            ("p", AttrValue::bytes(self.sealed.clone())),
+        ])
     }
 
     /// Whether the pack shows the client as `meta` says it is now.
@@ -107,7 +93,6 @@ pub(super) async fn write_pack(
     settings: &[Packed],
     key: &SecretBytes,
 ) -> Result<()> {
-    use aws_sdk_dynamodb::types::ConditionCheck;
     let meta = &state.meta;
     if definitions.len() > MAX_PACKED_SETTINGS {
         return Ok(());
@@ -126,21 +111,10 @@ pub(super) async fn write_pack(
     let sealed = crate::pack::seal(place(meta), settings, key)?;
     let pack = PackItem { sealed, ..pack };
     let pk = client_pk(&meta.name);
-    let check = |sk: String, condition: &str, values: Vec<(&str, AttributeValue)>| {
-        let mut builder = ConditionCheck::builder()
-            .table_name(app.store.table())
-            .key("PK", AttributeValue::S(pk.clone()))
-            .key("SK", AttributeValue::S(sk))
-            .condition_expression(condition);
-        for (k, v) in values {
-            builder = builder.expression_attribute_values(k, v);
-        }
-        builder
-            .build()
-            .map(|c| TransactWriteItem::builder().condition_check(c).build())
-            .map_err(|e| Error::internal(format!("condition check builder: {e}")))
+    let check = |sk: String, condition: &str, values: Vec<(&str, AttrValue)>| {
+        app.store.check(&pk, &sk, condition, values)
     };
-    let n = |v: u64| AttributeValue::N(v.to_string());
+    let n = |v: u64| AttrValue::number(v);
     let mut items = vec![check(
         META.to_owned(),
         if meta.incarnation.is_empty() {
@@ -155,7 +129,7 @@ pub(super) async fn write_pack(
                 (":k", n(u64::from(meta.dek_version))),
             ];
             if !meta.incarnation.is_empty() {
-                values.push((":i", AttributeValue::S(meta.incarnation.clone())));
+                values.push((":i", AttrValue::text(meta.incarnation.clone())));
             }
             values
         },
@@ -174,11 +148,7 @@ pub(super) async fn write_pack(
             )?,
         });
     }
-    items.push(
-        TransactWriteItem::builder()
-            .put(app.store.put(pack.to_item(&meta.name), None)?)
-            .build(),
-    );
+    items.push(app.store.put(pack.to_item(&meta.name), None)?);
     app.store
         .transact_events(
             items,

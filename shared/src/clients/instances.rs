@@ -42,11 +42,7 @@ pub async fn create_instance(
         &crate::clients::instance_sk(instance),
         &serde_json::json!({ "instance": instance, "created": now }),
     )?;
-    let mut items = vec![
-        TransactWriteItem::builder()
-            .put(app.store.put(marker, Some("attribute_not_exists(PK)"))?)
-            .build(),
-    ];
+    let mut items = vec![app.store.put(marker, Some("attribute_not_exists(PK)"))?];
     let current = state.data_key(app, state.meta.dek_version).await?;
     let definitions = state.definitions(&current)?;
     for (setting, base) in &state.values {
@@ -77,14 +73,10 @@ pub async fn create_instance(
             externally_managed: false,
             secret,
         };
-        items.push(
-            TransactWriteItem::builder()
-                .put(app.store.put(
-                    to_item(&pk, &instance_setting_sk(instance, setting), &item)?,
-                    None,
-                )?)
-                .build(),
-        );
+        items.push(app.store.put(
+            to_item(&pk, &instance_setting_sk(instance, setting), &item)?,
+            None,
+        )?);
     }
     items.push(meta_bump(app, &state)?);
     let event = AuditEvent::new(

@@ -232,30 +232,27 @@ pub(super) fn client_limit_reached() -> Error {
 }
 
 /// The client count's change for a transaction: one more (only while below `max`), or one less.
-pub(crate) fn client_count_change(
-    app: &App,
-    delta: i64,
-    max: Option<u32>,
-) -> Result<TransactWriteItem> {
-    let mut update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(app.store.table())
-        .key("PK", AttributeValue::S(CLIENT_COUNT.0.into()))
-        .key("SK", AttributeValue::S(CLIENT_COUNT.1.into()))
-        .update_expression("ADD #c :d")
-        .expression_attribute_names("#c", "count")
-        .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
-    if let Some(max) = max {
-        update = update
-            .condition_expression("attribute_not_exists(#c) OR #c < :max")
-            .expression_attribute_values(":max", AttributeValue::N(max.to_string()));
+pub(crate) fn client_count_change(app: &App, delta: i64, max: Option<u32>) -> Result<Write> {
+    let (pk, sk) = CLIENT_COUNT;
+    match max {
+        None => app.store.update(
+            pk,
+            sk,
+            "ADD #count :d",
+            None,
+            vec![(":d", AttrValue::number(delta))],
+        ),
+        Some(max) => app.store.update(
+            pk,
+            sk,
+            "ADD #count :d",
+            Some("attribute_not_exists(#count) OR #count < :max"),
+            vec![
+                (":d", AttrValue::number(delta)),
+                (":max", AttrValue::number(max)),
+            ],
+        ),
     }
-    Ok(TransactWriteItem::builder()
-        .update(
-            update
-                .build()
-                .map_err(|e| Error::internal(format!("update builder: {e}")))?,
-        )
-        .build())
 }
 
 /// Refuses a new client when the server already holds `maxClients` (the transaction's
@@ -263,20 +260,18 @@ pub(crate) fn client_count_change(
 pub(super) async fn check_client_limit(app: &App) -> Result<u32> {
     let max = server_config::load(app).await?.max_clients;
     let count = match app.store.get(CLIENT_COUNT.0, CLIENT_COUNT.1).await? {
-        Some(item) => match item.get("count") {
-            Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(i64::MAX),
-            _ => 0,
+        Some(item) => match number::<String>(&item, "count") {
+            Some(n) => n.parse::<i64>().unwrap_or(i64::MAX),
+            None => 0,
         },
         // A table from before the count: it starts from the clients that exist.
         None => {
             let existing = list_client_names(app).await?.len();
-            let item: crate::store::Item = [
-                ("PK".to_owned(), AttributeValue::S(CLIENT_COUNT.0.into())),
-                ("SK".to_owned(), AttributeValue::S(CLIENT_COUNT.1.into())),
-                ("count".to_owned(), AttributeValue::N(existing.to_string())),
-            ]
-            .into_iter()
-            .collect();
+            let item = item_of([
+                ("PK", AttrValue::text(CLIENT_COUNT.0)),
+                ("SK", AttrValue::text(CLIENT_COUNT.1)),
+                ("count", AttrValue::number(existing)),
+            ]);
             app.store.put_if_absent(item).await?;
             i64::try_from(existing).unwrap_or(i64::MAX)
         }
@@ -345,11 +340,7 @@ pub(crate) async fn create_client(
     ];
     let mut items = puts
         .into_iter()
-        .map(|(item, cond)| {
-            Ok(TransactWriteItem::builder()
-                .put(app.store.put(item, cond)?)
-                .build())
-        })
+        .map(|(item, cond)| app.store.put(item, cond))
         .collect::<Result<Vec<_>>>()?;
     items.push(definitions_put(
         app,
@@ -381,7 +372,7 @@ pub(crate) fn definitions_update(
     description: &str,
     settings: &[SettingDefinition],
     key: &SecretBytes,
-) -> Result<Vec<TransactWriteItem>> {
+) -> Result<Vec<Write>> {
     let name = state.meta.name.as_str();
     let definitions_version = state.meta.definitions_version + 1;
     let sealed = seal_definitions(
@@ -391,32 +382,22 @@ pub(crate) fn definitions_update(
         state.meta.dek_version,
         key,
     )?;
-    let update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(app.store.table())
-        .key("PK", AttributeValue::S(client_pk(name)))
-        .key("SK", AttributeValue::S(META.to_owned()))
-        .update_expression(
-            "SET #description = :description, definitionsVersion = :dv, version = :next, \
-             updated = :t REMOVE #definitions",
-        )
-        .condition_expression("version = :v AND dekVersion = :k")
-        .expression_attribute_names("#description", "description")
-        .expression_attribute_names("#definitions", "definitions")
-        .expression_attribute_values(":description", AttributeValue::S(description.to_owned()))
-        .expression_attribute_values(":dv", AttributeValue::N(definitions_version.to_string()))
-        .expression_attribute_values(
-            ":next",
-            AttributeValue::N((state.meta.version + 1).to_string()),
-        )
-        .expression_attribute_values(":t", AttributeValue::S(clock::now_rfc3339()))
-        .expression_attribute_values(":v", AttributeValue::N(state.meta.version.to_string()))
-        .expression_attribute_values(":k", AttributeValue::N(state.meta.dek_version.to_string()))
-        .build()
-        .map_err(|e| Error::internal(format!("update builder: {e}")))?;
-    Ok(vec![
-        TransactWriteItem::builder().update(update).build(),
-        definitions_put(app, name, sealed)?,
-    ])
+    let update = app.store.update(
+        &client_pk(name),
+        META,
+        "SET #description = :description, definitionsVersion = :dv, version = :next, \
+         updated = :t REMOVE #definitions",
+        Some("version = :v AND dekVersion = :k"),
+        vec![
+            (":description", AttrValue::text(description.to_owned())),
+            (":dv", AttrValue::number(definitions_version)),
+            (":next", AttrValue::number(state.meta.version + 1)),
+            (":t", AttrValue::text(clock::now_rfc3339())),
+            (":v", AttrValue::number(state.meta.version)),
+            (":k", AttrValue::number(state.meta.dek_version)),
+        ],
+    )?;
+    Ok(vec![update, definitions_put(app, name, sealed)?])
 }
 
 /// The settings that `new` would turn from secret into plain while they hold a value (base or

@@ -58,11 +58,11 @@ pub(super) async fn refuse_client(app: &App, name: &str, source: &Source) -> Err
                     "ADD failures :one SET #ttl = :ttl",
                     None,
                     vec![
-                        (":one", AttributeValue::N("1".into())),
-                        (":ttl", AttributeValue::N(expires.to_string())),
+                        (":one", AttrValue::number(1)),
+                        (":ttl", AttrValue::number(expires)),
                     ],
                 )
-                .map(|update| vec![TransactWriteItem::builder().update(update).build()])
+                .map(|update| vec![update])
         }
         _ => Ok(Vec::new()),
     };
@@ -141,13 +141,10 @@ pub async fn rotate_secret(
         vec![
             (
                 ":new",
-                AttributeValue::S(B64.encode(hasher.hash(&name, &secret)?)),
+                AttrValue::text(B64.encode(hasher.hash(&name, &secret)?)),
             ),
-            (":old", AttributeValue::S(state.meta.secret_hash.clone())),
-            (
-                ":until",
-                AttributeValue::N(until.unix_timestamp().to_string()),
-            ),
+            (":old", AttrValue::text(state.meta.secret_hash.clone())),
+            (":until", AttrValue::number(until.unix_timestamp())),
         ],
     )?;
     let event = AuditEvent::new(
@@ -163,7 +160,7 @@ pub async fn rotate_secret(
     );
     app.store
         .transact(
-            vec![TransactWriteItem::builder().update(update).build()],
+            vec![update],
             &event,
             (
                 "CONFLICT",

@@ -136,12 +136,9 @@ pub async fn report_status(
         source.clone(),
         now,
     );
-    let first = TransactWriteItem::builder()
-        .put(
-            app.store
-                .put(item.clone(), Some("attribute_not_exists(PK)"))?,
-        )
-        .build();
+    let first = app
+        .store
+        .put(item.clone(), Some("attribute_not_exists(PK)"))?;
     match app
         .store
         .transact(vec![first], &event, ("EXISTS", "exists"))

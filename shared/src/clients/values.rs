@@ -99,21 +99,15 @@ pub async fn write_values(
             externally_managed,
             secret,
         };
-        let condition = match previous {
-            Some(p) => (Some("valueVersion = :prev"), Some(p.value_version)),
-            None => (Some("attribute_not_exists(PK)"), None),
-        };
-        let mut put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(app.store.table())
-            .set_item(Some(to_item(&pk, &sk, &item)?))
-            .set_condition_expression(condition.0.map(str::to_owned));
-        if let Some(prev) = condition.1 {
-            put = put.expression_attribute_values(":prev", AttributeValue::N(prev.to_string()));
-        }
-        let put = put
-            .build()
-            .map_err(|e| Error::internal(format!("put builder: {e}")))?;
-        items.push(TransactWriteItem::builder().put(put).build());
+        let item = to_item(&pk, &sk, &item)?;
+        items.push(match previous {
+            Some(p) => app.store.put_checked(
+                item,
+                Some("valueVersion = :prev"),
+                vec![(":prev", AttrValue::number(p.value_version))],
+            )?,
+            None => app.store.put(item, Some("attribute_not_exists(PK)"))?,
+        });
         let history = HistoryItem {
             client: name.clone(),
             setting: history_key.clone(),
@@ -132,18 +126,14 @@ pub async fn write_values(
             dek_version: state.meta.dek_version,
             secret,
         };
-        items.push(
-            TransactWriteItem::builder()
-                .put(app.store.put(
-                    to_item(
-                        &crate::clients::history_pk(&name),
-                        &crate::schema::history_sk(&history_key, &now, version),
-                        &history,
-                    )?,
-                    None,
-                )?)
-                .build(),
-        );
+        items.push(app.store.put(
+            to_item(
+                &crate::clients::history_pk(&name),
+                &crate::schema::history_sk(&history_key, &now, version),
+                &history,
+            )?,
+            None,
+        )?);
     }
     let bump = app.store.update(
         &pk,
@@ -151,15 +141,12 @@ pub async fn write_values(
         "SET version = :next, updated = :t",
         Some("version = :v"),
         vec![
-            (
-                ":next",
-                AttributeValue::N((state.meta.version + 1).to_string()),
-            ),
-            (":v", AttributeValue::N(state.meta.version.to_string())),
-            (":t", AttributeValue::S(now)),
+            (":next", AttrValue::number(state.meta.version + 1)),
+            (":v", AttrValue::number(state.meta.version)),
+            (":t", AttrValue::text(now)),
         ],
     )?;
-    items.push(TransactWriteItem::builder().update(bump).build());
+    items.push(bump);
     let event = AuditEvent::new(
         EventKind::SettingValueChanged {
             client: name.clone(),

@@ -67,6 +67,37 @@ impl App {
             config.event_ttl_days,
         );
         let kms = Kms::new(clients.kms, &config.kms_key_id);
+        Self::with_parts(config, store, kms, clients.s3)
+    }
+
+    /// The state of a unit test: the tables and KMS in memory (`fig-aws`'s `memory` feature),
+    /// the configuration from `FIG_*`-named pairs over the local defaults. Nothing it does
+    /// leaves the process.
+    #[cfg(test)]
+    pub(crate) fn in_memory(settings: &[(&str, &str)]) -> Arc<Self> {
+        let config = Config::from_lookup(|name| {
+            settings
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("test configuration");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("memory"))
+                .build(),
+        );
+        let store = Store::in_memory(config.event_ttl_days);
+        Self::with_parts(config, store, Kms::in_memory(), s3).expect("test state")
+    }
+
+    fn with_parts(
+        config: Config,
+        store: Store,
+        kms: Kms,
+        s3: aws_sdk_s3::Client,
+    ) -> Result<Arc<Self>> {
         Ok(Arc::new(Self {
             data_keys: DataKeyCache::new(
                 config.data_key_max_age,
@@ -83,7 +114,7 @@ impl App {
             bootstrapped: tokio::sync::OnceCell::new(),
             store,
             kms,
-            s3: clients.s3,
+            s3,
             config,
         }))
     }

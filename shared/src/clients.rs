@@ -24,6 +24,9 @@ pub mod status;
 pub mod values;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use data_key::*;
 pub use declassify::*;
 pub use fetch::*;

@@ -21,6 +21,59 @@ pub struct Kms {
     client: aws_sdk_kms::Client,
     key_id: String,
     calls: Arc<AtomicU64>,
+    /// The local key that stands for the KMS key ([`Kms::in_memory`]).
+    #[cfg(feature = "memory")]
+    memory: Option<Arc<SecretBytes>>,
+}
+
+/// What a blob wrapped in memory is bound to: the encryption context, in a canonical order,
+/// as a sealed value's binding (so a blob opens only under the context it was made with).
+#[cfg(feature = "memory")]
+fn memory_binding(ctx: EncryptionContext<'_>) -> String {
+    let mut pairs: Vec<String> = ctx
+        .iter()
+        .map(|(k, v)| format!("{}:{k}={}:{v}", k.len(), v.len()))
+        .collect();
+    pairs.sort();
+    pairs.concat()
+}
+
+#[cfg(feature = "memory")]
+fn memory_seal(key: &SecretBytes, ctx: EncryptionContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let binding = memory_binding(ctx);
+    fig_core::crypto::seal(
+        key,
+        &fig_core::crypto::ValueBinding {
+            client: &binding,
+            setting: "kms-in-memory",
+            value_version: 0,
+            key_version: 0,
+            secret: true,
+        },
+        plaintext,
+    )
+}
+
+#[cfg(feature = "memory")]
+fn memory_open(
+    key: &SecretBytes,
+    ctx: EncryptionContext<'_>,
+    wrapped: &[u8],
+) -> Option<SecretBytes> {
+    let binding = memory_binding(ctx);
+    fig_core::crypto::open(
+        key,
+        &fig_core::crypto::ValueBinding {
+            client: &binding,
+            setting: "kms-in-memory",
+            value_version: 0,
+            key_version: 0,
+            secret: true,
+        },
+        wrapped,
+    )
+    .ok()
+    .map(|plain| SecretBytes::new(plain.to_vec()))
 }
 
 impl Kms {
@@ -30,6 +83,26 @@ impl Kms {
             client,
             key_id: key_id.into(),
             calls: Arc::default(),
+            #[cfg(feature = "memory")]
+            memory: None,
+        }
+    }
+
+    /// KMS played by a key in this process's memory, for unit tests of the operations: data
+    /// keys are random, wrapped blobs are sealed under the local key and bound to their
+    /// encryption context, and every call is counted as a real one would be. The SDK client is
+    /// never called.
+    #[cfg(feature = "memory")]
+    pub fn in_memory() -> Self {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("memory"))
+            .build();
+        Self {
+            memory: Some(Arc::new(SecretBytes::new(fig_core::crypto::random_bytes(
+                KEY_LEN,
+            )))),
+            ..Self::new(aws_sdk_kms::Client::from_conf(config), "alias/memory")
         }
     }
 
@@ -55,6 +128,12 @@ impl Kms {
         ctx: EncryptionContext<'_>,
     ) -> Result<(SecretBytes, Vec<u8>)> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "memory")]
+        if let Some(root) = &self.memory {
+            let plaintext = SecretBytes::new(fig_core::crypto::random_bytes(KEY_LEN));
+            let wrapped = memory_seal(root, ctx, plaintext.expose())?;
+            return Ok((plaintext, wrapped));
+        }
         let out = self
             .client
             .generate_data_key()
@@ -83,6 +162,10 @@ impl Kms {
         ctx: EncryptionContext<'_>,
     ) -> Result<Vec<u8>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "memory")]
+        if let Some(root) = &self.memory {
+            return memory_seal(root, ctx, plaintext.expose());
+        }
         let out = self
             .client
             .encrypt()
@@ -107,6 +190,10 @@ impl Kms {
     ) -> Result<Option<SecretBytes>> {
         use aws_sdk_kms::operation::decrypt::DecryptError;
         self.calls.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "memory")]
+        if let Some(root) = &self.memory {
+            return Ok(memory_open(root, ctx, wrapped));
+        }
         let result = self
             .client
             .decrypt()
@@ -131,6 +218,11 @@ impl Kms {
     /// match exactly.
     pub async fn decrypt(&self, wrapped: &[u8], ctx: EncryptionContext<'_>) -> Result<SecretBytes> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "memory")]
+        if let Some(root) = &self.memory {
+            return memory_open(root, ctx, wrapped)
+                .ok_or_else(|| kms_unavailable("Decrypt", &"InvalidCiphertextException"));
+        }
         let out = self
             .client
             .decrypt()

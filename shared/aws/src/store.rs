@@ -24,6 +24,24 @@ use serde::{Deserialize, Serialize};
 use fig_core::error::{Error, Result};
 use fig_core::events::AuditEvent;
 
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "memory")]
+use memory::Failure as MemoryFailure;
+
+/// An in-memory request's failure as a domain error (a failed condition the caller did not
+/// expect is a conflict; an invalid request a bug).
+#[cfg(feature = "memory")]
+fn failure(e: MemoryFailure) -> Error {
+    match e {
+        MemoryFailure::Condition => Error::Conflict {
+            code: "CONFLICT",
+            message: "Try again.",
+        },
+        MemoryFailure::Invalid(why) => Error::internal(format!("memory store: {why}")),
+    }
+}
+
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -53,6 +71,9 @@ pub struct Store {
     table: String,
     identity_table: String,
     event_ttl_days: u32,
+    /// The in-memory tables that answer instead of DynamoDB ([`Store::in_memory`]).
+    #[cfg(feature = "memory")]
+    memory: Option<std::sync::Arc<memory::Tables>>,
 }
 
 /// Whether items of partition `pk` live in the identity table: users (password hashes,
@@ -277,6 +298,27 @@ impl Store {
             table: table.into(),
             identity_table: identity_table.into(),
             event_ttl_days,
+            #[cfg(feature = "memory")]
+            memory: None,
+        }
+    }
+
+    /// A store whose tables live in this process's memory (the `memory` submodule): for unit
+    /// tests of the operations. Its SDK client is never called.
+    #[cfg(feature = "memory")]
+    pub fn in_memory(event_ttl_days: u32) -> Self {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("memory"))
+            .build();
+        Self {
+            memory: Some(std::sync::Arc::default()),
+            ..Self::new(
+                aws_sdk_dynamodb::Client::from_conf(config),
+                "fig",
+                "fig-identity",
+                event_ttl_days,
+            )
         }
     }
 
@@ -324,6 +366,12 @@ impl Store {
     /// Writes one event on its own (reads, failed logins, denials). Fails closed: callers
     /// return 503 when the audit record cannot be written.
     pub async fn record(&self, event: &AuditEvent) -> Result<()> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return memory
+                .transact(vec![self.put(self.event_item(event)?, None)?.0])
+                .map_err(failure);
+        }
         self.client
             .put_item()
             .table_name(&self.table)
@@ -454,6 +502,12 @@ impl Store {
         values: Vec<(&str, AttrValue)>,
     ) -> Result<Option<Item>> {
         let update = self.update_request(pk, sk, expression, None, values)?;
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return memory
+                .write_one(TransactWriteItem::builder().update(update).build())
+                .map_err(failure);
+        }
         let out = self
             .client
             .update_item()
@@ -498,6 +552,18 @@ impl Store {
                 "At most 99 items can change in one request.",
             ));
         }
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return memory
+                .transact(items.into_iter().map(|w| w.0).collect())
+                .map_err(|e| match e {
+                    MemoryFailure::Condition => Error::Conflict {
+                        code: conflict.0,
+                        message: conflict.1,
+                    },
+                    other => failure(other),
+                });
+        }
         self.client
             .transact_write_items()
             .set_transact_items(Some(items.into_iter().map(|w| w.0).collect()))
@@ -518,6 +584,10 @@ impl Store {
 
     /// One item by key.
     pub async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return Ok(memory.get(self.table_for(pk), pk, sk));
+        }
         let out = self
             .client
             .get_item()
@@ -534,6 +604,13 @@ impl Store {
     /// Several items by key in one strongly consistent `BatchGetItem` (at most 100 keys, in
     /// whichever tables hold them); the items that exist, in no particular order.
     pub async fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Item>> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return Ok(keys
+                .iter()
+                .filter_map(|(pk, sk)| memory.get(self.table_for(pk), pk, sk))
+                .collect());
+        }
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut by_table: HashMap<String, Vec<Item>> = HashMap::new();
         for (pk, sk) in keys {
@@ -600,6 +677,12 @@ impl Store {
     /// Puts one item unconditionally (heartbeats; audited state changes go through
     /// [`Store::transact`]).
     pub async fn put_item(&self, item: Item) -> Result<()> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return memory
+                .transact(vec![self.put(item, None)?.0])
+                .map_err(failure);
+        }
         self.client
             .put_item()
             .table_name(self.table_for(pk_of(&item)))
@@ -612,6 +695,12 @@ impl Store {
 
     /// Deletes one item (service keys; state changes go through [`Store::transact`]).
     pub async fn delete(&self, pk: &str, sk: &str) -> Result<()> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            return memory
+                .transact(vec![self.delete_in_transaction(pk, sk)?.0])
+                .map_err(failure);
+        }
         self.client
             .delete_item()
             .table_name(self.table_for(pk))
@@ -647,6 +736,16 @@ impl Store {
     }
 
     async fn delete_in_table(&self, table: &str, items: &[&Item]) -> Result<()> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            for item in items {
+                let (pk, sk) = (pk_of(item), sort_key(item));
+                memory
+                    .transact(vec![self.delete_in_transaction(pk, sk)?.0])
+                    .map_err(failure)?;
+            }
+            return Ok(());
+        }
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         for chunk in items.chunks(25) {
             let mut requests = chunk
@@ -718,6 +817,19 @@ impl Store {
         limit: Option<i32>,
         start: Option<Item>,
     ) -> Result<(Vec<Item>, Option<Item>)> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            let limit = limit.map(|l| usize::try_from(l).unwrap_or(0));
+            return Ok(memory.query(memory::Query {
+                table: self.table_for(pk),
+                pk,
+                range,
+                below: None,
+                descending: false,
+                limit,
+                start: start.as_ref(),
+            }));
+        }
         let mut query = self
             .client
             .query()
@@ -751,6 +863,19 @@ impl Store {
     /// How many items partition `pk` holds: one `Select: COUNT` query (up to 1 MB of items
     /// read; none returned).
     pub async fn count(&self, pk: &str) -> Result<usize> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            let (items, _) = memory.query(memory::Query {
+                table: self.table_for(pk),
+                pk,
+                range: SortKeys::All,
+                below: None,
+                descending: false,
+                limit: None,
+                start: None,
+            });
+            return Ok(items.len());
+        }
         let out = self
             .client
             .query()
@@ -776,6 +901,24 @@ impl Store {
         only: Option<(&str, &str)>,
         limit: i32,
     ) -> Result<(usize, Vec<Item>, Option<Item>)> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            let (page, next) = memory.query(memory::Query {
+                table: self.table_for(pk),
+                pk,
+                range: SortKeys::All,
+                below,
+                descending: true,
+                limit: Some(usize::try_from(limit).unwrap_or(0)),
+                start: start.as_ref(),
+            });
+            let scanned = page.len();
+            let matched = page
+                .into_iter()
+                .filter(|item| only.is_none_or(|(name, value)| text(item, name) == Some(value)))
+                .collect();
+            return Ok((scanned, matched, next));
+        }
         let mut query = self
             .client
             .query()
@@ -815,6 +958,17 @@ impl Store {
         update: &str,
         values: Vec<(&str, AttrValue)>,
     ) -> Result<()> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            let update = self.update(pk, sk, update, Some("attribute_exists(PK)"), values)?;
+            return memory.write_one(update.0).map(|_| ()).map_err(|e| match e {
+                MemoryFailure::Condition => Error::Conflict {
+                    code: "NOT_FOUND",
+                    message: "The item no longer exists.",
+                },
+                other => failure(other),
+            });
+        }
         let mut request = self
             .client
             .update_item()
@@ -843,6 +997,19 @@ impl Store {
     /// Whether any item of partition `pk` has a sort key starting with `prefix` (one read of
     /// at most one item).
     pub async fn any_with_prefix(&self, pk: &str, prefix: &str) -> Result<bool> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            let (items, _) = memory.query(memory::Query {
+                table: self.table_for(pk),
+                pk,
+                range: SortKeys::Prefix(prefix),
+                below: None,
+                descending: false,
+                limit: Some(1),
+                start: None,
+            });
+            return Ok(!items.is_empty());
+        }
         let out = self
             .client
             .query()
@@ -861,6 +1028,15 @@ impl Store {
 
     /// Puts one item if no item has its key; `false` if one already did.
     pub async fn put_if_absent(&self, item: Item) -> Result<bool> {
+        #[cfg(feature = "memory")]
+        if let Some(memory) = self.memory.as_deref() {
+            let put = self.put(item, Some("attribute_not_exists(PK)"))?;
+            return match memory.transact(vec![put.0]) {
+                Ok(()) => Ok(true),
+                Err(MemoryFailure::Condition) => Ok(false),
+                Err(other) => Err(failure(other)),
+            };
+        }
         let result = self
             .client
             .put_item()
@@ -1010,6 +1186,186 @@ mod tests {
                 "time".to_owned(),
                 AttributeValue::S("t".into())
             )])))
+        );
+    }
+
+    #[cfg(feature = "memory")]
+    fn event() -> AuditEvent {
+        AuditEvent::new(
+            fig_core::events::EventKind::OriginSecretRotated,
+            fig_core::events::Actor::System,
+            Default::default(),
+            fig_core::clock::now(),
+        )
+    }
+
+    #[cfg(feature = "memory")]
+    fn row(pk: &str, sk: &str, version: u64) -> Item {
+        item_of([
+            ("PK", AttrValue::text(pk)),
+            ("SK", AttrValue::text(sk)),
+            ("version", AttrValue::number(version)),
+        ])
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn a_transaction_in_memory_is_all_or_nothing_with_its_event() {
+        let store = Store::in_memory(7);
+        let conflict = ("STALE", "stale");
+        let first = store.put(row("CLIENT#a", "META", 1), Some("attribute_not_exists(PK)"));
+        store
+            .transact(vec![first.expect("put")], &event(), conflict)
+            .await
+            .expect("written");
+        let again = store.put(row("CLIENT#a", "META", 1), Some("attribute_not_exists(PK)"));
+        let refused = store
+            .transact(vec![again.expect("put")], &event(), conflict)
+            .await;
+        assert!(matches!(
+            refused,
+            Err(Error::Conflict { code: "STALE", .. })
+        ));
+        // A write whose companion condition fails is not applied, nor is its event.
+        let events = |store: Store| async move {
+            let hour = fig_core::clock::now_rfc3339();
+            let mut n = 0;
+            for shard in 0..EVENT_SHARDS {
+                n += store
+                    .count(&fig_core::schema::outbox_pk(&hour[..13], shard))
+                    .await
+                    .expect("count");
+            }
+            n
+        };
+        assert_eq!(events(store.clone()).await, 1);
+        let writes = vec![
+            store
+                .put(row("CLIENT#a", "SETTING#x", 1), None)
+                .expect("put"),
+            store
+                .check(
+                    "CLIENT#a",
+                    "META",
+                    "version = :v",
+                    vec![(":v", AttrValue::number(2_u64))],
+                )
+                .expect("check"),
+        ];
+        let refused = store.transact(writes, &event(), conflict).await;
+        assert!(matches!(
+            refused,
+            Err(Error::Conflict { code: "STALE", .. })
+        ));
+        assert_eq!(
+            store.get("CLIENT#a", "SETTING#x").await.expect("read"),
+            None
+        );
+        assert_eq!(
+            events(store.clone()).await,
+            1,
+            "no event for a change not made"
+        );
+        // One item twice in a transaction is refused, as DynamoDB does.
+        let twice = vec![
+            store
+                .put(row("CLIENT#a", "SETTING#y", 1), None)
+                .expect("put"),
+            store
+                .delete_in_transaction("CLIENT#a", "SETTING#y")
+                .expect("delete"),
+        ];
+        assert!(store.transact(twice, &event(), conflict).await.is_err());
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn queries_in_memory_read_in_sort_key_order_by_pages() {
+        let store = Store::in_memory(7);
+        for sk in ["SETTING#c", "META", "SETTING#a", "SETTING#b", "DEK#1"] {
+            store.put_item(row("CLIENT#q", sk, 1)).await.expect("put");
+        }
+        store
+            .put_item(row("CLIENT#other", "SETTING#z", 1))
+            .await
+            .expect("put");
+        store
+            .put_item(row("USER#ada", "META", 1))
+            .await
+            .expect("put");
+        let sks = |items: &[Item]| {
+            items
+                .iter()
+                .map(|i| sort_key(i).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let all = store.query_partition("CLIENT#q").await.expect("query");
+        assert_eq!(
+            sks(&all),
+            ["DEK#1", "META", "SETTING#a", "SETTING#b", "SETTING#c"]
+        );
+        let (page, next) = store
+            .query_page("CLIENT#q", SortKeys::Prefix("SETTING#"), Some(2), None)
+            .await
+            .expect("page");
+        assert_eq!(sks(&page), ["SETTING#a", "SETTING#b"]);
+        let (rest, end) = store
+            .query_page("CLIENT#q", SortKeys::Prefix("SETTING#"), Some(2), next)
+            .await
+            .expect("page");
+        assert_eq!((sks(&rest), end), (vec!["SETTING#c".to_owned()], None));
+        let (scanned, newest, _) = store
+            .query_page_descending("CLIENT#q", Some("SETTING#c"), None, None, 2)
+            .await
+            .expect("page");
+        assert_eq!(
+            (scanned, sks(&newest)),
+            (2, vec!["SETTING#b".to_owned(), "SETTING#a".to_owned()])
+        );
+        assert_eq!(store.count("CLIENT#q").await.expect("count"), 5);
+        assert!(
+            store
+                .any_with_prefix("CLIENT#q", "DEK#")
+                .await
+                .expect("query")
+        );
+        assert!(
+            !store
+                .any_with_prefix("CLIENT#q", "INSTANCE#")
+                .await
+                .expect("query")
+        );
+        assert_eq!(
+            store
+                .query_partition("USER#ada")
+                .await
+                .expect("query")
+                .len(),
+            1
+        );
+        let old = store
+            .update_returning_old(
+                "USER#ada",
+                "META",
+                "ADD version :one",
+                vec![(":one", AttrValue::number(1_u64))],
+            )
+            .await
+            .expect("update");
+        assert_eq!(
+            old.as_ref().and_then(|i| number::<u64>(i, "version")),
+            Some(1)
+        );
+        let now = store.get("USER#ada", "META").await.expect("read");
+        assert_eq!(
+            now.as_ref().and_then(|i| number::<u64>(i, "version")),
+            Some(2)
+        );
+        assert!(
+            !store
+                .put_if_absent(row("USER#ada", "META", 9))
+                .await
+                .expect("put")
         );
     }
 }

@@ -1,0 +1,704 @@
+//! An in-memory stand-in for the two DynamoDB tables, for the operations' unit tests
+//! (feature `memory`; never in a function's build).
+//!
+//! It answers the requests [`Store`](super::Store) makes, with DynamoDB's rules for
+//! what the operations rely on: a transaction's conditions are all checked before any of its
+//! writes apply, and it touches no item twice; conditions and update expressions are evaluated
+//! (the subset the operations write: comparisons, `AND`, `OR`, `NOT`, parentheses,
+//! `attribute_exists`, `attribute_not_exists`, `begins_with`; `SET`, `ADD`, `REMOVE`); queries
+//! read a partition in sort-key order, with limits and continuation keys. It is not an
+//! emulator: throughput, item sizes and streams are the emulator suite's business.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+use super::{Item, SortKeys};
+
+/// Why a request failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// A condition did not hold (DynamoDB's `ConditionalCheckFailed`).
+    Condition,
+    /// A request DynamoDB would refuse as invalid.
+    Invalid(String),
+}
+
+type Names = HashMap<String, String>;
+type Values = HashMap<String, AttributeValue>;
+
+/// Each table's items by `(PK, SK)`, by table name.
+type Contents = HashMap<String, BTreeMap<(String, String), Item>>;
+
+/// The tables.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
+    tables: Mutex<Contents>,
+}
+
+/// What a query reads: partition `pk` of `table` in `range` (and below `below`), in
+/// sort-key order or reversed, from after `start`, at most `limit` items.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub table: &'a str,
+    pub pk: &'a str,
+    pub range: SortKeys<'a>,
+    pub below: Option<&'a str>,
+    pub descending: bool,
+    pub limit: Option<usize>,
+    pub start: Option<&'a Item>,
+}
+
+fn s(v: Option<&AttributeValue>) -> String {
+    match v {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn key_of(item: &Item) -> (String, String) {
+    (s(item.get("PK")), s(item.get("SK")))
+}
+
+/// One write, taken apart.
+struct Op {
+    table: String,
+    key: (String, String),
+    condition: Option<String>,
+    names: Names,
+    values: Values,
+    change: Change,
+}
+
+enum Change {
+    Put(Item),
+    Update(String),
+    Delete,
+    Check,
+}
+
+fn op_of(write: TransactWriteItem) -> Result<Op, Failure> {
+    let key = |k: &HashMap<String, AttributeValue>| (s(k.get("PK")), s(k.get("SK")));
+    if let Some(p) = write.put {
+        return Ok(Op {
+            table: p.table_name,
+            key: key_of(&p.item),
+            condition: p.condition_expression,
+            names: p.expression_attribute_names.unwrap_or_default(),
+            values: p.expression_attribute_values.unwrap_or_default(),
+            change: Change::Put(p.item),
+        });
+    }
+    if let Some(u) = write.update {
+        return Ok(Op {
+            table: u.table_name,
+            key: key(&u.key),
+            condition: u.condition_expression,
+            names: u.expression_attribute_names.unwrap_or_default(),
+            values: u.expression_attribute_values.unwrap_or_default(),
+            change: Change::Update(u.update_expression),
+        });
+    }
+    if let Some(d) = write.delete {
+        return Ok(Op {
+            table: d.table_name,
+            key: key(&d.key),
+            condition: d.condition_expression,
+            names: d.expression_attribute_names.unwrap_or_default(),
+            values: d.expression_attribute_values.unwrap_or_default(),
+            change: Change::Delete,
+        });
+    }
+    if let Some(c) = write.condition_check {
+        return Ok(Op {
+            table: c.table_name,
+            key: key(&c.key),
+            condition: Some(c.condition_expression),
+            names: c.expression_attribute_names.unwrap_or_default(),
+            values: c.expression_attribute_values.unwrap_or_default(),
+            change: Change::Check,
+        });
+    }
+    Err(Failure::Invalid("an empty write".into()))
+}
+
+impl Tables {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, BTreeMap<(String, String), Item>>) -> T,
+    ) -> T {
+        let mut tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut tables)
+    }
+
+    /// One item.
+    pub(crate) fn get(&self, table: &str, pk: &str, sk: &str) -> Option<Item> {
+        self.with(|t| {
+            t.get(table)
+                .and_then(|items| items.get(&(pk.to_owned(), sk.to_owned())))
+                .cloned()
+        })
+    }
+
+    /// Applies writes all or nothing: every condition is checked first.
+    pub(crate) fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), Failure> {
+        let ops = writes
+            .into_iter()
+            .map(op_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = HashSet::new();
+        for op in &ops {
+            if !seen.insert((op.table.clone(), op.key.clone())) {
+                return Err(Failure::Invalid(
+                    "a transaction cannot touch one item twice".into(),
+                ));
+            }
+        }
+        self.with(|tables| {
+            for op in &ops {
+                let current = tables.get(&op.table).and_then(|items| items.get(&op.key));
+                if let Some(condition) = &op.condition
+                    && !holds(condition, current, &op.names, &op.values)?
+                {
+                    return Err(Failure::Condition);
+                }
+            }
+            for op in ops {
+                let items = tables.entry(op.table).or_default();
+                match op.change {
+                    Change::Put(item) => {
+                        items.insert(op.key, item);
+                    }
+                    Change::Delete => {
+                        items.remove(&op.key);
+                    }
+                    Change::Check => {}
+                    Change::Update(expression) => {
+                        let mut item = items.remove(&op.key).unwrap_or_else(|| {
+                            Item::from([
+                                ("PK".to_owned(), AttributeValue::S(op.key.0.clone())),
+                                ("SK".to_owned(), AttributeValue::S(op.key.1.clone())),
+                            ])
+                        });
+                        apply(&expression, &mut item, &op.names, &op.values)?;
+                        items.insert(op.key, item);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies one write on its own and returns the item as it was before.
+    pub(crate) fn write_one(&self, write: TransactWriteItem) -> Result<Option<Item>, Failure> {
+        let op = op_of(write)?;
+        let before = self.get(&op.table, &op.key.0, &op.key.1);
+        let mut rebuilt = TransactWriteItem::builder();
+        rebuilt = match op.change {
+            Change::Put(item) => rebuilt.put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(op.table)
+                    .set_item(Some(item))
+                    .set_condition_expression(op.condition)
+                    .set_expression_attribute_names(Some(op.names))
+                    .set_expression_attribute_values(Some(op.values))
+                    .build()
+                    .map_err(|e| Failure::Invalid(e.to_string()))?,
+            ),
+            Change::Update(expression) => rebuilt.update(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(op.table)
+                    .key("PK", AttributeValue::S(op.key.0))
+                    .key("SK", AttributeValue::S(op.key.1))
+                    .update_expression(expression)
+                    .set_condition_expression(op.condition)
+                    .set_expression_attribute_names(Some(op.names))
+                    .set_expression_attribute_values(Some(op.values))
+                    .build()
+                    .map_err(|e| Failure::Invalid(e.to_string()))?,
+            ),
+            Change::Delete => rebuilt.delete(
+                aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(op.table)
+                    .key("PK", AttributeValue::S(op.key.0))
+                    .key("SK", AttributeValue::S(op.key.1))
+                    .set_condition_expression(op.condition)
+                    .set_expression_attribute_names(Some(op.names))
+                    .set_expression_attribute_values(Some(op.values))
+                    .build()
+                    .map_err(|e| Failure::Invalid(e.to_string()))?,
+            ),
+            Change::Check => return Err(Failure::Invalid("a lone condition check".into())),
+        };
+        self.transact(vec![rebuilt.build()])?;
+        Ok(before)
+    }
+
+    /// The items a query reads, and the key to go on from.
+    pub(crate) fn query(&self, query: Query<'_>) -> (Vec<Item>, Option<Item>) {
+        let Query {
+            table,
+            pk,
+            range,
+            below,
+            descending,
+            limit,
+            start,
+        } = query;
+        self.with(|t| {
+            let Some(items) = t.get(table) else {
+                return (Vec::new(), None);
+            };
+            let in_range = |sk: &str| match range {
+                SortKeys::All => true,
+                SortKeys::Between(from, to) => sk >= from && sk <= to,
+                SortKeys::Prefix(prefix) => sk.starts_with(prefix),
+                SortKeys::After(after) => sk > after,
+            } && below.is_none_or(|below| sk < below);
+            let start = start.map(|k| s(k.get("SK")));
+            let mut matching: Vec<&Item> = items
+                .range((pk.to_owned(), String::new())..)
+                .take_while(|((p, _), _)| p == pk)
+                .filter(|((_, sk), _)| in_range(sk))
+                .map(|(_, item)| item)
+                .collect();
+            if descending {
+                matching.reverse();
+            }
+            let after_start = matching.into_iter().filter(|item| match &start {
+                None => true,
+                Some(from) => {
+                    let sk = s(item.get("SK"));
+                    if descending { sk < *from } else { sk > *from }
+                }
+            });
+            let page: Vec<Item> = after_start
+                .take(limit.unwrap_or(usize::MAX))
+                .cloned()
+                .collect();
+            let next = match (limit, page.last()) {
+                (Some(limit), Some(last)) if page.len() == limit => Some(Item::from([
+                    (
+                        "PK".to_owned(),
+                        last.get("PK")
+                            .cloned()
+                            .unwrap_or(AttributeValue::Null(true)),
+                    ),
+                    (
+                        "SK".to_owned(),
+                        last.get("SK")
+                            .cloned()
+                            .unwrap_or(AttributeValue::Null(true)),
+                    ),
+                ])),
+                _ => None,
+            };
+            (page, next)
+        })
+    }
+}
+
+// ----- expressions -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Open,
+    Close,
+    Comma,
+    Compare(&'static str),
+}
+
+fn tokens(expression: &str) -> Result<Vec<Token>, Failure> {
+    let mut out = Vec::new();
+    let mut chars = expression.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            ' ' | '\n' | '\t' => {
+                chars.next();
+            }
+            '(' => {
+                chars.next();
+                out.push(Token::Open);
+            }
+            ')' => {
+                chars.next();
+                out.push(Token::Close);
+            }
+            ',' => {
+                chars.next();
+                out.push(Token::Comma);
+            }
+            '=' => {
+                chars.next();
+                out.push(Token::Compare("="));
+            }
+            '<' | '>' => {
+                chars.next();
+                let op = match (c, chars.peek()) {
+                    ('<', Some('=')) => "<=",
+                    ('<', Some('>')) => "<>",
+                    ('>', Some('=')) => ">=",
+                    ('<', _) => "<",
+                    _ => ">",
+                };
+                if op.len() == 2 {
+                    chars.next();
+                }
+                out.push(Token::Compare(op));
+            }
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '#' | ':' | '.') => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_ascii_alphanumeric() || matches!(c, '_' | '#' | ':' | '.') {
+                        word.push(c);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Token::Word(word));
+            }
+            other => {
+                return Err(Failure::Invalid(format!(
+                    "unexpected {other:?} in {expression:?}"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An attribute name, with `#placeholders` resolved.
+fn attribute(word: &str, names: &Names) -> Result<String, Failure> {
+    if word.starts_with('#') {
+        names
+            .get(word)
+            .cloned()
+            .ok_or_else(|| Failure::Invalid(format!("{word} is not defined")))
+    } else {
+        Ok(word.to_owned())
+    }
+}
+
+/// A `:value`.
+fn value<'a>(word: &str, values: &'a Values) -> Result<&'a AttributeValue, Failure> {
+    values
+        .get(word)
+        .ok_or_else(|| Failure::Invalid(format!("{word} is not defined")))
+}
+
+fn number(v: &AttributeValue) -> Option<f64> {
+    match v {
+        AttributeValue::N(n) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+fn compare(a: &AttributeValue, b: &AttributeValue) -> Option<Ordering> {
+    match (a, b) {
+        (AttributeValue::N(_), AttributeValue::N(_)) => number(a)?.partial_cmp(&number(b)?),
+        (AttributeValue::S(x), AttributeValue::S(y)) => Some(x.cmp(y)),
+        (AttributeValue::B(x), AttributeValue::B(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        _ => (a == b).then_some(Ordering::Equal),
+    }
+}
+
+struct Condition<'a> {
+    tokens: Vec<Token>,
+    at: usize,
+    item: Option<&'a Item>,
+    names: &'a Names,
+    values: &'a Values,
+}
+
+impl Condition<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn next(&mut self) -> Result<Token, Failure> {
+        let token = self
+            .tokens
+            .get(self.at)
+            .cloned()
+            .ok_or_else(|| Failure::Invalid("the condition ends too soon".into()))?;
+        self.at += 1;
+        Ok(token)
+    }
+
+    fn expect(&mut self, wanted: &Token) -> Result<(), Failure> {
+        let token = self.next()?;
+        if &token == wanted {
+            Ok(())
+        } else {
+            Err(Failure::Invalid(format!(
+                "{wanted:?} expected, {token:?} found"
+            )))
+        }
+    }
+
+    fn is_word(&self, word: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn disjunction(&mut self) -> Result<bool, Failure> {
+        let mut result = self.conjunction()?;
+        while self.is_word("OR") {
+            self.at += 1;
+            let right = self.conjunction()?;
+            result = result || right;
+        }
+        Ok(result)
+    }
+
+    fn conjunction(&mut self) -> Result<bool, Failure> {
+        let mut result = self.unary()?;
+        while self.is_word("AND") {
+            self.at += 1;
+            let right = self.unary()?;
+            result = result && right;
+        }
+        Ok(result)
+    }
+
+    fn operand(&mut self, word: &str) -> Result<Option<AttributeValue>, Failure> {
+        if word.starts_with(':') {
+            return value(word, self.values).map(|v| Some(v.clone()));
+        }
+        let name = attribute(word, self.names)?;
+        Ok(self.item.and_then(|item| item.get(&name)).cloned())
+    }
+
+    fn unary(&mut self) -> Result<bool, Failure> {
+        match self.next()? {
+            Token::Open => {
+                let inner = self.disjunction()?;
+                self.expect(&Token::Close)?;
+                Ok(inner)
+            }
+            Token::Word(w) if w.eq_ignore_ascii_case("NOT") => Ok(!self.unary()?),
+            Token::Word(function)
+                if matches!(
+                    function.as_str(),
+                    "attribute_exists" | "attribute_not_exists" | "begins_with"
+                ) =>
+            {
+                self.expect(&Token::Open)?;
+                let Token::Word(path) = self.next()? else {
+                    return Err(Failure::Invalid(format!("{function} takes a path")));
+                };
+                let present = self.operand(&path)?;
+                let result = if function == "begins_with" {
+                    self.expect(&Token::Comma)?;
+                    let Token::Word(prefix) = self.next()? else {
+                        return Err(Failure::Invalid("begins_with takes a prefix".into()));
+                    };
+                    match (present, self.operand(&prefix)?) {
+                        (Some(AttributeValue::S(s)), Some(AttributeValue::S(p))) => {
+                            s.starts_with(&p)
+                        }
+                        _ => false,
+                    }
+                } else {
+                    present.is_some() == (function == "attribute_exists")
+                };
+                self.expect(&Token::Close)?;
+                Ok(result)
+            }
+            Token::Word(left) => {
+                let Token::Compare(op) = self.next()? else {
+                    return Err(Failure::Invalid(format!(
+                        "a comparison expected after {left}"
+                    )));
+                };
+                let Token::Word(right) = self.next()? else {
+                    return Err(Failure::Invalid(format!("an operand expected after {op}")));
+                };
+                let (left, right) = (self.operand(&left)?, self.operand(&right)?);
+                // A missing attribute compares as nothing: every comparison with it is false.
+                let (Some(left), Some(right)) = (left, right) else {
+                    return Ok(false);
+                };
+                let ordering = compare(&left, &right);
+                Ok(match op {
+                    "=" => ordering == Some(Ordering::Equal),
+                    "<>" => ordering != Some(Ordering::Equal),
+                    "<" => ordering == Some(Ordering::Less),
+                    "<=" => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
+                    ">" => ordering == Some(Ordering::Greater),
+                    _ => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
+                })
+            }
+            other => Err(Failure::Invalid(format!("unexpected {other:?}"))),
+        }
+    }
+}
+
+/// Whether `condition` holds for `item` (`None`: no such item).
+fn holds(
+    condition: &str,
+    item: Option<&Item>,
+    names: &Names,
+    values: &Values,
+) -> Result<bool, Failure> {
+    let mut parser = Condition {
+        tokens: tokens(condition)?,
+        at: 0,
+        item,
+        names,
+        values,
+    };
+    let result = parser.disjunction()?;
+    if parser.at == parser.tokens.len() {
+        Ok(result)
+    } else {
+        Err(Failure::Invalid(format!("trailing words in {condition:?}")))
+    }
+}
+
+/// Applies an update expression (`SET a = :x, b = :y ADD n :d REMOVE c`) to `item`.
+fn apply(expression: &str, item: &mut Item, names: &Names, values: &Values) -> Result<(), Failure> {
+    let tokens = tokens(expression)?;
+    let mut at = 0;
+    let mut clause = String::new();
+    while at < tokens.len() {
+        if let Token::Word(w) = &tokens[at]
+            && matches!(w.to_ascii_uppercase().as_str(), "SET" | "ADD" | "REMOVE")
+        {
+            clause = w.to_ascii_uppercase();
+            at += 1;
+            continue;
+        }
+        if tokens[at] == Token::Comma {
+            at += 1;
+            continue;
+        }
+        let Token::Word(path) = &tokens[at] else {
+            return Err(Failure::Invalid(format!(
+                "a path expected in {expression:?}"
+            )));
+        };
+        let name = attribute(path, names)?;
+        match clause.as_str() {
+            "SET" => {
+                let (Some(Token::Compare("=")), Some(Token::Word(v))) =
+                    (tokens.get(at + 1), tokens.get(at + 2))
+                else {
+                    return Err(Failure::Invalid(format!("SET {name} = :value expected")));
+                };
+                item.insert(name, value(v, values)?.clone());
+                at += 3;
+            }
+            "ADD" => {
+                let Some(Token::Word(v)) = tokens.get(at + 1) else {
+                    return Err(Failure::Invalid(format!("ADD {name} :value expected")));
+                };
+                let integer = |v: &AttributeValue| match v {
+                    AttributeValue::N(n) => n.parse::<i128>().ok(),
+                    _ => None,
+                };
+                let delta = integer(value(v, values)?)
+                    .ok_or_else(|| Failure::Invalid("ADD takes an integer here".into()))?;
+                let current = match item.get(&name) {
+                    None => 0,
+                    Some(v) => integer(v)
+                        .ok_or_else(|| Failure::Invalid(format!("{name} is not an integer")))?,
+                };
+                item.insert(name, AttributeValue::N((current + delta).to_string()));
+                at += 2;
+            }
+            "REMOVE" => {
+                item.remove(&name);
+                at += 1;
+            }
+            _ => return Err(Failure::Invalid(format!("no clause before {name}"))),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(v: i64) -> AttributeValue {
+        AttributeValue::N(v.to_string())
+    }
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn conditions_evaluate_as_dynamodb_does() {
+        let it = item(&[
+            ("PK", AttributeValue::S("CLIENT#a".into())),
+            ("version", n(3)),
+            ("incarnation", AttributeValue::S("x".into())),
+        ]);
+        let values: Values = [(":v".to_owned(), n(3)), (":w".to_owned(), n(10))].into();
+        let names: Names = [("#count".to_owned(), "count".to_owned())].into();
+        let check = |c: &str, item: Option<&Item>| holds(c, item, &names, &values);
+        assert_eq!(check("version = :v", Some(&it)), Ok(true));
+        assert_eq!(check("version = :w", Some(&it)), Ok(false));
+        assert_eq!(
+            check("version < :w AND attribute_exists(incarnation)", Some(&it)),
+            Ok(true)
+        );
+        assert_eq!(check("attribute_not_exists(PK)", Some(&it)), Ok(false));
+        assert_eq!(check("attribute_not_exists(PK)", None), Ok(true));
+        assert_eq!(
+            check("version = :v", None),
+            Ok(false),
+            "no item, no version"
+        );
+        assert_eq!(
+            check("attribute_not_exists(#count) OR #count < :v", Some(&it)),
+            Ok(true)
+        );
+        assert_eq!(check("NOT (version = :v)", Some(&it)), Ok(false));
+        assert!(matches!(
+            check("version = :nope", Some(&it)),
+            Err(Failure::Invalid(_))
+        ));
+        assert!(matches!(
+            check("#undefined = :v", Some(&it)),
+            Err(Failure::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn updates_set_add_and_remove() {
+        let mut it = item(&[("failures", n(2)), ("definitions", n(1))]);
+        let values: Values = [
+            (":one".to_owned(), n(1)),
+            (":t".to_owned(), AttributeValue::S("now".into())),
+        ]
+        .into();
+        let names: Names = [("#ttl".to_owned(), "ttl".to_owned())].into();
+        apply(
+            "ADD failures :one, fresh :one SET lastFailure = :t, #ttl = :one REMOVE definitions",
+            &mut it,
+            &names,
+            &values,
+        )
+        .expect("applied");
+        assert_eq!(it.get("failures"), Some(&n(3)));
+        assert_eq!(it.get("fresh"), Some(&n(1)));
+        assert_eq!(
+            it.get("lastFailure"),
+            Some(&AttributeValue::S("now".into()))
+        );
+        assert_eq!(it.get("ttl"), Some(&n(1)));
+        assert!(!it.contains_key("definitions"));
+    }
+}

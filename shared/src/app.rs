@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::aws::AwsClients;
+use crate::aws::AwsServices;
 use crate::config::Config;
 use crate::crypto::{DataKeyCache, PasswordHasher};
 use crate::error::Result;
@@ -58,16 +58,16 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the state from a configuration and clients.
-    pub fn new(config: Config, clients: AwsClients) -> Result<Arc<Self>> {
+    /// Builds the state from a configuration and the AWS services.
+    pub fn new(config: Config, aws: AwsServices) -> Result<Arc<Self>> {
         let store = Store::new(
-            clients.dynamodb,
+            aws.dynamodb,
             &config.table,
             &config.identity_table,
             config.event_ttl_days,
         );
-        let kms = Kms::new(clients.kms, &config.kms_key_id);
-        Self::with_parts(config, store, kms, clients.s3)
+        let kms = Kms::new(aws.kms, &config.kms_key_id);
+        Self::with_parts(config, store, kms, aws.s3)
     }
 
     /// The state of a unit test: the tables and KMS in memory (`fig-aws`'s `memory` feature),

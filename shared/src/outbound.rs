@@ -310,9 +310,9 @@ impl Outbound {
         })
     }
 
-    /// A client for one request, whose resolver lets through forbidden addresses only for
+    /// An HTTP connector for one request, whose resolver lets through forbidden addresses only for
     /// `allowed_hosts` (the entries that open the request's port). No connection is reused.
-    fn client(&self, allowed_hosts: Vec<String>) -> Client<Https, Full<Bytes>> {
+    fn http(&self, allowed_hosts: Vec<String>) -> Client<Https, Full<Bytes>> {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver {
             allowed_hosts: Arc::new(allowed_hosts),
         });
@@ -350,7 +350,7 @@ impl Outbound {
             })
             .cloned()
             .collect();
-        let client = self.client(for_this_port);
+        let http = self.http(for_this_port);
         let mut request = http::Request::post(uri)
             .header(
                 http::header::CONTENT_TYPE,
@@ -364,7 +364,7 @@ impl Outbound {
             Ok(r) => r,
             Err(_) => return Outcome::failed("the request could not be built"),
         };
-        match tokio::time::timeout(self.total_timeout, client.request(request)).await {
+        match tokio::time::timeout(self.total_timeout, http.request(request)).await {
             Err(_) => Outcome::failed("timed out"),
             Ok(Err(e)) => Outcome::failed(describe(&e)),
             Ok(Ok(response)) => {

@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::serve::ListenerExt;
 use fig_gateway::{LocalNames, local_sdk_config, provision};
 use fig_shared::App;
-use fig_shared::aws::AwsClients;
+use fig_shared::aws::AwsServices;
 use fig_shared::config::Config;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -195,7 +195,7 @@ async fn main() {
         kms: Arc::default(),
         s3: Arc::default(),
     };
-    let clients = AwsClients {
+    let clients = AwsServices {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .interceptor(Counting(counts.dynamodb.clone()))

@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use fig_gateway::{LocalNames, StreamPoller, local_sdk_config, provision};
 use fig_shared::App;
-use fig_shared::aws::AwsClients;
+use fig_shared::aws::AwsServices;
 use fig_shared::config::Config;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -202,7 +202,7 @@ impl Stack {
         let config =
             Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
                 .unwrap();
-        let clients = AwsClients::new(&sdk);
+        let clients = AwsServices::new(&sdk);
         let writer = fig_events::AuditWriter::new(
             clients.s3.clone(),
             &names.audit_bucket,
@@ -311,7 +311,7 @@ impl Stack {
             }
         }
         let count = Arc::new(AtomicUsize::new(0));
-        let mut clients = AwsClients::new(&self.sdk);
+        let mut clients = AwsServices::new(&self.sdk);
         clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&self.sdk)
                 .interceptor(Counting(count.clone()))

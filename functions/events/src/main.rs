@@ -6,7 +6,7 @@ use fig_events::Consumer;
 use fig_events::webhooks::WebhookDeliverer;
 use fig_shared::App;
 use fig_shared::audit_trail::DigestChain;
-use fig_shared::aws::{AwsClients, load_sdk_config};
+use fig_shared::aws::{AwsServices, load_sdk_config};
 use fig_shared::config::Config;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -57,8 +57,8 @@ enum Role {
 async fn init() -> Result<Role, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let sdk = load_sdk_config().await;
-    let clients = AwsClients::new(&sdk);
-    let app = || App::new(config.clone(), clients.clone()).map_err(|e| e.to_string());
+    let aws = AwsServices::new(&sdk);
+    let app = || App::new(config.clone(), aws.clone()).map_err(|e| e.to_string());
     match std::env::var("FIG_EVENTS_CONSUMER").as_deref() {
         // A schedule (EventBridge) invokes maintenance; its event carries nothing it needs.
         Ok("maintenance") => {
@@ -77,12 +77,12 @@ async fn init() -> Result<Role, String> {
         )))),
         Ok("audit") | Err(_) => Ok(Role::Stream(Consumer::Audit(
             fig_events::AuditWriter::new(
-                clients.s3.clone(),
+                aws.s3.clone(),
                 &config.audit_bucket,
                 &config.kms_key_id,
                 config.audit_retention_days,
             )
-            .with_digests(DigestChain::for_config(&clients, &config)),
+            .with_digests(DigestChain::for_config(&aws, &config)),
         ))),
         Ok(other) => Err(format!(
             "FIG_EVENTS_CONSUMER must be audit, webhooks or maintenance, not {other}"

@@ -15,7 +15,7 @@ use fig_events::webhooks::WebhookDeliverer;
 use fig_gateway::{LocalNames, StreamPoller, local_sdk_config, provision, router};
 use fig_shared::App;
 use fig_shared::audit_trail::DigestChain;
-use fig_shared::aws::AwsClients;
+use fig_shared::aws::AwsServices;
 use fig_shared::config::Config;
 use fig_shared::users::{Bootstrap, bootstrap_admin};
 
@@ -38,15 +38,15 @@ async fn main() -> Result<(), fig_gateway::Error> {
         ..LocalNames::default()
     };
     provision(&sdk, &names).await?;
-    let clients = AwsClients::new(&sdk);
+    let aws = AwsServices::new(&sdk);
     let writer = fig_events::AuditWriter::new(
-        clients.s3.clone(),
+        aws.s3.clone(),
         &config.audit_bucket,
         &config.kms_key_id,
         config.audit_retention_days,
     )
-    .with_digests(DigestChain::for_config(&clients, &config));
-    let app = App::new(config.clone(), clients)?;
+    .with_digests(DigestChain::for_config(&aws, &config));
+    let app = App::new(config.clone(), aws)?;
     match bootstrap_admin(&app).await? {
         Bootstrap::CreatedWithRandomPassword(password) => {
             println!(

@@ -99,7 +99,7 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clients = fig_aws::sdk::AwsClients::new(&sdk);
+    let aws = fig_aws::sdk::AwsServices::new(&sdk);
     match command {
         AuditCommand::Query {
             bucket,
@@ -121,7 +121,7 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
                 user,
                 client,
             };
-            let events = audit_trail::query(&clients.s3, &bucket, &filter)
+            let events = audit_trail::query(&aws.s3, &bucket, &filter)
                 .await
                 .map_err(|e| e.to_string())?;
             for event in events {
@@ -143,15 +143,15 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
                     "--reconcile writes audit objects: give --kms-key (or FIG_KMS_KEY_ID)",
                 )?;
                 let chain = audit_trail::DigestChain::new(
-                    clients.s3.clone(),
-                    clients.kms.clone(),
-                    clients.dynamodb.clone(),
+                    aws.s3.clone(),
+                    aws.kms.clone(),
+                    aws.dynamodb.clone(),
                     &table,
                     &bucket,
                     &signing_key,
                 );
                 let writer = audit_trail::AuditWriter::new(
-                    clients.s3.clone(),
+                    aws.s3.clone(),
                     &bucket,
                     &kms_key,
                     retention_days,
@@ -159,9 +159,9 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
                 .with_digests(chain);
                 let now = fig_core::clock::now();
                 let found = audit_trail::reconcile(
-                    &clients.dynamodb,
+                    &aws.dynamodb,
                     &table,
-                    &clients.s3,
+                    &aws.s3,
                     &bucket,
                     (
                         now - time::Duration::days(days.clamp(0, 3650)),
@@ -181,14 +181,13 @@ async fn audit(command: AuditCommand) -> Result<(), String> {
                     found.written
                 );
             }
-            let head = audit_trail::read_head(&clients.dynamodb, &table)
+            let head = audit_trail::read_head(&aws.dynamodb, &table)
                 .await
                 .map_err(|e| e.to_string())?
                 .sequence;
-            let report =
-                audit_trail::verify(&clients.s3, &clients.kms, &bucket, head, &signing_key)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let report = audit_trail::verify(&aws.s3, &aws.kms, &bucket, head, &signing_key)
+                .await
+                .map_err(|e| e.to_string())?;
             for problem in &report.problems {
                 println!("PROBLEM {problem}");
             }

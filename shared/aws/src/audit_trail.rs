@@ -155,8 +155,8 @@ impl DigestChain {
     ) -> Self {
         Self::new(
             s3,
-            kms.client().clone(),
-            store.client().clone(),
+            kms.sdk().clone(),
+            store.dynamodb().clone(),
             store.table(),
             bucket,
             signing_key_id,
@@ -183,11 +183,11 @@ impl DigestChain {
     }
 
     /// The chain of this deployment: the configured table, audit bucket and signing key.
-    pub fn for_config(clients: &crate::sdk::AwsClients, config: &fig_core::config::Config) -> Self {
+    pub fn for_config(aws: &crate::sdk::AwsServices, config: &fig_core::config::Config) -> Self {
         Self::new(
-            clients.s3.clone(),
-            clients.kms.clone(),
-            clients.dynamodb.clone(),
+            aws.s3.clone(),
+            aws.kms.clone(),
+            aws.dynamodb.clone(),
             &config.table,
             &config.audit_bucket,
             &config.audit_signing_key_id,
@@ -646,7 +646,7 @@ pub async fn reconcile_store(
     range: (OffsetDateTime, OffsetDateTime),
     writer: Option<&AuditWriter>,
 ) -> Result<Reconciliation> {
-    reconcile(store.client(), store.table(), s3, bucket, range, writer).await
+    reconcile(store.dynamodb(), store.table(), s3, bucket, range, writer).await
 }
 
 /// Proves that every outbox event still in the table between `from` and `to` has its record

@@ -18,7 +18,7 @@ pub type EncryptionContext<'a> = &'a [(&'a str, &'a str)];
 /// KMS behind a counter: every call is counted, so tests and benchmarks can prove the cache works.
 #[derive(Clone, Debug)]
 pub struct Kms {
-    client: aws_sdk_kms::Client,
+    sdk: aws_sdk_kms::Client,
     key_id: String,
     calls: Arc<AtomicU64>,
     /// The local key that stands for the KMS key ([`Kms::in_memory`]).
@@ -78,9 +78,9 @@ fn memory_open(
 
 impl Kms {
     /// Wraps a client and the id, ARN or alias of the key that wraps data keys.
-    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+    pub fn new(sdk: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
         Self {
-            client,
+            sdk,
             key_id: key_id.into(),
             calls: Arc::default(),
             #[cfg(feature = "memory")]
@@ -106,9 +106,9 @@ impl Kms {
         }
     }
 
-    /// The KMS client itself (for the audit trail's signing key, which is not counted).
-    pub(crate) fn client(&self) -> &aws_sdk_kms::Client {
-        &self.client
+    /// The KMS SDK client itself (for the audit trail's signing key, which is not counted).
+    pub(crate) fn sdk(&self) -> &aws_sdk_kms::Client {
+        &self.sdk
     }
 
     /// How many KMS calls this instance has made.
@@ -135,7 +135,7 @@ impl Kms {
             return Ok((plaintext, wrapped));
         }
         let out = self
-            .client
+            .sdk
             .generate_data_key()
             .key_id(&self.key_id)
             .key_spec(DataKeySpec::Aes256)
@@ -167,7 +167,7 @@ impl Kms {
             return memory_seal(root, ctx, plaintext.expose());
         }
         let out = self
-            .client
+            .sdk
             .encrypt()
             .key_id(&self.key_id)
             .plaintext(Blob::new(plaintext.expose().to_vec()))
@@ -195,7 +195,7 @@ impl Kms {
             return Ok(memory_open(root, ctx, wrapped));
         }
         let result = self
-            .client
+            .sdk
             .decrypt()
             .key_id(&self.key_id)
             .ciphertext_blob(Blob::new(wrapped.to_vec()))
@@ -224,7 +224,7 @@ impl Kms {
                 .ok_or_else(|| kms_unavailable("Decrypt", &"InvalidCiphertextException"));
         }
         let out = self
-            .client
+            .sdk
             .decrypt()
             .key_id(&self.key_id)
             .ciphertext_blob(Blob::new(wrapped.to_vec()))

@@ -34,9 +34,9 @@ pub fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
 }
 
-/// The clients every function may use.
+/// The AWS services every function may use (their SDK clients).
 #[derive(Clone, Debug)]
-pub struct AwsClients {
+pub struct AwsServices {
     /// DynamoDB.
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// KMS.
@@ -55,7 +55,7 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
-impl AwsClients {
+impl AwsServices {
     /// Builds the clients from one SDK configuration.
     pub fn new(sdk: &SdkConfig) -> Self {
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)

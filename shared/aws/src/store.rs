@@ -67,7 +67,7 @@ pub use fig_core::schema::{client_pk, dek_sk, setting_sk, user_pk};
 /// Access to the tables.
 #[derive(Clone, Debug)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     table: String,
     identity_table: String,
     event_ttl_days: u32,
@@ -288,13 +288,13 @@ impl Store {
     /// A store over `table` (with its stream) and `identity_table` (without one; see
     /// [`is_identity_partition`]).
     pub fn new(
-        client: aws_sdk_dynamodb::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
         table: impl Into<String>,
         identity_table: impl Into<String>,
         event_ttl_days: u32,
     ) -> Self {
         Self {
-            client,
+            dynamodb,
             table: table.into(),
             identity_table: identity_table.into(),
             event_ttl_days,
@@ -336,9 +336,9 @@ impl Store {
         }
     }
 
-    /// The DynamoDB client, for reads this type has no helper for.
-    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.client
+    /// The DynamoDB SDK client, for the audit trail in this crate.
+    pub(crate) fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
     }
 
     /// The outbox `Put` of `event`, for a transaction.
@@ -372,7 +372,7 @@ impl Store {
                 .transact(vec![self.put(self.event_item(event)?, None)?.0])
                 .map_err(failure);
         }
-        self.client
+        self.dynamodb
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.event_item(event)?))
@@ -509,7 +509,7 @@ impl Store {
                 .map_err(failure);
         }
         let out = self
-            .client
+            .dynamodb
             .update_item()
             .table_name(update.table_name)
             .set_key(Some(update.key))
@@ -564,7 +564,7 @@ impl Store {
                     other => failure(other),
                 });
         }
-        self.client
+        self.dynamodb
             .transact_write_items()
             .set_transact_items(Some(items.into_iter().map(|w| w.0).collect()))
             .send()
@@ -589,7 +589,7 @@ impl Store {
             return Ok(memory.get(self.table_for(pk), pk, sk));
         }
         let out = self
-            .client
+            .dynamodb
             .get_item()
             .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
@@ -642,7 +642,7 @@ impl Store {
                 return Ok(items);
             }
             let out = self
-                .client
+                .dynamodb
                 .batch_get_item()
                 .set_request_items(Some(std::mem::take(&mut request)))
                 .send()
@@ -683,7 +683,7 @@ impl Store {
                 .transact(vec![self.put(item, None)?.0])
                 .map_err(failure);
         }
-        self.client
+        self.dynamodb
             .put_item()
             .table_name(self.table_for(pk_of(&item)))
             .set_item(Some(item))
@@ -701,7 +701,7 @@ impl Store {
                 .transact(vec![self.delete_in_transaction(pk, sk)?.0])
                 .map_err(failure);
         }
-        self.client
+        self.dynamodb
             .delete_item()
             .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
@@ -767,7 +767,7 @@ impl Store {
                     break;
                 }
                 let out = self
-                    .client
+                    .dynamodb
                     .batch_write_item()
                     .request_items(table, requests)
                     .send()
@@ -831,7 +831,7 @@ impl Store {
             }));
         }
         let mut query = self
-            .client
+            .dynamodb
             .query()
             .table_name(self.table_for(pk))
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
@@ -877,7 +877,7 @@ impl Store {
             return Ok(items.len());
         }
         let out = self
-            .client
+            .dynamodb
             .query()
             .table_name(self.table_for(pk))
             .key_condition_expression("PK = :pk")
@@ -920,7 +920,7 @@ impl Store {
             return Ok((scanned, matched, next));
         }
         let mut query = self
-            .client
+            .dynamodb
             .query()
             .table_name(self.table_for(pk))
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
@@ -970,7 +970,7 @@ impl Store {
             });
         }
         let mut request = self
-            .client
+            .dynamodb
             .update_item()
             .table_name(self.table_for(pk))
             .key("PK", AttributeValue::S(pk.to_owned()))
@@ -1011,7 +1011,7 @@ impl Store {
             return Ok(!items.is_empty());
         }
         let out = self
-            .client
+            .dynamodb
             .query()
             .table_name(self.table_for(pk))
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
@@ -1038,7 +1038,7 @@ impl Store {
             };
         }
         let result = self
-            .client
+            .dynamodb
             .put_item()
             .table_name(self.table_for(pk_of(&item)))
             .set_item(Some(item))

@@ -62,7 +62,7 @@ async fn report_init_error(message: &str) -> Result<(), String> {
 pub async fn app_from_env() -> Result<std::sync::Arc<fig_shared::App>, String> {
     let config = fig_shared::config::Config::from_env().map_err(|e| e.to_string())?;
     let sdk = fig_shared::aws::load_sdk_config().await;
-    fig_shared::App::new(config, fig_shared::aws::AwsClients::new(&sdk)).map_err(|e| e.to_string())
+    fig_shared::App::new(config, fig_shared::aws::AwsServices::new(&sdk)).map_err(|e| e.to_string())
 }
 
 /// What a function loads ahead of its first request (see [`warm_up`]).

@@ -363,7 +363,7 @@ async fn broken_stack_app(stack: &Stack, kms_down: bool, dynamodb_down: bool) ->
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
         .load()
         .await;
-    let mut clients = fig_shared::aws::AwsClients::new(&stack.sdk);
+    let mut clients = fig_shared::aws::AwsServices::new(&stack.sdk);
     if kms_down {
         clients.kms = aws_sdk_kms::Client::new(&dead);
     }
@@ -636,7 +636,7 @@ async fn a_cold_instance_under_concurrent_load_unwraps_each_key_once() {
     // A new instance (cold: no pepper, no data key) takes 16 fetches at once.
     let cold = fig_shared::App::new(
         stack.app.config.clone(),
-        fig_shared::aws::AwsClients::new(&stack.sdk),
+        fig_shared::aws::AwsServices::new(&stack.sdk),
     )
     .unwrap();
     let router = fig_gateway::router(cold.clone(), None);

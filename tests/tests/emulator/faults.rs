@@ -64,7 +64,7 @@ async fn instance(stack: &Stack, dynamodb: bool, kms: bool, up: Arc<AtomicBool>)
         .endpoint_url(switchable_endpoint(up).await)
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
-    let mut clients = fig_shared::aws::AwsClients::new(&stack.sdk);
+    let mut clients = fig_shared::aws::AwsServices::new(&stack.sdk);
     if dynamodb {
         clients.dynamodb = aws_sdk_dynamodb::Client::new(&switched);
     }

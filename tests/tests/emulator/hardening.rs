@@ -974,7 +974,7 @@ async fn direct(stack: &Stack, headers: &[(&str, &str)]) -> StatusCode {
     use tower::ServiceExt;
     let app = fig_shared::App::new(
         stack.app.config.clone(),
-        fig_shared::aws::AwsClients::new(&stack.sdk),
+        fig_shared::aws::AwsServices::new(&stack.sdk),
     )
     .unwrap();
     let router = fig_http::service(fig_admin::routes(app.clone()), &app);

@@ -841,7 +841,7 @@ async fn rolling_the_signing_key_logs_nobody_out() {
     // A new instance (a cold start after the roll) signs with the new key.
     let fresh = fig_shared::App::new(
         stack.app.config.clone(),
-        fig_shared::aws::AwsClients::new(&stack.sdk),
+        fig_shared::aws::AwsServices::new(&stack.sdk),
     )
     .unwrap();
     assert_eq!(fresh.keys.signing_key().await.unwrap().kid, new_kid);
@@ -898,7 +898,7 @@ async fn rolling_the_signing_key_logs_nobody_out() {
     }
     let after = fig_shared::App::new(
         stack.app.config.clone(),
-        fig_shared::aws::AwsClients::new(&stack.sdk),
+        fig_shared::aws::AwsServices::new(&stack.sdk),
     )
     .unwrap();
     assert!(after.keys.verifying_key(&old_kid).await.unwrap().is_none());

@@ -181,7 +181,7 @@ async fn register_fetch_watch_and_survive_an_outage_with_the_offline_file() {
     );
     let fresh = fig_shared::App::new(
         stack.app.config.clone(),
-        fig_shared::aws::AwsClients::new(&stack.sdk),
+        fig_shared::aws::AwsServices::new(&stack.sdk),
     )
     .unwrap();
     let fresh_stack_router = fig_gateway::router(fresh, None);

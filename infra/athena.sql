@@ -1,4 +1,4 @@
--- Athena table over Fig's audit objects (DESIGN §7): JSON Lines under
+-- Athena table over Fig's audit objects (docs/ARCHITECTURE.md §6): JSON Lines under
 -- s3://<AuditBucketName>/audit/v1/date=YYYY-MM-DD/hour=HH/*.jsonl, one event per line.
 --
 -- Replace <AuditBucketName> with the stack output of the same name, then run this in the Athena

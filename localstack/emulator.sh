@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local AWS emulator for Fig (DESIGN.md section 8): DynamoDB (+ Streams), KMS and S3 at
+# Local AWS emulator for Fig (README "Quick start"): DynamoDB (+ Streams), KMS and S3 at
 # $AWS_ENDPOINT_URL (default http://127.0.0.1:4566).
 #
 #   localstack/emulator.sh start           use the emulator at $AWS_ENDPOINT_URL if one answers,

@@ -487,28 +487,4 @@ pub async fn logout(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookies_parse_strictly() {
-        let token = "a".repeat(43);
-        let family = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
-        let ok = parse_cookie(&SecretString::new(format!(
-            "{family}.{token}.ops.team@example.com"
-        )))
-        .unwrap();
-        assert_eq!(ok.username, "ops.team@example.com");
-        for bad in [
-            "",
-            "x.y.z",
-            &format!("{family}.{token}"),
-            &format!("{family}.short.admin"),
-        ] {
-            assert!(parse_cookie(&SecretString::new(bad)).is_none(), "{bad}");
-        }
-        let header = format!("other=1; {REFRESH_COOKIE}=abc; x=y");
-        assert_eq!(cookie_value(Some(&header)).unwrap().expose(), "abc");
-        assert!(cookie_value(Some("other=1")).is_none());
-    }
-}
+mod tests;

@@ -24,6 +24,9 @@ pub mod transfer;
 pub mod users;
 pub mod webhooks;
 
+#[cfg(test)]
+mod testing;
+
 pub use fig_aws::sdk as aws;
 pub use fig_aws::{audit_trail, kms, store};
 pub use fig_core::{

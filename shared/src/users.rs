@@ -966,3 +966,6 @@ pub async fn terminate_sessions(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

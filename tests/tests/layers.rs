@@ -217,10 +217,18 @@ fn module_graph(src: &str) -> BTreeMap<String, BTreeSet<String>> {
         if !modules.contains(&name) {
             continue;
         }
-        // A module's own file and, for a module with submodules (`clients/*.rs`), theirs.
+        // A module's own file and, for a module with submodules (`clients/*.rs`), theirs;
+        // not its unit tests (`clients/tests.rs`, declared under `#[cfg(test)]`), which may
+        // call any module, as the tests after `#[cfg(test)]` in a file may.
         let mut texts = vec![read(file)];
         if let Ok(children) = std::fs::read_dir(dir.join(&name)) {
-            texts.extend(children.flatten().map(|c| read(&c.path())));
+            texts.extend(
+                children
+                    .flatten()
+                    .map(|c| c.path())
+                    .filter(|p| !p.ends_with("tests.rs"))
+                    .map(|p| read(&p)),
+            );
         }
         let code: Vec<&str> = texts
             .iter()

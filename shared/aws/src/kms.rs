@@ -26,32 +26,33 @@ pub struct Kms {
     memory: Option<Arc<SecretBytes>>,
 }
 
-/// What a blob wrapped in memory is bound to: the encryption context, in a canonical order,
-/// as a sealed value's binding (so a blob opens only under the context it was made with).
+/// A blob wrapped in memory is bound to its encryption context, in a canonical order, as a
+/// sealed value is to its binding: it opens only under the context it was made with.
 #[cfg(feature = "memory")]
-fn memory_binding(ctx: EncryptionContext<'_>) -> String {
+fn with_memory_binding<T>(
+    ctx: EncryptionContext<'_>,
+    f: impl FnOnce(&fig_core::crypto::ValueBinding<'_>) -> T,
+) -> T {
     let mut pairs: Vec<String> = ctx
         .iter()
         .map(|(k, v)| format!("{}:{k}={}:{v}", k.len(), v.len()))
         .collect();
     pairs.sort();
-    pairs.concat()
+    let context = pairs.concat();
+    f(&fig_core::crypto::ValueBinding {
+        client: &context,
+        setting: "kms-in-memory",
+        value_version: 0,
+        key_version: 0,
+        secret: true,
+    })
 }
 
 #[cfg(feature = "memory")]
 fn memory_seal(key: &SecretBytes, ctx: EncryptionContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
-    let binding = memory_binding(ctx);
-    fig_core::crypto::seal(
-        key,
-        &fig_core::crypto::ValueBinding {
-            client: &binding,
-            setting: "kms-in-memory",
-            value_version: 0,
-            key_version: 0,
-            secret: true,
-        },
-        plaintext,
-    )
+    with_memory_binding(ctx, |binding| {
+        fig_core::crypto::seal(key, binding, plaintext)
+    })
 }
 
 #[cfg(feature = "memory")]
@@ -60,20 +61,9 @@ fn memory_open(
     ctx: EncryptionContext<'_>,
     wrapped: &[u8],
 ) -> Option<SecretBytes> {
-    let binding = memory_binding(ctx);
-    fig_core::crypto::open(
-        key,
-        &fig_core::crypto::ValueBinding {
-            client: &binding,
-            setting: "kms-in-memory",
-            value_version: 0,
-            key_version: 0,
-            secret: true,
-        },
-        wrapped,
-    )
-    .ok()
-    .map(|plain| SecretBytes::new(plain.to_vec()))
+    with_memory_binding(ctx, |binding| fig_core::crypto::open(key, binding, wrapped))
+        .ok()
+        .map(|plain| SecretBytes::new(plain.to_vec()))
 }
 
 impl Kms {

@@ -322,6 +322,17 @@ impl Store {
         }
     }
 
+    /// The audit events written so far to an in-memory store, oldest first, as the JSON
+    /// lines the audit trail receives (empty for a store on DynamoDB): what the operations'
+    /// unit tests assert about audit records.
+    #[cfg(feature = "memory")]
+    pub fn recorded_events(&self) -> Vec<String> {
+        self.memory
+            .as_deref()
+            .map(memory::Tables::events)
+            .unwrap_or_default()
+    }
+
     /// The main table's name (clients, keys, configuration, webhooks, outbox).
     pub fn table(&self) -> &str {
         &self.table

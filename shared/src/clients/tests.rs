@@ -7,27 +7,9 @@ use serde_json::json;
 
 use super::*;
 use crate::policy::Role;
+use crate::testing::{administrator as admin, secret, source};
 
 const SECRET: &str = "Tr0ub4dor&3-correct-horse-battery-staple";
-
-fn secret(s: &str) -> SecretString {
-    SecretString::from(s.to_owned())
-}
-
-fn source() -> Source {
-    Source {
-        ip: Some("203.0.113.7".into()),
-        ..Source::default()
-    }
-}
-
-fn admin() -> Principal {
-    Principal {
-        username: "ada".into(),
-        role: Role::Administrator,
-        ..Principal::default()
-    }
-}
 
 fn registration(settings: serde_json::Value) -> Registration {
     serde_json::from_value(json!({

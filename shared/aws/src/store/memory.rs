@@ -125,10 +125,7 @@ fn op_of(write: TransactWriteItem) -> Result<Op, Failure> {
 }
 
 impl Tables {
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut HashMap<String, BTreeMap<(String, String), Item>>) -> T,
-    ) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut Contents) -> T) -> T {
         let mut tables = self
             .tables
             .lock()
@@ -159,84 +156,37 @@ impl Tables {
                 ));
             }
         }
-        self.with(|tables| {
-            for op in &ops {
-                let current = tables.get(&op.table).and_then(|items| items.get(&op.key));
-                if let Some(condition) = &op.condition
-                    && !holds(condition, current, &op.names, &op.values)?
-                {
-                    return Err(Failure::Condition);
-                }
-            }
-            for op in ops {
-                let items = tables.entry(op.table).or_default();
-                match op.change {
-                    Change::Put(item) => {
-                        items.insert(op.key, item);
-                    }
-                    Change::Delete => {
-                        items.remove(&op.key);
-                    }
-                    Change::Check => {}
-                    Change::Update(expression) => {
-                        let mut item = items.remove(&op.key).unwrap_or_else(|| {
-                            Item::from([
-                                ("PK".to_owned(), AttributeValue::S(op.key.0.clone())),
-                                ("SK".to_owned(), AttributeValue::S(op.key.1.clone())),
-                            ])
-                        });
-                        apply(&expression, &mut item, &op.names, &op.values)?;
-                        items.insert(op.key, item);
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.with(|tables| apply_all(tables, ops))
     }
 
     /// Applies one write on its own and returns the item as it was before.
     pub(crate) fn write_one(&self, write: TransactWriteItem) -> Result<Option<Item>, Failure> {
         let op = op_of(write)?;
-        let before = self.get(&op.table, &op.key.0, &op.key.1);
-        let mut rebuilt = TransactWriteItem::builder();
-        rebuilt = match op.change {
-            Change::Put(item) => rebuilt.put(
-                aws_sdk_dynamodb::types::Put::builder()
-                    .table_name(op.table)
-                    .set_item(Some(item))
-                    .set_condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values(Some(op.values))
-                    .build()
-                    .map_err(|e| Failure::Invalid(e.to_string()))?,
-            ),
-            Change::Update(expression) => rebuilt.update(
-                aws_sdk_dynamodb::types::Update::builder()
-                    .table_name(op.table)
-                    .key("PK", AttributeValue::S(op.key.0))
-                    .key("SK", AttributeValue::S(op.key.1))
-                    .update_expression(expression)
-                    .set_condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values(Some(op.values))
-                    .build()
-                    .map_err(|e| Failure::Invalid(e.to_string()))?,
-            ),
-            Change::Delete => rebuilt.delete(
-                aws_sdk_dynamodb::types::Delete::builder()
-                    .table_name(op.table)
-                    .key("PK", AttributeValue::S(op.key.0))
-                    .key("SK", AttributeValue::S(op.key.1))
-                    .set_condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values(Some(op.values))
-                    .build()
-                    .map_err(|e| Failure::Invalid(e.to_string()))?,
-            ),
-            Change::Check => return Err(Failure::Invalid("a lone condition check".into())),
-        };
-        self.transact(vec![rebuilt.build()])?;
-        Ok(before)
+        if matches!(op.change, Change::Check) {
+            return Err(Failure::Invalid("a lone condition check".into()));
+        }
+        self.with(|tables| {
+            let before = tables
+                .get(&op.table)
+                .and_then(|items| items.get(&op.key))
+                .cloned();
+            apply_all(tables, vec![op])?;
+            Ok(before)
+        })
+    }
+
+    /// The audit events in the outbox, oldest first (their ids are ULIDs), as JSON lines.
+    pub(crate) fn events(&self) -> Vec<String> {
+        self.with(|tables| {
+            let mut events: Vec<(String, String)> = tables
+                .values()
+                .flat_map(|items| items.iter())
+                .filter(|(_, item)| s(item.get("itemType")) == "EVENT")
+                .map(|((_, sk), item)| (sk.clone(), s(item.get("event"))))
+                .collect();
+            events.sort();
+            events.into_iter().map(|(_, event)| event).collect()
+        })
     }
 
     /// The items a query reads, and the key to go on from.
@@ -312,6 +262,46 @@ enum Token {
     Close,
     Comma,
     Compare(&'static str),
+}
+
+/// Checks every condition and computes every change before it applies any (the caller holds
+/// the lock): a failed condition or an expression it cannot apply leaves every item as it was.
+fn apply_all(tables: &mut Contents, ops: Vec<Op>) -> Result<(), Failure> {
+    let mut changes = Vec::with_capacity(ops.len());
+    for op in ops {
+        let current = tables.get(&op.table).and_then(|items| items.get(&op.key));
+        if let Some(condition) = &op.condition
+            && !holds(condition, current, &op.names, &op.values)?
+        {
+            return Err(Failure::Condition);
+        }
+        let after = match op.change {
+            Change::Put(item) => Some(Some(item)),
+            Change::Delete => Some(None),
+            Change::Check => None,
+            Change::Update(expression) => {
+                let mut item = current.cloned().unwrap_or_else(|| {
+                    Item::from([
+                        ("PK".to_owned(), AttributeValue::S(op.key.0.clone())),
+                        ("SK".to_owned(), AttributeValue::S(op.key.1.clone())),
+                    ])
+                });
+                apply(&expression, &mut item, &op.names, &op.values)?;
+                Some(Some(item))
+            }
+        };
+        if let Some(after) = after {
+            changes.push((op.table, op.key, after));
+        }
+    }
+    for (table, key, after) in changes {
+        let items = tables.entry(table).or_default();
+        match after {
+            Some(item) => items.insert(key, item),
+            None => items.remove(&key),
+        };
+    }
+    Ok(())
 }
 
 fn tokens(expression: &str) -> Result<Vec<Token>, Failure> {

@@ -14,8 +14,9 @@ pub(crate) async fn write_configuration(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     caller: Caller,
-    JsonBody(changes): JsonBody<serde_json::Value>,
+    body: std::result::Result<JsonBody<serde_json::Value>, Error>,
 ) -> Result<Response> {
+    let changes = allowed_body(&app, &principal, Action::WriteConfiguration, &caller, body).await?;
     Ok(json(
         &server_config::write(&app, &principal, changes, &caller).await?,
     ))

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use fig_http::{AuthUser, Caller, JsonBody, RouteTable, json, router_of, routes_of};
 use fig_shared::clients::{SecretRotation, ValueChange};
+use fig_shared::policy::{Action, Principal, Resource};
 use fig_shared::server_config;
 use fig_shared::users::{NewUser, UserUpdate};
 use fig_shared::webhooks::WebhookRequest;
@@ -24,6 +25,21 @@ mod configuration;
 mod transfer;
 mod users;
 mod webhooks;
+
+/// The body of a request for an action that depends on the role alone, read only once the
+/// policy allows `action`: a caller who may not gets the 403 and its `AccessDenied` record
+/// whatever they sent, never a 400 that describes the body they would need. (The operation
+/// asks the policy again; an allowed caller is not recorded twice.)
+async fn allowed_body<T>(
+    app: &App,
+    principal: &Principal,
+    action: Action,
+    caller: &Caller,
+    body: std::result::Result<JsonBody<T>, Error>,
+) -> Result<T> {
+    fig_shared::authz::require(app, principal, action, Resource::None, caller).await?;
+    body.map(|JsonBody(parsed)| parsed)
+}
 
 fn table() -> RouteTable {
     vec![

@@ -32,8 +32,9 @@ pub(crate) async fn export_sealed(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     caller: Caller,
-    JsonBody(request): JsonBody<transfer::ExportRequest>,
+    body: std::result::Result<JsonBody<transfer::ExportRequest>, Error>,
 ) -> Result<Response> {
+    let request = allowed_body(&app, &principal, Action::ImportExport, &caller, body).await?;
     Ok(download(
         &transfer::export(&app, &principal, Some(request.passphrase), &caller).await?,
     ))
@@ -43,8 +44,9 @@ pub(crate) async fn import(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     caller: Caller,
-    JsonBody(request): JsonBody<transfer::ImportRequest>,
+    body: std::result::Result<JsonBody<transfer::ImportRequest>, Error>,
 ) -> Result<Response> {
+    let request = allowed_body(&app, &principal, Action::ImportExport, &caller, body).await?;
     Ok(json(
         &transfer::import(&app, &principal, request, &caller).await?,
     ))

@@ -16,8 +16,9 @@ pub(crate) async fn create_user(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     caller: Caller,
-    JsonBody(request): JsonBody<NewUser>,
+    body: std::result::Result<JsonBody<NewUser>, Error>,
 ) -> Result<Response> {
+    let request = allowed_body(&app, &principal, Action::ManageUsers, &caller, body).await?;
     let user = users::create_user(&app, &principal, request, &caller).await?;
     let mut response = json(&user);
     *response.status_mut() = StatusCode::CREATED;
@@ -51,8 +52,9 @@ pub(crate) async fn update_user(
     AuthUser(principal): AuthUser,
     Path(username): Path<String>,
     caller: Caller,
-    JsonBody(request): JsonBody<UserUpdate>,
+    body: std::result::Result<JsonBody<UserUpdate>, Error>,
 ) -> Result<Response> {
+    let request = allowed_body(&app, &principal, Action::ManageUsers, &caller, body).await?;
     Ok(json(
         &users::update_user(&app, &principal, &username, request, &caller).await?,
     ))

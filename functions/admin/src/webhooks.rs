@@ -16,8 +16,9 @@ pub(crate) async fn create_webhook(
     State(app): State<Arc<App>>,
     AuthUser(principal): AuthUser,
     caller: Caller,
-    JsonBody(request): JsonBody<WebhookRequest>,
+    body: std::result::Result<JsonBody<WebhookRequest>, Error>,
 ) -> Result<Response> {
+    let request = allowed_body(&app, &principal, Action::ManageWebhooks, &caller, body).await?;
     let created = webhooks::create(&app, &principal, request, &caller).await?;
     let mut response = json(&created);
     *response.status_mut() = StatusCode::CREATED;
@@ -29,8 +30,9 @@ pub(crate) async fn update_webhook(
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
     caller: Caller,
-    JsonBody(request): JsonBody<WebhookRequest>,
+    body: std::result::Result<JsonBody<WebhookRequest>, Error>,
 ) -> Result<Response> {
+    let request = allowed_body(&app, &principal, Action::ManageWebhooks, &caller, body).await?;
     Ok(json(
         &webhooks::update(&app, &principal, &id, request, &caller).await?,
     ))

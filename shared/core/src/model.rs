@@ -8,13 +8,16 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $chars:literal, $allowed:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
+            /// The rule a valid name follows, as callers are told it.
+            pub const RULE: &'static str = concat!("1 to ", $max, " ", $chars);
+
             /// Validates and wraps a name.
             pub fn parse(value: &str) -> Result<Self> {
                 let allowed: fn(char) -> bool = $allowed;
@@ -27,7 +30,7 @@ macro_rules! name_type {
                 if !value.chars().all(allowed) {
                     return Err(Error::bad_request(
                         "INVALID_NAME",
-                        concat!("A ", $what, " may contain only letters, digits, '.', '_' and '-'."),
+                        concat!("A ", $what, " may contain only ", $chars, "."),
                     ));
                 }
                 Ok(Self(value.to_owned()))
@@ -60,15 +63,15 @@ fn name_char(c: char) -> bool {
 
 name_type!(
     /// A setting client's name (`demo`, `billing-api`).
-    ClientName, "client name", 64, name_char
+    ClientName, "client name", 64, "letters, digits, '.', '_' or '-'", name_char
 );
 name_type!(
     /// A setting's name within its client.
-    SettingName, "setting name", 128, name_char
+    SettingName, "setting name", 128, "letters, digits, '.', '_' or '-'", name_char
 );
 name_type!(
     /// An admin user's name. Lower-case, so `Admin` and `admin` cannot both exist.
-    UserName, "user name", 64, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')
+    UserName, "user name", 64, "lower-case letters, digits, '.', '_', '-' or '@'", |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')
 );
 
 /// The value types of Fig settings.

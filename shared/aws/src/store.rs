@@ -987,7 +987,8 @@ impl Store {
             .key("PK", AttributeValue::S(pk.to_owned()))
             .key("SK", AttributeValue::S(sk.to_owned()))
             .update_expression(update)
-            .condition_expression("attribute_exists(PK)");
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(expression_names(&[Some(update)]));
         for (name, value) in values {
             request = request.expression_attribute_values(name, value.0);
         }

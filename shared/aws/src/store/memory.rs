@@ -364,6 +364,30 @@ fn tokens(expression: &str) -> Result<Vec<Token>, Failure> {
     Ok(out)
 }
 
+/// Words DynamoDB reserves in expressions that are, or could plausibly become, our attribute
+/// names: written bare, DynamoDB refuses the request, so the stand-in refuses it too (a
+/// `#placeholder` is the way to write them). A part of DynamoDB's list of 573, not all of it.
+const RESERVED: &[&str] = &[
+    "count",
+    "data",
+    "date",
+    "description",
+    "group",
+    "key",
+    "name",
+    "order",
+    "size",
+    "status",
+    "table",
+    "time",
+    "timestamp",
+    "ttl",
+    "type",
+    "user",
+    "value",
+    "values",
+];
+
 /// An attribute name, with `#placeholders` resolved.
 fn attribute(word: &str, names: &Names) -> Result<String, Failure> {
     if word.starts_with('#') {
@@ -371,6 +395,10 @@ fn attribute(word: &str, names: &Names) -> Result<String, Failure> {
             .get(word)
             .cloned()
             .ok_or_else(|| Failure::Invalid(format!("{word} is not defined")))
+    } else if RESERVED.contains(&word.to_ascii_lowercase().as_str()) {
+        Err(Failure::Invalid(format!(
+            "{word} is a reserved word: write it as a #placeholder"
+        )))
     } else {
         Ok(word.to_owned())
     }
@@ -690,5 +718,16 @@ mod tests {
         );
         assert_eq!(it.get("ttl"), Some(&n(1)));
         assert!(!it.contains_key("definitions"));
+    }
+
+    #[test]
+    fn reserved_words_must_be_placeholders_as_on_dynamodb() {
+        let mut it = item(&[("count", n(1))]);
+        let values: Values = [(":one".to_owned(), n(1))].into();
+        let names: Names = [("#count".to_owned(), "count".to_owned())].into();
+        assert!(apply("ADD count :one", &mut it, &names, &values).is_err());
+        assert!(holds("count > :one", Some(&it), &names, &values).is_err());
+        apply("ADD #count :one", &mut it, &names, &values).expect("applied");
+        assert_eq!(it.get("count"), Some(&n(2)));
     }
 }

@@ -5,7 +5,9 @@
 //! what the operations rely on: a transaction's conditions are all checked before any of its
 //! writes apply, and it touches no item twice; conditions and update expressions are evaluated
 //! (the subset the operations write: comparisons, `AND`, `OR`, `NOT`, parentheses,
-//! `attribute_exists`, `attribute_not_exists`, `begins_with`; `SET`, `ADD`, `REMOVE`); queries
+//! `attribute_exists`, `attribute_not_exists`, `begins_with`; `SET`, `ADD`, `REMOVE`), and a
+//! request is refused, as DynamoDB refuses it, when a reserved word is written bare or a
+//! `#name` or `:value` it defines is used by none of its expressions; queries
 //! read a partition in sort-key order, with limits and continuation keys. It is not an
 //! emulator: throughput, item sizes and streams are the emulator suite's business.
 
@@ -79,7 +81,35 @@ enum Change {
     Check,
 }
 
+/// A write, taken apart, with DynamoDB's rule that every `#name` and `:value` it defines is
+/// used by one of its expressions.
 fn op_of(write: TransactWriteItem) -> Result<Op, Failure> {
+    let op = parts_of(write)?;
+    let mut used = HashSet::new();
+    let update = match &op.change {
+        Change::Update(expression) => Some(expression.as_str()),
+        _ => None,
+    };
+    for expression in op.condition.as_deref().into_iter().chain(update) {
+        for token in tokens(expression)? {
+            if let Token::Word(word) = token {
+                used.insert(word);
+            }
+        }
+    }
+    let defined = op.names.keys().chain(op.values.keys());
+    let mut unused: Vec<&String> = defined.filter(|p| !used.contains(*p)).collect();
+    if unused.is_empty() {
+        Ok(op)
+    } else {
+        unused.sort();
+        Err(Failure::Invalid(format!(
+            "defined but unused in the expressions: {unused:?}"
+        )))
+    }
+}
+
+fn parts_of(write: TransactWriteItem) -> Result<Op, Failure> {
     let key = |k: &HashMap<String, AttributeValue>| (s(k.get("PK")), s(k.get("SK")));
     if let Some(p) = write.put {
         return Ok(Op {
@@ -729,5 +759,80 @@ mod tests {
         assert!(holds("count > :one", Some(&it), &names, &values).is_err());
         apply("ADD #count :one", &mut it, &names, &values).expect("applied");
         assert_eq!(it.get("count"), Some(&n(2)));
+    }
+
+    #[test]
+    fn unused_placeholders_are_refused_as_on_dynamodb() {
+        use aws_sdk_dynamodb::types::{ConditionCheck, Put, Update};
+        let key: Item = item(&[
+            ("PK", AttributeValue::S("P".into())),
+            ("SK", AttributeValue::S("S".into())),
+        ]);
+        let update = |expression: &str, condition: Option<&str>, extra: (&str, &str)| {
+            let mut u = Update::builder()
+                .table_name("t")
+                .set_key(Some(key.clone()))
+                .update_expression(expression)
+                .set_condition_expression(condition.map(str::to_owned))
+                .expression_attribute_values(":one", n(1));
+            if extra.0.starts_with(':') {
+                u = u.expression_attribute_values(extra.0, n(2));
+            } else if !extra.0.is_empty() {
+                u = u.expression_attribute_names(extra.0, extra.1);
+            }
+            TransactWriteItem::builder()
+                .update(u.build().expect("update"))
+                .build()
+        };
+        let tables = Tables::default();
+        for (expression, condition, extra) in [
+            ("ADD a :one", None, (":two", "")),
+            ("ADD a :one", None, ("#unused", "b")),
+            ("ADD a :one", Some("attribute_not_exists(PK)"), (":two", "")),
+        ] {
+            assert!(
+                matches!(
+                    tables.transact(vec![update(expression, condition, extra)]),
+                    Err(Failure::Invalid(_))
+                ),
+                "{expression} {condition:?} with {extra:?} is refused"
+            );
+        }
+        assert_eq!(tables.get("t", "P", "S"), None, "nothing written");
+        // A placeholder used by the condition alone, or by the update alone, is used.
+        tables
+            .transact(vec![update(
+                "ADD a :one",
+                Some("attribute_not_exists(PK) OR a < :two"),
+                (":two", ""),
+            )])
+            .expect("every value used");
+        tables
+            .write_one(update("ADD #b :one", None, ("#b", "b")))
+            .expect("every name used");
+        let put = Put::builder()
+            .table_name("t")
+            .set_item(Some(key.clone()))
+            .condition_expression("attribute_not_exists(PK)")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("put");
+        assert!(matches!(
+            tables.write_one(TransactWriteItem::builder().put(put).build()),
+            Err(Failure::Invalid(_))
+        ));
+        let check = ConditionCheck::builder()
+            .table_name("t")
+            .set_key(Some(key.clone()))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#a", "a")
+            .build()
+            .expect("check");
+        assert!(matches!(
+            tables.transact(vec![
+                TransactWriteItem::builder().condition_check(check).build()
+            ]),
+            Err(Failure::Invalid(_))
+        ));
     }
 }

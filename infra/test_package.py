@@ -4,7 +4,8 @@ Run by infra/lint.sh (and so by `make test`). Every AWS::Serverless::Function's 
 the zip cargo-lambda writes for one of the functions infra/package.sh builds
 (../target/lambda/<function>/bootstrap.zip), each of those functions must be a [[bin]] of a
 crate under functions/, and each must be deployed by at least one function resource. Also: every
-function runs on arm64 under provided.al2023, the platform the package is built for.
+function runs on arm64 under provided.al2023, the platform the package is built for, and reads
+its TLS roots from that platform's one CA bundle (SSL_CERT_FILE), not the whole directory.
 """
 
 import pathlib
@@ -14,6 +15,8 @@ import sys
 from samtranslator.yaml_helper import yaml_parse
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# Amazon Linux 2023's CA bundle (the ca-certificates package; /etc/ssl/certs links to its directory).
+AL2023_CA_BUNDLE = "/etc/pki/tls/certs/ca-bundle.crt"
 
 
 def packaged_functions():
@@ -52,6 +55,10 @@ def main(path):
         arch = props.get("Architectures", globals_.get("Architectures"))
         assert runtime == "provided.al2023", f"{name}: runtime {runtime}"
         assert arch == ["arm64"], f"{name}: architectures {arch}"
+        variables = dict(globals_.get("Environment", {}).get("Variables", {}))
+        variables.update(props.get("Environment", {}).get("Variables", {}))
+        bundle = variables.get("SSL_CERT_FILE")
+        assert bundle == AL2023_CA_BUNDLE, f"{name}: SSL_CERT_FILE {bundle!r}"
     unused = set(functions) - deployed
     assert not unused, f"packaged but never deployed: {sorted(unused)}"
     print(f"package: {len(functions)} functions, every CodeUri a package zip")

@@ -3,8 +3,11 @@
 //!
 //! For each function (x86_64 release build of this machine, the profile `make package` uses):
 //! - the bootstrap's size, and the arm64 zip's and its content's when `make package` built them;
-//! - cold start: process start to the first Runtime API poll (median of 10), and to the first
-//!   answered event that reaches AWS (LocalStack);
+//! - cold start: process start to the first Runtime API poll (median of 10), with AWS quiet
+//!   (an endpoint that accepts and never answers, so that only the function's own work is on
+//!   this machine's cores, as on Lambda) and against LocalStack (whose answers to the
+//!   start-up's background requests take the same two cores); and to the first answered
+//!   event that reaches AWS (LocalStack);
 //! - peak memory at the first poll (init);
 //! - resident memory after 1 and after 20 password checks (auth: failed logins; admin: user
 //!   creations), which must stay within 5 MiB of each other.
@@ -54,11 +57,28 @@ struct Subject {
     first_event: Value,
 }
 
-async fn cold_starts(subject: &Subject) -> (Duration, u64) {
+/// An AWS endpoint that accepts connections and never answers. Against it a function's
+/// start-up pays what it pays on Lambda for its background requests (building, signing,
+/// sending them), while their answers, computed elsewhere on AWS, take none of this machine's
+/// two cores; against the emulator, LocalStack's answers compete with the start-up for them.
+async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (url, task)
+}
+
+/// The median time to the first poll of `COLD_STARTS` starts, and the highest init peak.
+async fn cold_starts(name: &str, env: &[(String, String)]) -> (Duration, u64) {
     let mut polls = Vec::new();
     let mut peak = 0;
     for _ in 0..COLD_STARTS {
-        let function = Function::start(subject.name, &subject.env).await;
+        let function = Function::start(name, env).await;
         let at = function.api.first_poll().await;
         polls.push(at - function.started);
         peak = peak.max(function.memory_kib().1);
@@ -178,19 +198,25 @@ async fn main() {
         binary_dir().display()
     );
     println!(
-        "{:<14} {:>10} {:>9} {:>10} {:>11} {:>12} {:>10}",
+        "first poll: median of {COLD_STARTS} starts, AWS quiet (an endpoint that never answers: \
+         AWS's work off this machine) and against the emulator (its answers on the same cores)"
+    );
+    println!(
+        "{:<14} {:>10} {:>9} {:>10} {:>11} {:>11} {:>12} {:>10}",
         "function",
         "bootstrap",
         "arm64 zip",
         "arm64 file",
         "first poll",
+        "first poll",
         "first answer",
         "init peak"
     );
     println!(
-        "{:<14} {:>10} {:>9} {:>10} {:>11} {:>12} {:>10}",
-        "", "MiB", "MiB", "MiB", "ms (median)", "ms", "MiB"
+        "{:<14} {:>10} {:>9} {:>10} {:>11} {:>11} {:>12} {:>10}",
+        "", "MiB", "MiB", "MiB", "quiet ms", "emulator ms", "ms", "MiB"
     );
+    let (silent, _silent_task) = silent_endpoint().await;
     for subject in &subjects {
         let size = std::fs::metadata(binary(subject.name)).unwrap().len();
         let zip = binary_dir()
@@ -202,14 +228,18 @@ async fn main() {
         let (zipped, unzipped) = zip_sizes(&zip)
             .map(|(c, u)| (mib(c / 1024), mib(u / 1024)))
             .unwrap_or_else(|| ("-".into(), "-".into()));
-        let (poll, peak) = cold_starts(subject).await;
+        let (poll, peak) = cold_starts(subject.name, &subject.env).await;
+        let mut quiet_env = subject.env.clone();
+        quiet_env.push(("AWS_ENDPOINT_URL".into(), silent.clone()));
+        let (quiet, _) = cold_starts(subject.name, &quiet_env).await;
         let answer = first_answer(subject).await;
         println!(
-            "{:<14} {:>10} {:>9} {:>10} {:>11.1} {:>12.1} {:>10}",
+            "{:<14} {:>10} {:>9} {:>10} {:>11.1} {:>11.1} {:>12.1} {:>10}",
             subject.name,
             mib(size / 1024),
             zipped,
             unzipped,
+            quiet.as_secs_f64() * 1e3,
             poll.as_secs_f64() * 1e3,
             answer.as_secs_f64() * 1e3,
             mib(peak),

@@ -224,6 +224,21 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// This machine's CA bundle, for `SSL_CERT_FILE` as the template sets it on Lambda (Amazon
+/// Linux 2023's `/etc/pki/tls/certs/ca-bundle.crt`): the one set here, or the first found.
+fn ca_bundle() -> std::ffi::OsString {
+    std::env::var_os("SSL_CERT_FILE").unwrap_or_else(|| {
+        [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("/etc/ssl/certs/ca-certificates.crt")
+        .into()
+    })
+}
+
 /// How a process that stopped ended.
 #[derive(Debug)]
 pub struct Exited {
@@ -283,6 +298,7 @@ impl Function {
                     .unwrap_or_else(|_| fig_gateway::DEFAULT_ENDPOINT.to_owned()),
             )
             .env("RUST_LOG", "info")
+            .env("SSL_CERT_FILE", ca_bundle())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
@@ -552,4 +568,112 @@ pub async fn outbox_stream_event(stack: &crate::Stack) -> Value {
         })
         .collect();
     serde_json::json!({ "Records": records })
+}
+
+/// A TCP relay in front of one AWS endpoint (the emulator) that counts the connections opened
+/// through it and the reads it carried back. Pointed at by a service-specific endpoint
+/// (`AWS_ENDPOINT_URL_KMS`), it tells which connections a function opened, and when: on AWS
+/// each new connection is a TLS handshake.
+pub struct Relay {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    counts: Arc<RelayCounts>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct RelayCounts {
+    connections: std::sync::atomic::AtomicUsize,
+    answers: std::sync::atomic::AtomicUsize,
+    changed: Notify,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Relay {
+    /// Relays a free loopback port to `target` (`host:port`).
+    pub async fn start(target: &str) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let counts = Arc::new(RelayCounts::default());
+        let target = target.to_owned();
+        let shared = counts.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                shared.connections.fetch_add(1, SeqCst);
+                shared.changed.notify_waiters();
+                let counts = shared.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (mut from_function, mut to_function) = inbound.into_split();
+                    let (mut from_target, mut to_target) = outbound.into_split();
+                    let up = tokio::io::copy(&mut from_function, &mut to_target);
+                    let down = async {
+                        let mut buffer = vec![0; 64 * 1024];
+                        loop {
+                            match from_target.read(&mut buffer).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to_function.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                    counts.answers.fetch_add(1, SeqCst);
+                                    counts.changed.notify_waiters();
+                                }
+                            }
+                        }
+                        let _ = to_function.shutdown().await;
+                    };
+                    let _ = tokio::join!(up, down);
+                });
+            }
+        });
+        Self {
+            url,
+            counts,
+            server,
+        }
+    }
+
+    /// The connections opened through the relay so far.
+    pub fn connections(&self) -> usize {
+        self.counts
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The reads relayed back from the target so far (at least one per answer).
+    pub fn answers(&self) -> usize {
+        self.counts
+            .answers
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until the target has answered through the relay at least `n` times.
+    pub async fn answered(&self, n: usize) {
+        let wait = async {
+            loop {
+                let changed = self.counts.changed.notified();
+                if self.answers() >= n {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("the target answered through the relay within 30 s");
+    }
 }

@@ -4,7 +4,9 @@
 use fig_http::lambda::{WarmUp, app_from_env, init_or_exit, warm_up};
 use fig_shared::users::ensure_bootstrapped;
 
-#[tokio::main]
+// One thread: Lambda hands an instance one event at a time, and the start-up's background
+// loads run while the first poll waits, not on other cores beside it (README, "The Lambda artifacts").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     fig_shared::telemetry::init();
     let app = init_or_exit(app_from_env()).await;

@@ -55,6 +55,7 @@ enum Role {
 }
 
 async fn init() -> Result<Role, String> {
+    fig_shared::aws::check_ca_bundle()?;
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let sdk = load_sdk_config().await;
     let aws = AwsServices::new(&sdk);
@@ -90,7 +91,9 @@ async fn init() -> Result<Role, String> {
     }
 }
 
-#[tokio::main]
+// One thread: Lambda hands an instance one event at a time, and the start-up's background
+// loads run while the first poll waits, not on other cores beside it (README, "The Lambda artifacts").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     fig_shared::telemetry::init();
     match fig_http::lambda::init_or_exit(init()).await {

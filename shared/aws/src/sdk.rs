@@ -45,6 +45,30 @@ pub struct AwsServices {
     pub s3: aws_sdk_s3::Client,
 }
 
+/// Checks the CA bundle that `SSL_CERT_FILE` names, when it is set (the template sets it to
+/// the platform's bundle, so that a cold start parses one file instead of a directory): a
+/// readable file with at least one certificate. Without one no TLS connection to AWS could be
+/// verified, and every call would fail at its handshake, far from the cause; a function checks
+/// it at start-up and reports it as its init error. The message names the variable and path.
+pub fn check_ca_bundle() -> Result<(), String> {
+    let Some(path) = std::env::var_os("SSL_CERT_FILE") else {
+        return Ok(());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let bundle = std::fs::read(&path)
+        .map_err(|e| format!("SSL_CERT_FILE: cannot read the CA bundle {shown}: {e}"))?;
+    if bundle
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "SSL_CERT_FILE: {shown} holds no PEM certificate (the CA bundle TLS to AWS needs)"
+        ))
+    }
+}
+
 /// Loads the shared SDK configuration (region, credentials, endpoint override) with
 /// [`timeouts`] and [`retries`]. ~7 ms: once.
 pub async fn load_sdk_config() -> SdkConfig {

@@ -59,7 +59,9 @@ async fn report_init_error(message: &str) -> Result<(), String> {
 
 /// A function's state from its environment: the configuration (`FIG_*`), the AWS clients
 /// (with [`fig_shared::aws::timeouts`] and [`fig_shared::aws::retries`]) and the app built on them.
+/// The CA bundle is checked first ([`fig_shared::aws::check_ca_bundle`]).
 pub async fn app_from_env() -> Result<std::sync::Arc<fig_shared::App>, String> {
+    fig_shared::aws::check_ca_bundle()?;
     let config = fig_shared::config::Config::from_env().map_err(|e| e.to_string())?;
     let sdk = fig_shared::aws::load_sdk_config().await;
     fig_shared::App::new(config, fig_shared::aws::AwsServices::new(&sdk)).map_err(|e| e.to_string())

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fig_tests::lambda::{Function, HttpAnswer, HttpEvent};
+use fig_tests::lambda::{Function, HttpAnswer, HttpEvent, Relay};
 use fig_tests::{
     ADMIN_NEW_PASSWORD, ADMIN_PASSWORD, SOURCE_IP, Stack, client_secret, refresh_cookie,
 };
@@ -203,8 +203,17 @@ async fn the_maintenance_run_answers_a_schedule_event() {
 
 #[tokio::test]
 async fn a_start_up_failure_is_reported_to_the_runtime_api_and_logged_as_json() {
-    let env = vec![("FIG_AUDIT_RETENTION_DAYS".to_owned(), "soon".to_owned())];
-    for name in fig_tests::lambda::FUNCTIONS {
+    // A setting out of range, and a CA bundle that is not there (no TLS connection to AWS
+    // could be verified: the function says so at start-up, not at each call's handshake).
+    let failures = [
+        ("FIG_AUDIT_RETENTION_DAYS", "soon"),
+        ("SSL_CERT_FILE", "/nonexistent/ca-bundle.crt"),
+    ];
+    for (name, (setting, value)) in fig_tests::lambda::FUNCTIONS
+        .into_iter()
+        .flat_map(|name| failures.into_iter().map(move |f| (name, f)))
+    {
+        let env = vec![(setting.to_owned(), value.to_owned())];
         let exited = Function::start(name, &env).await.exit().await;
         assert_eq!(exited.status.code(), Some(1), "{name} exits 1");
         let line: Value = exited
@@ -215,11 +224,8 @@ async fn a_start_up_failure_is_reported_to_the_runtime_api_and_logged_as_json() 
         assert_eq!(line["level"], "ERROR", "{line}");
         assert_eq!(line["fields"]["error_type"], "Runtime.InitError", "{line}");
         assert!(
-            line["fields"]["error"]
-                .as_str()
-                .unwrap()
-                .contains("FIG_AUDIT_RETENTION_DAYS"),
-            "{line}"
+            line["fields"]["error"].as_str().unwrap().contains(setting),
+            "{name}: {line}"
         );
         let (headers, body) = exited
             .init_error
@@ -230,10 +236,7 @@ async fn a_start_up_failure_is_reported_to_the_runtime_api_and_logged_as_json() 
         );
         assert_eq!(body["errorType"], "Runtime.InitError");
         assert!(
-            body["errorMessage"]
-                .as_str()
-                .unwrap()
-                .contains("FIG_AUDIT_RETENTION_DAYS"),
+            body["errorMessage"].as_str().unwrap().contains(setting),
             "{body}"
         );
     }
@@ -380,4 +383,56 @@ async fn services_reach_the_settings_function_through_its_function_url() {
         assert_eq!(record["type"], kind);
         assert_eq!(record["source"]["ip"], SERVICE_IP);
     }
+}
+
+/// On AWS every new connection is a TLS handshake. The settings function opens its DynamoDB
+/// and KMS connections while it waits for its first event (it loads the pepper), so the first
+/// fetch, which reads the table and unwraps the client's data key, opens none of its own.
+/// Each service is reached through a counting relay (its service-specific endpoint).
+#[tokio::test]
+async fn the_first_request_uses_the_connections_opened_at_start_up() {
+    let stack = Stack::new().await;
+    let secret = client_secret();
+    let registered = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(json!({"name": "warm", "settings": [
+                {"name": "Greeting", "type": "string", "defaultValue": "hello"},
+            ]})),
+        )
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.text);
+
+    let emulator = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| fig_gateway::DEFAULT_ENDPOINT.to_owned());
+    let target = emulator.trim_start_matches("http://").to_owned();
+    let (dynamodb, kms) = (Relay::start(&target).await, Relay::start(&target).await);
+    let mut env = stack.env.clone();
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb.url.clone()));
+    env.push(("AWS_ENDPOINT_URL_KMS".into(), kms.url.clone()));
+    let settings = Function::start("fig-settings", &env).await;
+    settings.api.first_poll().await;
+    // The pepper is unwrapped: the start-up's connections are open and back in the pool.
+    kms.answered(1).await;
+    let (tables, keys, kms_answers) = (dynamodb.connections(), kms.connections(), kms.answers());
+    assert!(
+        tables >= 1 && keys >= 1,
+        "start-up opened {tables} DynamoDB and {keys} KMS connections"
+    );
+
+    let fetch = HttpEvent::new("GET", "/api/clients/warm/settings").header("clientsecret", &secret);
+    let answer = http(&settings, &fetch).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json["settings"][0]["value"], "hello");
+    assert!(
+        kms.answers() > kms_answers,
+        "the fetch unwrapped the data key through KMS"
+    );
+    assert_eq!(
+        (dynamodb.connections(), kms.connections()),
+        (tables, keys),
+        "the first request opened no connection (DynamoDB, KMS)"
+    );
 }

@@ -584,6 +584,7 @@ pub struct Relay {
 #[derive(Default)]
 struct RelayCounts {
     connections: std::sync::atomic::AtomicUsize,
+    requests: std::sync::atomic::AtomicUsize,
     answers: std::sync::atomic::AtomicUsize,
     changed: Notify,
 }
@@ -619,7 +620,21 @@ impl Relay {
                     };
                     let (mut from_function, mut to_function) = inbound.into_split();
                     let (mut from_target, mut to_target) = outbound.into_split();
-                    let up = tokio::io::copy(&mut from_function, &mut to_target);
+                    let up = async {
+                        let mut buffer = vec![0; 64 * 1024];
+                        loop {
+                            match from_function.read(&mut buffer).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    counts.requests.fetch_add(1, SeqCst);
+                                    if to_target.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to_target.shutdown().await;
+                    };
                     let down = async {
                         let mut buffer = vec![0; 64 * 1024];
                         loop {
@@ -651,6 +666,14 @@ impl Relay {
     pub fn connections(&self) -> usize {
         self.counts
             .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The reads relayed from the function to the target so far (at least one per request;
+    /// once an answer has come back, its request has been read whole).
+    pub fn requests(&self) -> usize {
+        self.counts
+            .requests
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 

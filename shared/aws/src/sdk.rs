@@ -46,21 +46,31 @@ pub struct AwsServices {
 }
 
 /// Checks the CA bundle that `SSL_CERT_FILE` names, when it is set (the template sets it to
-/// the platform's bundle, so that a cold start parses one file instead of a directory): a
-/// readable file with at least one certificate. Without one no TLS connection to AWS could be
-/// verified, and every call would fail at its handshake, far from the cause; a function checks
-/// it at start-up and reports it as its init error. The message names the variable and path.
+/// the platform's bundle, so that a cold start parses one file instead of a directory): see
+/// [`check_ca_bundle_at`]. A function checks it at start-up and reports a failure as its init
+/// error; without roots no TLS connection to AWS could be verified, and every call would fail
+/// at its handshake, far from the cause.
 pub fn check_ca_bundle() -> Result<(), String> {
-    let Some(path) = std::env::var_os("SSL_CERT_FILE") else {
-        return Ok(());
-    };
-    let shown = std::path::Path::new(&path).display().to_string();
-    let bundle = std::fs::read(&path)
+    match std::env::var_os("SSL_CERT_FILE") {
+        Some(path) => check_ca_bundle_at(std::path::Path::new(&path)),
+        None => Ok(()),
+    }
+}
+
+/// A CA bundle must be a readable file holding at least one PEM certificate that the TLS
+/// library would take as a root (the trust-anchor parse rustls applies to each). It stops at
+/// the first such certificate. The message names `SSL_CERT_FILE` and the path (a file name,
+/// never its content).
+pub fn check_ca_bundle_at(path: &std::path::Path) -> Result<(), String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let shown = path.display();
+    let bundle = std::fs::read(path)
         .map_err(|e| format!("SSL_CERT_FILE: cannot read the CA bundle {shown}: {e}"))?;
-    if bundle
-        .windows(27)
-        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-    {
+    let root = |cert: Result<CertificateDer<'_>, _>| {
+        cert.is_ok_and(|der| webpki::anchor_from_trusted_cert(&der).is_ok())
+    };
+    if CertificateDer::pem_slice_iter(&bundle).any(root) {
         Ok(())
     } else {
         Err(format!(
@@ -90,5 +100,67 @@ impl AwsServices {
             kms: aws_sdk_kms::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A public root (Let's Encrypt's ISRG Root X2), as bundles hold it.
+    const ISRG_ROOT_X2: &str = "-----BEGIN CERTIFICATE-----\n\
+MIICGzCCAaGgAwIBAgIQQdKd0XLq7qeAwSxs6S+HUjAKBggqhkjOPQQDAzBPMQsw\n\
+CQYDVQQGEwJVUzEpMCcGA1UEChMgSW50ZXJuZXQgU2VjdXJpdHkgUmVzZWFyY2gg\n\
+R3JvdXAxFTATBgNVBAMTDElTUkcgUm9vdCBYMjAeFw0yMDA5MDQwMDAwMDBaFw00\n\
+MDA5MTcxNjAwMDBaME8xCzAJBgNVBAYTAlVTMSkwJwYDVQQKEyBJbnRlcm5ldCBT\n\
+ZWN1cml0eSBSZXNlYXJjaCBHcm91cDEVMBMGA1UEAxMMSVNSRyBSb290IFgyMHYw\n\
+EAYHKoZIzj0CAQYFK4EEACIDYgAEzZvVn4CDCuwJSvMWSj5cz3es3mcFDR0HttwW\n\
++1qLFNvicWDEukWVEYmO6gbf9yoWHKS5xcUy4APgHoIYOIvXRdgKam7mAHf7AlF9\n\
+ItgKbppbd9/w+kHsOdx1ymgHDB/qo0IwQDAOBgNVHQ8BAf8EBAMCAQYwDwYDVR0T\n\
+AQH/BAUwAwEB/zAdBgNVHQ4EFgQUfEKWrt5LSDv6kviejM9ti6lyN5UwCgYIKoZI\n\
+zj0EAwMDaAAwZQIwe3lORlCEwkSHRhtFcP9Ymd70/aTSVaYgLXTWNLxBo1BfASdW\n\
+tL4ndQavEi51mI38AjEAi/V3bNTIZargCyzuFJ0nN6T5U6VR5CmD1/iQMVtCnwr1\n\
+/q4AaOeMSQ+2b1tbFfLn\n\
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn a_ca_bundle_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("fig-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, content: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, content).unwrap();
+            path
+        };
+        let error = check_ca_bundle_at(&dir.join("missing.crt")).unwrap_err();
+        assert!(error.starts_with("SSL_CERT_FILE: cannot read"), "{error}");
+        for garbage in [
+            "",
+            "not a bundle",
+            "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n",
+        ] {
+            let path = write("garbage.crt", garbage);
+            let error = check_ca_bundle_at(&path).unwrap_err();
+            assert!(
+                error.contains("holds no PEM certificate"),
+                "{garbage:?}: {error}"
+            );
+            assert!(!error.contains("xx"), "the content is never shown");
+        }
+        // A well-formed DER sequence that is no certificate is not a root either.
+        let not_a_certificate = write(
+            "sequence.crt",
+            "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
+        );
+        assert!(check_ca_bundle_at(&not_a_certificate).is_err());
+        let bundle = write(
+            "bundle.crt",
+            &format!(
+                "# a comment\n-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n{ISRG_ROOT_X2}\n"
+            ),
+        );
+        assert_eq!(check_ca_bundle_at(&bundle), Ok(()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

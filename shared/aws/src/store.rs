@@ -491,12 +491,7 @@ impl Store {
             .key("SK", AttributeValue::S(sk.to_owned()))
             .update_expression(expression)
             .set_condition_expression(condition.map(str::to_owned))
-            .set_expression_attribute_values(Some(
-                values
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.0))
-                    .collect(),
-            ))
+            .set_expression_attribute_values(expression_values(values))
             .set_expression_attribute_names(expression_names(&[Some(expression), condition]))
             .build()
             .map_err(|e| Error::internal(format!("update builder: {e}")))

@@ -17,6 +17,23 @@ async fn http(function: &Function, event: &HttpEvent) -> HttpAnswer {
     HttpAnswer::of(&function.invoke(event.event()).await.response())
 }
 
+/// Registers client `name` with one setting, `Greeting` = "hello"; returns its secret.
+async fn register_greeting(stack: &Stack, name: &str) -> String {
+    let secret = client_secret();
+    let registered = stack
+        .call(
+            Method::POST,
+            "/api/clients",
+            &[("clientSecret", &secret)],
+            Some(json!({"name": name, "settings": [
+                {"name": "Greeting", "type": "string", "defaultValue": "hello"},
+            ]})),
+        )
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.text);
+    secret
+}
+
 #[tokio::test]
 async fn http_functions_answer_api_gateway_events_as_the_gateway_does() {
     let mut stack = Stack::new().await;
@@ -256,18 +273,7 @@ fn alarm_lines(function: &Function, tag: &str) -> Vec<Value> {
 async fn failures_the_alarms_count_are_logged_with_their_tag() {
     use fig_shared::telemetry::alarm;
     let stack = Stack::new().await;
-    let secret = fig_tests::client_secret();
-    let registered = stack
-        .call(
-            Method::POST,
-            "/api/clients",
-            &[("clientSecret", &secret)],
-            Some(json!({"name": "billing", "settings": [
-                {"name": "Greeting", "type": "string", "defaultValue": "hello"},
-            ]})),
-        )
-        .await;
-    assert_eq!(registered.status, 200, "{}", registered.text);
+    let secret = register_greeting(&stack, "billing").await;
 
     // KMS unreachable (only KMS: the service-specific endpoint): a fetch needs the pepper,
     // answers 503 and logs the KMS alarm tag, without the secret.
@@ -320,18 +326,7 @@ async fn services_reach_the_settings_function_through_its_function_url() {
     const URL_HOST: &str = "abcdefghij0123456789klmnopqrstuv.lambda-url.us-east-1.on.aws";
     const SERVICE_IP: &str = "198.51.100.20";
     let mut stack = Stack::new().await;
-    let secret = client_secret();
-    let registered = stack
-        .call(
-            Method::POST,
-            "/api/clients",
-            &[("clientSecret", &secret)],
-            Some(json!({"name": "svc", "settings": [
-                {"name": "Greeting", "type": "string", "defaultValue": "hello"}
-            ]})),
-        )
-        .await;
-    assert_eq!(registered.status, 200, "{}", registered.text);
+    let secret = register_greeting(&stack, "svc").await;
     let mut env = stack.env.clone();
     env.push(("FIG_ORIGIN_VERIFY".into(), "true".into()));
     let mut with_url = env.clone();
@@ -392,22 +387,14 @@ async fn services_reach_the_settings_function_through_its_function_url() {
 #[tokio::test]
 async fn the_first_request_uses_the_connections_opened_at_start_up() {
     let stack = Stack::new().await;
-    let secret = client_secret();
-    let registered = stack
-        .call(
-            Method::POST,
-            "/api/clients",
-            &[("clientSecret", &secret)],
-            Some(json!({"name": "warm", "settings": [
-                {"name": "Greeting", "type": "string", "defaultValue": "hello"},
-            ]})),
-        )
-        .await;
-    assert_eq!(registered.status, 200, "{}", registered.text);
+    let secret = register_greeting(&stack, "warm").await;
 
     let emulator = std::env::var("AWS_ENDPOINT_URL")
         .unwrap_or_else(|_| fig_gateway::DEFAULT_ENDPOINT.to_owned());
-    let target = emulator.trim_start_matches("http://").to_owned();
+    let target = emulator
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     let (dynamodb, kms) = (Relay::start(&target).await, Relay::start(&target).await);
     let mut env = stack.env.clone();
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb.url.clone()));
@@ -416,7 +403,8 @@ async fn the_first_request_uses_the_connections_opened_at_start_up() {
     settings.api.first_poll().await;
     // The pepper is unwrapped: the start-up's connections are open and back in the pool.
     kms.answered(1).await;
-    let (tables, keys, kms_answers) = (dynamodb.connections(), kms.connections(), kms.answers());
+    // An answer has come back, so its request has been read whole: the count is settled.
+    let (tables, keys, kms_requests) = (dynamodb.connections(), kms.connections(), kms.requests());
     assert!(
         tables >= 1 && keys >= 1,
         "start-up opened {tables} DynamoDB and {keys} KMS connections"
@@ -427,7 +415,7 @@ async fn the_first_request_uses_the_connections_opened_at_start_up() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json["settings"][0]["value"], "hello");
     assert!(
-        kms.answers() > kms_answers,
+        kms.requests() > kms_requests,
         "the fetch unwrapped the data key through KMS"
     );
     assert_eq!(

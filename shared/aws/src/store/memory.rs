@@ -6,8 +6,9 @@
 //! writes apply, and it touches no item twice; conditions and update expressions are evaluated
 //! (the subset the operations write: comparisons, `AND`, `OR`, `NOT`, parentheses,
 //! `attribute_exists`, `attribute_not_exists`, `begins_with`; `SET`, `ADD`, `REMOVE`), and a
-//! request is refused, as DynamoDB refuses it, when a reserved word is written bare or a
-//! `#name` or `:value` it defines is used by none of its expressions; queries
+//! request is refused, as DynamoDB refuses it, when a reserved word is written bare, a
+//! `#name` or `:value` it defines is used by none of its expressions, or it sends an empty map
+//! of them; queries
 //! read a partition in sort-key order, with limits and continuation keys. It is not an
 //! emulator: throughput, item sizes and streams are the emulator suite's business.
 
@@ -109,6 +110,16 @@ fn op_of(write: TransactWriteItem) -> Result<Op, Failure> {
     }
 }
 
+/// DynamoDB refuses an empty map of names or values (send none instead).
+fn defined<T>(map: Option<HashMap<String, T>>) -> Result<HashMap<String, T>, Failure> {
+    match map {
+        Some(map) if map.is_empty() => Err(Failure::Invalid(
+            "an empty map of expression names or values".into(),
+        )),
+        map => Ok(map.unwrap_or_default()),
+    }
+}
+
 fn parts_of(write: TransactWriteItem) -> Result<Op, Failure> {
     let key = |k: &HashMap<String, AttributeValue>| (s(k.get("PK")), s(k.get("SK")));
     if let Some(p) = write.put {
@@ -116,8 +127,8 @@ fn parts_of(write: TransactWriteItem) -> Result<Op, Failure> {
             table: p.table_name,
             key: key_of(&p.item),
             condition: p.condition_expression,
-            names: p.expression_attribute_names.unwrap_or_default(),
-            values: p.expression_attribute_values.unwrap_or_default(),
+            names: defined(p.expression_attribute_names)?,
+            values: defined(p.expression_attribute_values)?,
             change: Change::Put(p.item),
         });
     }
@@ -126,8 +137,8 @@ fn parts_of(write: TransactWriteItem) -> Result<Op, Failure> {
             table: u.table_name,
             key: key(&u.key),
             condition: u.condition_expression,
-            names: u.expression_attribute_names.unwrap_or_default(),
-            values: u.expression_attribute_values.unwrap_or_default(),
+            names: defined(u.expression_attribute_names)?,
+            values: defined(u.expression_attribute_values)?,
             change: Change::Update(u.update_expression),
         });
     }
@@ -136,8 +147,8 @@ fn parts_of(write: TransactWriteItem) -> Result<Op, Failure> {
             table: d.table_name,
             key: key(&d.key),
             condition: d.condition_expression,
-            names: d.expression_attribute_names.unwrap_or_default(),
-            values: d.expression_attribute_values.unwrap_or_default(),
+            names: defined(d.expression_attribute_names)?,
+            values: defined(d.expression_attribute_values)?,
             change: Change::Delete,
         });
     }
@@ -146,8 +157,8 @@ fn parts_of(write: TransactWriteItem) -> Result<Op, Failure> {
             table: c.table_name,
             key: key(&c.key),
             condition: Some(c.condition_expression),
-            names: c.expression_attribute_names.unwrap_or_default(),
-            values: c.expression_attribute_values.unwrap_or_default(),
+            names: defined(c.expression_attribute_names)?,
+            values: defined(c.expression_attribute_values)?,
             change: Change::Check,
         });
     }
@@ -296,14 +307,17 @@ enum Token {
 
 /// Checks every condition and computes every change before it applies any (the caller holds
 /// the lock): a failed condition or an expression it cannot apply leaves every item as it was.
+/// As on DynamoDB, an invalid write anywhere in the request is reported before a condition
+/// that failed: every expression is evaluated even after one condition failed.
 fn apply_all(tables: &mut Contents, ops: Vec<Op>) -> Result<(), Failure> {
     let mut changes = Vec::with_capacity(ops.len());
+    let mut failed = false;
     for op in ops {
         let current = tables.get(&op.table).and_then(|items| items.get(&op.key));
         if let Some(condition) = &op.condition
             && !holds(condition, current, &op.names, &op.values)?
         {
-            return Err(Failure::Condition);
+            failed = true;
         }
         let after = match op.change {
             Change::Put(item) => Some(Some(item)),
@@ -323,6 +337,9 @@ fn apply_all(tables: &mut Contents, ops: Vec<Op>) -> Result<(), Failure> {
         if let Some(after) = after {
             changes.push((op.table, op.key, after));
         }
+    }
+    if failed {
+        return Err(Failure::Condition);
     }
     for (table, key, after) in changes {
         let items = tables.entry(table).or_default();
@@ -832,6 +849,39 @@ mod tests {
             tables.transact(vec![
                 TransactWriteItem::builder().condition_check(check).build()
             ]),
+            Err(Failure::Invalid(_))
+        ));
+        // An invalid write is reported before a failed condition elsewhere in the request.
+        let mut other_key = key.clone();
+        other_key.insert("SK".into(), AttributeValue::S("other".into()));
+        let invalid = Update::builder()
+            .table_name("t")
+            .set_key(Some(other_key))
+            .update_expression("ADD count :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("update");
+        assert!(
+            tables.get("t", "P", "S").is_some(),
+            "so the condition fails"
+        );
+        assert!(matches!(
+            tables.transact(vec![
+                update("ADD a :one", Some("attribute_not_exists(PK)"), ("", "")),
+                TransactWriteItem::builder().update(invalid).build(),
+            ]),
+            Err(Failure::Invalid(_))
+        ));
+        // An empty map is refused too (send none).
+        let empty = Update::builder()
+            .table_name("t")
+            .set_key(Some(key.clone()))
+            .update_expression("REMOVE a")
+            .set_expression_attribute_values(Some(HashMap::new()))
+            .build()
+            .expect("update");
+        assert!(matches!(
+            tables.write_one(TransactWriteItem::builder().update(empty).build()),
             Err(Failure::Invalid(_))
         ));
     }

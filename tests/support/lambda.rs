@@ -595,11 +595,48 @@ impl Drop for Relay {
     }
 }
 
+/// When [`pump`] counts a read: as it is read, or once it is written on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Count {
+    OnRead,
+    Delivered,
+}
+
+/// Copies one direction of a relayed connection until either side closes, counting each read
+/// in `counter` (and waking [`Relay::answered`]).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    counter: &std::sync::atomic::AtomicUsize,
+    count: Count,
+    changed: &Notify,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if count == Count::OnRead {
+            counter.fetch_add(1, SeqCst);
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+        if count == Count::Delivered {
+            counter.fetch_add(1, SeqCst);
+        }
+        changed.notify_waiters();
+    }
+    let _ = to.shutdown().await;
+}
+
 impl Relay {
     /// Relays a free loopback port to `target` (`host:port`).
     pub async fn start(target: &str) -> Self {
         use std::sync::atomic::Ordering::SeqCst;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let counts = Arc::new(RelayCounts::default());
@@ -618,39 +655,24 @@ impl Relay {
                     let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
-                    let (mut from_function, mut to_function) = inbound.into_split();
-                    let (mut from_target, mut to_target) = outbound.into_split();
-                    let up = async {
-                        let mut buffer = vec![0; 64 * 1024];
-                        loop {
-                            match from_function.read(&mut buffer).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    counts.requests.fetch_add(1, SeqCst);
-                                    if to_target.write_all(&buffer[..n]).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = to_target.shutdown().await;
-                    };
-                    let down = async {
-                        let mut buffer = vec![0; 64 * 1024];
-                        loop {
-                            match from_target.read(&mut buffer).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if to_function.write_all(&buffer[..n]).await.is_err() {
-                                        break;
-                                    }
-                                    counts.answers.fetch_add(1, SeqCst);
-                                    counts.changed.notify_waiters();
-                                }
-                            }
-                        }
-                        let _ = to_function.shutdown().await;
-                    };
+                    let (from_function, to_function) = inbound.into_split();
+                    let (from_target, to_target) = outbound.into_split();
+                    // A request is counted as it is read (before the target can answer it), an
+                    // answer once the function has it.
+                    let up = pump(
+                        from_function,
+                        to_target,
+                        &counts.requests,
+                        Count::OnRead,
+                        &counts.changed,
+                    );
+                    let down = pump(
+                        from_target,
+                        to_function,
+                        &counts.answers,
+                        Count::Delivered,
+                        &counts.changed,
+                    );
                     let _ = tokio::join!(up, down);
                 });
             }

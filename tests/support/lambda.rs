@@ -47,6 +47,8 @@ impl Outcome {
 
 #[derive(Default)]
 struct ApiState {
+    /// Each invocation's time (`lambda-runtime-deadline-ms`: when it is handed out plus this).
+    timeout: Duration,
     queue: Mutex<VecDeque<(String, Value)>>,
     queued: Notify,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
@@ -84,7 +86,7 @@ async fn next(State(state): State<Arc<ApiState>>) -> Response {
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
-                + Duration::from_secs(30);
+                + state.timeout;
             return (
                 [
                     ("lambda-runtime-aws-request-id", id.clone()),
@@ -152,9 +154,13 @@ async fn init_error(
 }
 
 impl RuntimeApi {
-    /// Serves a Runtime API on a free loopback port.
-    pub async fn start() -> Self {
-        let state = Arc::new(ApiState::default());
+    /// Serves a Runtime API on a free loopback port; each invocation has `timeout` (the
+    /// function's timeout) from when it is handed out.
+    pub async fn start(timeout: Duration) -> Self {
+        let state = Arc::new(ApiState {
+            timeout,
+            ..ApiState::default()
+        });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route(
@@ -273,7 +279,16 @@ impl Function {
     /// Starts `binary` with Lambda's environment, the given settings and the emulator's AWS
     /// endpoint (unless `env` names another).
     pub async fn start(name: &str, env: &[(String, String)]) -> Self {
-        let api = RuntimeApi::start().await;
+        Self::start_with_timeout(name, env, Duration::from_secs(30)).await
+    }
+
+    /// [`Function::start`] with each invocation limited to `timeout`.
+    pub async fn start_with_timeout(
+        name: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Self {
+        let api = RuntimeApi::start(timeout).await;
         let logs = binary_dir().join("lambda-test-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = logs.join(format!(

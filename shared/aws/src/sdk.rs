@@ -14,8 +14,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// One attempt of one call: DynamoDB and KMS answer in milliseconds; an S3 audit batch of a
 /// few megabytes in well under a second.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-/// A whole call with its retries, well inside the API functions' 10 s timeout, so a stalled
-/// dependency becomes a 503 the caller can retry instead of a function timeout.
+/// A whole call with its retries, inside the API functions' 10 s timeout, so a stalled
+/// dependency becomes a 503 the caller can retry instead of a function timeout. A request
+/// that waits for several such calls in a row (a warm-up, then its own) is cut at its
+/// invocation's deadline by the HTTP layer (`fig_http::DEADLINE_MARGIN`).
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
 /// Attempts per call (the first and two retries, with the standard jittered back-off).
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -57,16 +59,30 @@ pub fn check_ca_bundle() -> Result<(), String> {
     }
 }
 
-/// A CA bundle must be a readable file holding at least one PEM certificate that the TLS
-/// library would take as a root (the trust-anchor parse rustls applies to each). It stops at
-/// the first such certificate. The message names `SSL_CERT_FILE` and the path (a file name,
+/// The largest CA bundle read (platform bundles are about 200 KiB).
+const MAX_CA_BUNDLE_BYTES: u64 = 16 << 20;
+
+/// A CA bundle must be a readable regular file of at most 16 MiB holding at least one PEM
+/// certificate that the TLS library would take as a root (the trust-anchor parse rustls
+/// applies to each). It stops at the first such certificate; damaged entries beside a good
+/// one are skipped, as rustls-native-certs skips them. The message names `SSL_CERT_FILE` and the path (a file name,
 /// never its content).
 pub fn check_ca_bundle_at(path: &std::path::Path) -> Result<(), String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let shown = path.display();
-    let bundle = std::fs::read(path)
-        .map_err(|e| format!("SSL_CERT_FILE: cannot read the CA bundle {shown}: {e}"))?;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        format!("SSL_CERT_FILE: cannot read the CA bundle {shown}: {e}")
+    };
+    // A regular file of bounded size: a FIFO would block the start-up, /dev/zero fill memory.
+    let metadata = std::fs::metadata(path).map_err(|e| unreadable(&e))?;
+    if !metadata.is_file() || metadata.len() > MAX_CA_BUNDLE_BYTES {
+        return Err(unreadable(&format_args!(
+            "not a regular file of at most {} MiB",
+            MAX_CA_BUNDLE_BYTES >> 20
+        )));
+    }
+    let bundle = std::fs::read(path).map_err(|e| unreadable(&e))?;
     let root = |cert: Result<CertificateDer<'_>, _>| {
         cert.is_ok_and(|der| webpki::anchor_from_trusted_cert(&der).is_ok())
     };
@@ -132,8 +148,14 @@ tL4ndQavEi51mI38AjEAi/V3bNTIZargCyzuFJ0nN6T5U6VR5CmD1/iQMVtCnwr1\n\
             std::fs::write(&path, content).unwrap();
             path
         };
-        let error = check_ca_bundle_at(&dir.join("missing.crt")).unwrap_err();
-        assert!(error.starts_with("SSL_CERT_FILE: cannot read"), "{error}");
+        for unreadable in [
+            dir.join("missing.crt"),
+            dir.clone(),
+            std::path::PathBuf::from("/dev/null"),
+        ] {
+            let error = check_ca_bundle_at(&unreadable).unwrap_err();
+            assert!(error.starts_with("SSL_CERT_FILE: cannot read"), "{error}");
+        }
         for garbage in [
             "",
             "not a bundle",

@@ -181,8 +181,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 pub use fig_core::json::parse_json;
 
-/// Middleware: assigns the request id, fills it into error bodies, and sets the headers every
-/// API response carries (`Content-Type` with charset, `Cache-Control: no-store`, `nosniff`).
+/// How long before the invocation's deadline (Lambda's function timeout) a request still
+/// running is answered `503 SERVICE_UNAVAILABLE` instead: time for the answer to reach the
+/// Runtime API before Lambda ends the invocation with a bare timeout.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The time a request may still take under Lambda: its invocation's deadline less
+/// [`DEADLINE_MARGIN`]. `None` outside Lambda (the local gateway has no deadline).
+fn time_left(req: &Request) -> Option<std::time::Duration> {
+    let deadline = req.extensions().get::<lambda_http::Context>()?.deadline;
+    if deadline == 0 {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(
+        std::time::Duration::from_millis(deadline)
+            .saturating_sub(now)
+            .saturating_sub(DEADLINE_MARGIN),
+    )
+}
+
+/// Middleware: assigns the request id, answers `503` a request that would outlive its Lambda
+/// invocation ([`DEADLINE_MARGIN`]: a stalled dependency whose retries and a warm-up wait add
+/// up past the function's timeout), fills the request id into error bodies, and sets the
+/// headers every API response carries (`Content-Type` with charset, `Cache-Control:
+/// no-store`, `nosniff`).
 pub async fn finish(mut req: Request, next: Next) -> Response {
     let request_id = match req.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
@@ -191,7 +216,15 @@ pub async fn finish(mut req: Request, next: Next) -> Response {
     .filter(|id| !id.is_empty())
     .unwrap_or_else(|| ulid::Ulid::new().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let mut response = next.run(req).await;
+    let mut response = match time_left(&req) {
+        Some(left) => match tokio::time::timeout(left, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => {
+                Error::unavailable("the request ran out of its invocation's time").into_response()
+            }
+        },
+        None => next.run(req).await,
+    };
     // An error that did not come from us (the framework refusing a path or query it cannot
     // read) still gets our error body: a stable code, a plain message, the request id.
     let status = response.status();

@@ -424,3 +424,45 @@ async fn the_first_request_uses_the_connections_opened_at_start_up() {
         "the first request opened no connection (DynamoDB, KMS)"
     );
 }
+
+/// A dependency that accepts connections and never answers must not take a request past its
+/// invocation's deadline: the first fetch waits for the warm-up's KMS call and would then make
+/// its own (each up to the SDK's 7 s), 14 s in all against a 10 s function timeout, and Lambda
+/// would end it with a bare timeout. It gets our 503 before the deadline instead.
+#[tokio::test]
+async fn a_stalled_dependency_gets_a_503_before_the_invocation_times_out() {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+    let stack = Stack::new().await;
+    let secret = register_greeting(&stack, "stalled").await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut env = stack.env.clone();
+    env.push((
+        "AWS_ENDPOINT_URL_KMS".into(),
+        format!("http://{}", silent.local_addr().unwrap()),
+    ));
+    let held = tokio::spawn(async move {
+        let mut streams = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            streams.push(stream);
+        }
+    });
+    let settings = Function::start_with_timeout("fig-settings", &env, TIMEOUT).await;
+    let fetch =
+        HttpEvent::new("GET", "/api/clients/stalled/settings").header("clientsecret", &secret);
+    let started = std::time::Instant::now();
+    let answer = http(&settings, &fetch).await;
+    let took = started.elapsed();
+    held.abort();
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.json["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(answer.json["error"]["requestId"], fetch.request_id.as_str());
+    assert!(
+        took < TIMEOUT,
+        "answered after {took:?}, past the invocation's {TIMEOUT:?}"
+    );
+    let log = std::fs::read_to_string(&settings.log).unwrap();
+    assert!(
+        !log.contains(&secret),
+        "the client secret never reaches the log"
+    );
+}

@@ -404,7 +404,8 @@ async fn the_first_request_uses_the_connections_opened_at_start_up() {
     // The pepper is unwrapped: the start-up's connections are open and back in the pool.
     kms.answered(1).await;
     // An answer has come back, so its request has been read whole: the count is settled.
-    let (tables, keys, kms_requests) = (dynamodb.connections(), kms.connections(), kms.requests());
+    let (tables, keys) = (dynamodb.connections(), kms.connections());
+    let (table_requests, kms_requests) = (dynamodb.requests(), kms.requests());
     assert!(
         tables >= 1 && keys >= 1,
         "start-up opened {tables} DynamoDB and {keys} KMS connections"
@@ -417,6 +418,10 @@ async fn the_first_request_uses_the_connections_opened_at_start_up() {
     assert!(
         kms.requests() > kms_requests,
         "the fetch unwrapped the data key through KMS"
+    );
+    assert!(
+        dynamodb.requests() > table_requests,
+        "the fetch read the table through DynamoDB's relay"
     );
     assert_eq!(
         (dynamodb.connections(), kms.connections()),
